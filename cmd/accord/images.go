@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/accord-build/accord/internal/images"
+	"github.com/accord-build/accord/internal/store"
+)
+
+func newImagesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "images",
+		Short: "Build the catalog's builder images from pinned inputs",
+	}
+	var storeRef string
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "Build the Go builder image and put it in the store",
+		Long: `Build the Go builder image that the catalog's tasks run, from pinned and
+checksummed inputs only:
+  - the Go toolchain module ` + images.GoToolchainModule + `@` + images.GoToolchainVersion + `
+    (from the Go module proxy, checked against ` + images.GoToolchainSum + `)
+  - Debian's ` + images.BusyboxPackage + ` ` + images.BusyboxVersion + ` (sha256 ` + images.BusyboxSHA256[:12] + `...)
+  - ocipack, accord's deterministic image packer, compiled with that toolchain
+Layers are uncompressed tars with sorted entries, zero times and uid/gid 0,
+so the image digest is the same on every machine and equals the digest the
+catalog pins. Needs: go, apt-get, dpkg-deb.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := store.Open(storeRef)
+			if err != nil {
+				return usageErr(err)
+			}
+			img, err := images.BuildGo(cmd.Context(), images.Options{Logger: slog.Default()})
+			if err != nil {
+				return err
+			}
+			h, err := st.Put(cmd.Context(), images.GoBuilderRef, img)
+			if err != nil {
+				return fmt.Errorf("storing the Go builder image: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s\n", images.GoBuilderRef, h)
+			return nil
+		},
+	}
+	build.Flags().StringVar(&storeRef, "store", "", "store: an OCI layout directory or HOST/REPO (default $XDG_DATA_HOME/accord/store)")
+	cmd.AddCommand(build)
+	return cmd
+}

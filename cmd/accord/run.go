@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+
+	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/engine/local"
+	"github.com/accord-build/accord/internal/sandbox"
+	"github.com/accord-build/accord/internal/source"
+	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/pipelines"
+)
+
+// runOptions are the flags of 'accord run'.
+type runOptions struct {
+	source        string
+	revision      string
+	epoch         int64
+	pipeline      string
+	params        []string
+	storeRef      string
+	runtime       string
+	parallel      int
+	keep          bool
+	allowUnpinned bool
+	timeout       time.Duration
+	stepMemory    int64
+	workDir       string
+	output        string
+}
+
+func (o *runOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.source, "source", ".", "source: a directory, or a git URL (or path to a git repository) with --revision")
+	f.StringVar(&o.revision, "revision", "", "git commit (40 hex), branch or tag; a branch or tag is resolved and the commit recorded")
+	f.Int64Var(&o.epoch, "source-date-epoch", 0, "SOURCE_DATE_EPOCH for a directory source (git sources use the commit time)")
+	f.StringVar(&o.pipeline, "pipeline", "go-image", "catalog pipeline name, or a YAML file with a Pipeline (and its Tasks)")
+	f.StringArrayVarP(&o.params, "param", "p", nil, "pipeline param NAME=VALUE (arrays: a,b or JSON; objects: JSON); repeatable")
+	f.StringVar(&o.storeRef, "store", "", "store: OCI layout directory or HOST/REPO (default $XDG_DATA_HOME/accord/store)")
+	f.StringVar(&o.runtime, "runtime", "runc", "OCI runtime: runc or crun")
+	f.IntVar(&o.parallel, "parallel", 0, "tasks to run at once (default: number of CPUs)")
+	f.BoolVar(&o.keep, "keep", false, "keep workspaces, bundles and step logs after the run, for debugging")
+	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "run step images that are not pinned by digest (recorded in the output)")
+	f.DurationVar(&o.timeout, "timeout", time.Hour, "limit for the whole run")
+	f.Int64Var(&o.stepMemory, "step-memory", 4<<30, "memory limit in bytes for steps that set none (runc as root enforces it)")
+	f.StringVar(&o.workDir, "workdir", "", "where runs keep their temporary state (default: a directory under $TMPDIR)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+}
+
+func newRunCmd() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a catalog pipeline hermetically on a source",
+		Long: `Run a Tekton pipeline from accord's catalog (or a file) on a source tree.
+
+The source is a directory, or a git repository fetched with real git at an
+exact commit (SOURCE_DATE_EPOCH is the commit time). Every step runs in a
+fresh OCI container: read-only image rootfs pinned by digest, workspaces
+bound read-write, /tmp a tmpfs, no network unless the catalog marks the task
+as needing it, an environment built from nothing (TZ=UTC, LANG=C.UTF-8,
+SOURCE_DATE_EPOCH, HOME=/tekton/home, the image's PATH).
+
+Artifacts announced by Tekton Chains type hints (IMAGE_URL/IMAGE_DIGEST,
+*_ARTIFACT_OUTPUTS) are checked against the bytes the run produced and put
+into the store.
+
+Exit codes: 0 ok, 2 bad input, 3 build failed.`,
+		Example: `  accord run --source examples/hello
+  accord run --source https://example.com/org/app.git --revision v1.2.0 -o json
+  accord run --source ./app --pipeline ./my-pipeline.yaml -p package=./cmd/app`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.output != "text" && o.output != "json" {
+				return usageErr(fmt.Errorf("--output %q: use text or json", o.output))
+			}
+			return runBuild(cmd, o)
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// runReport is the JSON output of 'accord run'.
+type runReport struct {
+	Succeeded bool                `json:"succeeded"`
+	Reason    string              `json:"reason,omitempty"`
+	Pipeline  pipelineInfo        `json:"pipeline"`
+	Source    sourceInfo          `json:"source"`
+	Runtime   string              `json:"runtime"`
+	Rootless  bool                `json:"rootless"`
+	Unpinned  []string            `json:"unpinnedImages,omitempty"`
+	Artifacts []artifact.Artifact `json:"artifacts"`
+	Tasks     []engine.TaskResult `json:"tasks"`
+	Results   []v1.PipelineRunResult `json:"results,omitempty"`
+	Seconds   float64             `json:"seconds"`
+	ExitCode  int                 `json:"exitCode"`
+}
+
+type pipelineInfo struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+type sourceInfo struct {
+	URI             string `json:"uri,omitempty"`
+	Ref             string `json:"ref,omitempty"`
+	Commit          string `json:"commit,omitempty"`
+	Dir             bool   `json:"directory,omitempty"`
+	SourceDateEpoch int64  `json:"sourceDateEpoch"`
+}
+
+func runBuild(cmd *cobra.Command, o *runOptions) error {
+	ctx := cmd.Context()
+	cat, err := pipelines.Builtin(ctx)
+	if err != nil {
+		return err
+	}
+	resolved, err := cat.Resolve(ctx, o.pipeline, pipelines.WithAllowUnpinned(o.allowUnpinned))
+	if err != nil {
+		return usageErr(err)
+	}
+	params, err := parseParams(o.params, &resolved.Pipeline.Pipeline.Spec)
+	if err != nil {
+		return usageErr(err)
+	}
+	rt, err := sandbox.ParseRuntime(o.runtime)
+	if err != nil {
+		return usageErr(err)
+	}
+	st, err := store.Open(o.storeRef)
+	if err != nil {
+		return usageErr(err)
+	}
+	id := newRunID()
+	work := o.workDir
+	if work == "" {
+		work = filepath.Join(os.TempDir(), "accord-runs")
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	runner, err := sandbox.NewRunner(rt, work, sandbox.WithKeep(o.keep))
+	if err != nil {
+		return usageErr(err)
+	}
+	rootfs, err := sandbox.NewRootFSCache(sandbox.DefaultCacheDir())
+	if err != nil {
+		return err
+	}
+	src, srcInfo, cleanupSrc, err := fetchSource(ctx, o, work, id)
+	if err != nil {
+		return usageErr(err)
+	}
+	defer cleanupSrc()
+	if _, ok := findParamSpec(&resolved.Pipeline.Pipeline.Spec, "source-url"); ok && srcInfo.URI != "" && !hasParam(params, "source-url") {
+		params = append(params, v1.Param{Name: "source-url", Value: *v1.NewStructuredValues(srcInfo.URI)})
+	}
+	if _, ok := findParamSpec(&resolved.Pipeline.Pipeline.Spec, "source-commit"); ok && srcInfo.Commit != "" && !hasParam(params, "source-commit") {
+		params = append(params, v1.Param{Name: "source-commit", Value: *v1.NewStructuredValues(srcInfo.Commit)})
+	}
+	exec := local.New(st, runner, rootfs, work, local.WithParallel(o.parallel), local.WithKeep(o.keep), local.WithStepMemory(o.stepMemory))
+	prog := newProgress(cmd.ErrOrStderr(), o.output == "json")
+	b := &engine.Build{ID: id, Pipeline: resolved, Params: params, Source: src, Timeout: o.timeout, Observer: prog}
+	if o.output != "json" {
+		prog.header(resolved, srcInfo, runner)
+	}
+	res, err := exec.Run(ctx, b)
+	defer exec.Cleanup(b)
+	if err != nil {
+		var ie *local.InputError
+		if errors.As(err, &ie) {
+			return usageErr(err)
+		}
+		return &exitError{code: exitBuildFailed, err: err}
+	}
+	rep := &runReport{Succeeded: res.Succeeded, Reason: res.Reason, Pipeline: pipelineInfo{resolved.Pipeline.Name, resolved.Digest},
+		Source: srcInfo, Runtime: string(rt), Rootless: runner.Rootless(), Tasks: res.Tasks, Results: res.Results, Seconds: res.Seconds, Artifacts: []artifact.Artifact{}}
+	for _, d := range resolved.Definitions() {
+		rep.Unpinned = append(rep.Unpinned, pipelines.UnpinnedImages(d)...)
+	}
+	if res.Succeeded {
+		arts, err := artifact.Collect(ctx, res, st)
+		if err != nil {
+			rep.Succeeded, rep.Reason = false, err.Error()
+		}
+		rep.Artifacts = append(rep.Artifacts, arts...)
+	}
+	if !rep.Succeeded {
+		rep.ExitCode = exitBuildFailed
+	}
+	if err := report(cmd, o.output, rep, st); err != nil {
+		return err
+	}
+	if !rep.Succeeded {
+		return &exitError{code: exitBuildFailed, err: errSilent}
+	}
+	return nil
+}
+
+func report(cmd *cobra.Command, format string, rep *runReport, st store.Store) error {
+	w := cmd.OutOrStdout()
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	if !rep.Succeeded {
+		fmt.Fprintf(cmd.ErrOrStderr(), "\nbuild failed: %s\n", rep.Reason)
+		return nil
+	}
+	fmt.Fprintf(w, "\nbuild succeeded in %.1fs; artifacts in %s:\n", rep.Seconds, st)
+	for _, a := range rep.Artifacts {
+		fmt.Fprintf(w, "  %-8s %s  %s\n", a.Kind, a.Digest, a.Name)
+	}
+	for _, u := range rep.Unpinned {
+		fmt.Fprintf(w, "warning: ran unpinned image %s (--allow-unpinned)\n", u)
+	}
+	return nil
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// fetchSource gives the build its source: a directory as is, or a git
+// repository fetched at the exact commit.
+func fetchSource(ctx context.Context, o *runOptions, work, id string) (engine.Source, sourceInfo, func(), error) {
+	st, err := os.Stat(o.source)
+	isDir := err == nil && st.IsDir()
+	if isDir && o.revision == "" {
+		abs, _ := filepath.Abs(o.source)
+		return engine.Source{Dir: abs, DateEpoch: o.epoch}, sourceInfo{Dir: true, SourceDateEpoch: o.epoch}, func() {}, nil
+	}
+	if !isDir && !strings.Contains(o.source, "://") && !strings.Contains(o.source, "@") {
+		return engine.Source{}, sourceInfo{}, nil, fmt.Errorf("--source %q is neither a directory nor a git URL\n  fix: give an existing directory, or a git URL with --revision", o.source)
+	}
+	uri := o.source
+	if isDir {
+		abs, _ := filepath.Abs(o.source)
+		uri = "file://" + abs
+	}
+	dir := filepath.Join(work, id+"-src")
+	co, err := source.Fetch(ctx, uri, o.revision, dir)
+	cleanup := func() { os.RemoveAll(dir) }
+	if err != nil {
+		cleanup()
+		return engine.Source{}, sourceInfo{}, nil, err
+	}
+	return engine.Source{Dir: co.Dir, URI: co.URI, Ref: co.Ref, Commit: co.Commit, DateEpoch: co.DateEpoch},
+		sourceInfo{URI: co.URI, Ref: co.Ref, Commit: co.Commit, SourceDateEpoch: co.DateEpoch}, cleanup, nil
+}
+
+// parseParams turns NAME=VALUE flags into params typed by the pipeline's
+// declarations: arrays from JSON or comma lists, objects from JSON.
+func parseParams(flags []string, spec *v1.PipelineSpec) (v1.Params, error) {
+	var out v1.Params
+	for _, f := range flags {
+		name, val, ok := strings.Cut(f, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--param %q: want NAME=VALUE", f)
+		}
+		ps, _ := findParamSpec(spec, name)
+		var pv v1.ParamValue
+		switch {
+		case ps.Type == v1.ParamTypeArray && !strings.HasPrefix(val, "["):
+			pv = *v1.NewStructuredValues(strings.Split(val, ",")[0], strings.Split(val, ",")[1:]...)
+		case ps.Type == v1.ParamTypeArray || ps.Type == v1.ParamTypeObject:
+			if err := json.Unmarshal([]byte(val), &pv); err != nil {
+				return nil, fmt.Errorf("--param %s: not valid JSON for a param of type %s: %v", name, ps.Type, err)
+			}
+		default:
+			pv = *v1.NewStructuredValues(val)
+		}
+		out = append(out, v1.Param{Name: name, Value: pv})
+	}
+	return out, nil
+}
+
+func findParamSpec(spec *v1.PipelineSpec, name string) (v1.ParamSpec, bool) {
+	for _, p := range spec.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return v1.ParamSpec{}, false
+}
+
+func hasParam(ps v1.Params, name string) bool {
+	for _, p := range ps {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,229 @@
+package artifact
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/store"
+)
+
+// Artifact is one verified, stored build output.
+type Artifact struct {
+	// Name is the image URL, or the file's name for a file artifact.
+	Name string `json:"name"`
+	// Kind is "image" or "artifact".
+	Kind engine.OutputKind `json:"kind"`
+	// URI is what the task announced.
+	URI string `json:"uri"`
+	// Digest is computed by accord: the image's manifest digest, or the
+	// file's SHA-256.
+	Digest string `json:"digest"`
+	// Task is the pipeline task that produced it.
+	Task string `json:"task"`
+	// Stored is the manifest digest in the store.
+	Stored string `json:"stored"`
+}
+
+// MismatchError is a task claiming a digest its output does not have.
+type MismatchError struct {
+	Task, Hint, URI, Claimed, Actual string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("task %q claims %s %s has digest %s, but the bytes it produced have %s: refusing to record or sign it\n  fix: the task must report the digest of what it actually wrote", e.Task, e.Hint, e.URI, e.Claimed, e.Actual)
+}
+
+// ErrNotFound means an announced output is not in the task's workspaces.
+var ErrNotFound = errors.New("output not found in the task's workspaces")
+
+// FileArtifactType is the artifactType of stored file artifacts.
+const FileArtifactType = "application/vnd.accord.file.v1"
+
+// Collect verifies each output of res and puts it into st. Nothing is
+// stored unless every output verifies.
+func Collect(ctx context.Context, res *engine.Result, st store.Store) ([]Artifact, error) {
+	mounts := map[string]map[string]string{}
+	for _, t := range res.Tasks {
+		mounts[t.Name] = t.Mounts
+	}
+	type pending struct {
+		a   Artifact
+		img ggcrv1.Image
+	}
+	var todo []pending
+	for _, o := range res.Outputs {
+		var p pending
+		var err error
+		switch o.Kind {
+		case engine.Image:
+			p.a, p.img, err = findImage(o, mounts[o.Task])
+		default:
+			p.a, p.img, err = findFile(o, mounts[o.Task])
+		}
+		if err != nil {
+			return nil, err
+		}
+		todo = append(todo, p)
+	}
+	var out []Artifact
+	for _, p := range todo {
+		h, err := st.Put(ctx, p.a.Name, p.img)
+		if err != nil {
+			return nil, fmt.Errorf("storing %s: %w", p.a.Name, err)
+		}
+		p.a.Stored = h.String()
+		out = append(out, p.a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// hostPath maps a path inside the task's containers to the host, through
+// the task's workspace mounts (longest mount path wins).
+func hostPath(p string, mounts map[string]string) (string, bool) {
+	p = path.Clean(strings.TrimPrefix(p, "file://"))
+	best := ""
+	for dest := range mounts {
+		if (p == dest || strings.HasPrefix(p, dest+"/")) && len(dest) > len(best) {
+			best = dest
+		}
+	}
+	if best == "" {
+		return "", false
+	}
+	return filepath.Join(mounts[best], strings.TrimPrefix(p, best)), true
+}
+
+func normalize(d string) string {
+	if d != "" && !strings.Contains(d, ":") {
+		return "sha256:" + d
+	}
+	return d
+}
+
+// findImage looks for the claimed manifest in the OCI layouts in the task's
+// workspaces and checks its digest.
+func findImage(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image, error) {
+	a := Artifact{Name: o.URI, Kind: o.Kind, URI: o.URI, Task: o.Task}
+	h, err := ggcrv1.NewHash(normalize(o.Digest))
+	if err != nil {
+		return a, nil, fmt.Errorf("task %q: %s %q is not a digest: %w", o.Task, o.Hint, o.Digest, err)
+	}
+	for _, host := range sortedValues(mounts) {
+		dir, err := findLayout(host, h)
+		if err != nil || dir == "" {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
+		if err != nil {
+			return a, nil, err
+		}
+		if got := digestOf(raw); got != h.String() {
+			return a, nil, &MismatchError{Task: o.Task, Hint: o.Hint, URI: o.URI, Claimed: h.String(), Actual: got}
+		}
+		img, err := layout.Path(dir).Image(h)
+		if err != nil {
+			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
+		}
+		a.Digest = h.String()
+		return a, img, nil
+	}
+	return a, nil, fmt.Errorf("task %q announced image %s@%s: %w\n  fix: write the image as an OCI layout (index.json, blobs/) into a workspace", o.Task, o.URI, h, ErrNotFound)
+}
+
+// findLayout returns the OCI layout directory at most two levels below
+// root that holds blob h.
+func findLayout(root string, h ggcrv1.Hash) (string, error) {
+	var found string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || found != "" {
+			return filepath.SkipDir
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() && strings.Count(rel, string(filepath.Separator)) > 2 {
+			return filepath.SkipDir
+		}
+		if d.Name() == "oci-layout" {
+			dir := filepath.Dir(p)
+			if _, err := os.Stat(filepath.Join(dir, "blobs", h.Algorithm, h.Hex)); err == nil {
+				found = dir
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
+// findFile hashes the announced file and wraps it as an OCI artifact.
+func findFile(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image, error) {
+	a := Artifact{Name: path.Base(o.URI), Kind: o.Kind, URI: o.URI, Task: o.Task}
+	p, ok := hostPath(o.URI, mounts)
+	if !ok {
+		return a, nil, fmt.Errorf("task %q announced %s %q: %w\n  fix: use the file's path inside a workspace ($(workspaces.NAME.path)/...)", o.Task, o.Hint, o.URI, ErrNotFound)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return a, nil, err
+	}
+	a.Digest = digestOf(b)
+	if claimed := normalize(o.Digest); claimed != a.Digest {
+		return a, nil, &MismatchError{Task: o.Task, Hint: o.Hint, URI: o.URI, Claimed: claimed, Actual: a.Digest}
+	}
+	img, err := FileImage(a.Name, b)
+	return a, img, err
+}
+
+// FileImage wraps a file as a single-layer OCI artifact manifest with
+// artifactType [FileArtifactType]. Deterministic for the same name and bytes.
+func FileImage(name string, b []byte) (ggcrv1.Image, error) {
+	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{
+		Layer:       static.NewLayer(b, "application/octet-stream"),
+		Annotations: map[string]string{"org.opencontainers.image.title": name},
+	})
+	if err != nil {
+		return nil, err
+	}
+	img = mutate.ConfigMediaType(img, FileArtifactType)
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg.History = nil
+	return mutate.ConfigFile(img, cfg)
+}
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func digestOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}

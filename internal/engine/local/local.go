@@ -1,0 +1,334 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/reconciler/pipeline/dag"
+	prr "github.com/tektoncd/pipeline/pkg/reconciler/pipelinerun/resources"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/sandbox"
+)
+
+// Images is where step images come from.
+type Images interface {
+	// Image returns the image with manifest digest h.
+	Image(ctx context.Context, h ggcrv1.Hash) (ggcrv1.Image, error)
+}
+
+// Executor runs pipelines on this machine, each step in a fresh container.
+type Executor struct {
+	images     Images
+	runner     *sandbox.Runner
+	rootfs     *sandbox.RootFSCache
+	workDir    string
+	parallel   int
+	keep       bool
+	stepMemory int64
+	logger     *slog.Logger
+}
+
+var _ engine.Executor = (*Executor)(nil)
+
+// Option configures an [Executor].
+type Option func(*Executor)
+
+// WithParallel bounds how many tasks run at once. Default: the number of CPUs.
+func WithParallel(n int) Option { return func(e *Executor) { e.parallel = n } }
+
+// WithKeep keeps workspaces and bundles after the run. Default false.
+func WithKeep(keep bool) Option { return func(e *Executor) { e.keep = keep } }
+
+// WithStepMemory sets the memory limit of steps that declare none
+// (computeResources.limits.memory). Default 4 GiB; 0 for none.
+func WithStepMemory(n int64) Option { return func(e *Executor) { e.stepMemory = n } }
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(e *Executor) { e.logger = l } }
+
+// New returns an executor that takes images from images, runs steps with
+// runner, unpacks images into rootfs and keeps run state under workDir.
+func New(images Images, runner *sandbox.Runner, rootfs *sandbox.RootFSCache, workDir string, opts ...Option) *Executor {
+	e := &Executor{images: images, runner: runner, rootfs: rootfs, workDir: workDir, parallel: runtime.NumCPU(), stepMemory: 4 << 30, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.parallel < 1 {
+		e.parallel = 1
+	}
+	return e
+}
+
+// InputError is a problem with the build's input (params, workspaces,
+// images), found before or while scheduling; the CLI maps it to exit code 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErr(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
+}
+
+// run is the state of one build.
+type run struct {
+	e          *Executor
+	b          *engine.Build
+	dir        string
+	workspaces map[string]string // pipeline workspace -> host dir
+	pr         *v1.PipelineRun
+	spec       *v1.PipelineSpec
+
+	mu      sync.Mutex
+	state   map[string]*prr.ResolvedPipelineTask
+	results map[string]*engine.TaskResult
+}
+
+// Run implements [engine.Executor]. Workspaces are removed when Run returns
+// unless the executor keeps them; call [Cleanup] on the result's workspaces
+// after reading outputs.
+func (e *Executor) Run(ctx context.Context, b *engine.Build) (*engine.Result, error) {
+	start := time.Now()
+	if b.Timeout == 0 {
+		b.Timeout = time.Hour
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
+	defer cancel()
+	r, err := e.prepare(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	res := r.execute(ctx)
+	res.Seconds = time.Since(start).Seconds()
+	res.Outputs = engine.Outputs(res.Tasks)
+	return res, nil
+}
+
+// Cleanup removes a run's directory (workspaces, results, bundles) unless
+// the executor keeps it.
+func (e *Executor) Cleanup(b *engine.Build) error {
+	if e.keep {
+		e.logger.Info("keeping run directory", "dir", filepath.Join(e.workDir, b.ID))
+		return nil
+	}
+	return removeAll(filepath.Join(e.workDir, b.ID))
+}
+
+func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
+	p := b.Pipeline.Pipeline
+	spec := p.Pipeline.Spec.DeepCopy()
+	if err := checkParams(spec, b.Params); err != nil {
+		return nil, err
+	}
+	r := &run{e: e, b: b, dir: filepath.Join(e.workDir, b.ID), workspaces: map[string]string{},
+		state: map[string]*prr.ResolvedPipelineTask{}, results: map[string]*engine.TaskResult{}}
+	r.pr = &v1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: b.ID, Namespace: "accord", UID: types.UID("accord-" + b.ID)}, Spec: v1.PipelineRunSpec{Params: b.Params}}
+	for _, w := range spec.Workspaces {
+		dir := filepath.Join(r.dir, "ws", w.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		r.workspaces[w.Name] = dir
+		r.pr.Spec.Workspaces = append(r.pr.Spec.Workspaces, v1.WorkspaceBinding{Name: w.Name, EmptyDir: &emptyDir})
+	}
+	if b.Source.Dir != "" {
+		dst, ok := r.workspaces[engine.SourceWorkspace]
+		if !ok {
+			return nil, inputErr("pipeline %q declares no workspace %q for the source\n  fix: add `workspaces: [{name: %s}]` to the pipeline and bind it to the tasks that read the source", p.Name, engine.SourceWorkspace, engine.SourceWorkspace)
+		}
+		if err := copyTree(b.Source.Dir, dst); err != nil {
+			return nil, fmt.Errorf("copying source into the %s workspace: %w", engine.SourceWorkspace, err)
+		}
+	}
+	applied, err := prr.ApplyParameters(spec, r.pr)
+	if err != nil {
+		return nil, inputErr("pipeline %q: %w", p.Name, err)
+	}
+	applied = prr.ApplyContexts(applied, p.Name, r.pr)
+	r.spec = prr.ApplyWorkspaces(applied, r.pr)
+	for i := range r.spec.Tasks {
+		r.state[r.spec.Tasks[i].Name] = &prr.ResolvedPipelineTask{PipelineTask: &r.spec.Tasks[i]}
+	}
+	for i := range r.spec.Finally {
+		r.state[r.spec.Finally[i].Name] = &prr.ResolvedPipelineTask{PipelineTask: &r.spec.Finally[i]}
+	}
+	if err := r.prefetchImages(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+var emptyDir = corev1EmptyDir()
+
+// checkParams refuses params the pipeline does not declare, then runs
+// Tekton's own checks (required params given, types match, object keys).
+func checkParams(spec *v1.PipelineSpec, params v1.Params) error {
+	declared := map[string]bool{}
+	var names []string
+	for _, ps := range spec.Params {
+		declared[ps.Name] = true
+		names = append(names, ps.Name)
+	}
+	sort.Strings(names)
+	for _, p := range params {
+		if !declared[p.Name] {
+			return inputErr("unknown param %q: the pipeline declares %s\n  fix: pass only declared params (--param NAME=VALUE)", p.Name, quoteList(names))
+		}
+	}
+	pr := &v1.PipelineRun{Spec: v1.PipelineRunSpec{Params: params}}
+	if err := prr.ValidateRequiredParametersProvided(&spec.Params, &pr.Spec.Params); err != nil {
+		return inputErr("%w\n  fix: pass --param NAME=VALUE for each", err)
+	}
+	if err := prr.ValidateParamTypesMatching(spec, pr); err != nil {
+		return inputErr("%w\n  fix: arrays are --param NAME=a,b (or JSON [\"a\",\"b\"]), objects JSON {\"k\":\"v\"}", err)
+	}
+	if err := prr.ValidateObjectParamRequiredKeys(spec.Params, pr.Spec.Params); err != nil {
+		return inputErr("%w", err)
+	}
+	return nil
+}
+
+func quoteList(s []string) string {
+	if len(s) == 0 {
+		return "no params"
+	}
+	return "\"" + strings.Join(s, "\", \"") + "\""
+}
+
+// execute schedules tasks with Tekton's DAG: whenever a task finishes, the
+// candidates whose dependencies are done start, up to the parallel limit.
+// After the main tasks (or the first failure), finally tasks run.
+func (r *run) execute(ctx context.Context) *engine.Result {
+	failed := r.runGraph(ctx, r.spec.Tasks, false)
+	if len(r.spec.Finally) > 0 {
+		if r.runGraph(ctx, r.spec.Finally, true) {
+			failed = true
+		}
+	}
+	res := &engine.Result{Succeeded: !failed}
+	for _, pt := range append(append([]v1.PipelineTask{}, r.spec.Tasks...), r.spec.Finally...) {
+		if tr, ok := r.results[pt.Name]; ok {
+			res.Tasks = append(res.Tasks, *tr)
+		}
+	}
+	if failed {
+		for _, t := range res.Tasks {
+			if t.Status == engine.Failed || t.Status == engine.TimedOut {
+				res.Reason = fmt.Sprintf("task %q %s: %s", t.Name, strings.ToLower(string(t.Status)), t.Reason)
+				break
+			}
+		}
+		if ctx.Err() != nil && res.Reason == "" {
+			res.Reason = "run timed out or was cancelled: " + ctx.Err().Error()
+		}
+	}
+	res.Results = r.pipelineResults()
+	return res
+}
+
+func (r *run) pipelineResults() []v1.PipelineRunResult {
+	trResults := map[string][]v1.TaskRunResult{}
+	status := map[string]string{}
+	for name, t := range r.results {
+		trResults[name] = t.Results
+		status[name] = string(t.Status)
+	}
+	out, err := prr.ApplyTaskResultsToPipelineResults(r.spec.Results, trResults, nil, status)
+	if err != nil {
+		r.e.logger.Warn("some pipeline results could not be computed", "error", err)
+	}
+	return out
+}
+
+// runGraph runs tasks in DAG order and reports whether any failed.
+func (r *run) runGraph(ctx context.Context, tasks []v1.PipelineTask, finally bool) bool {
+	list := v1.PipelineTaskList(tasks)
+	g, err := dag.Build(list, list.Deps())
+	if err != nil {
+		r.fail(tasks[0].Name, "building the task graph: "+err.Error())
+		return true
+	}
+	sem := make(chan struct{}, r.e.parallel)
+	doneCh := make(chan string)
+	started := map[string]bool{}
+	var done []string
+	running, failed := 0, false
+	for {
+		if !failed || finally {
+			cands, err := dag.GetCandidateTasks(g, done...)
+			if err != nil {
+				r.fail(tasks[0].Name, err.Error())
+				failed = true
+			}
+			for _, name := range sortedSet(cands) {
+				if started[name] {
+					continue
+				}
+				started[name] = true
+				running++
+				go func(name string) {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					r.runPipelineTask(ctx, name, finally)
+					doneCh <- name
+				}(name)
+			}
+		}
+		if running == 0 {
+			return failed
+		}
+		name := <-doneCh
+		running--
+		done = append(done, name)
+		r.mu.Lock()
+		st := r.results[name].Status
+		r.mu.Unlock()
+		if st == engine.Failed || st == engine.TimedOut {
+			failed = true
+		}
+	}
+}
+
+func sortedSet(s sets.String) []string {
+	out := make([]string, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *run) fail(task, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.results[task] = &engine.TaskResult{Name: task, Status: engine.Failed, Reason: reason}
+}
+
+func removeAll(dir string) error {
+	// Go's module cache is written read-only; make it writable first.
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.IsDir() && info.Mode()&0o200 == 0 {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

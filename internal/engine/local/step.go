@@ -1,0 +1,307 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/sandbox"
+)
+
+// stepImage is an unpacked step image.
+type stepImage struct {
+	rootfs string
+	config *ggcrv1.ConfigFile
+}
+
+// image loads the image named by ref (which must carry a digest) and
+// unpacks it.
+func (r *run) image(ctx context.Context, ref string) (*stepImage, error) {
+	h, err := imageDigest(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.e.images.Image(ctx, h)
+	if err != nil {
+		return nil, inputErr("step image %s is not available: %v\n  fix: for accord's builder images run 'accord images build'; otherwise put the image into the store first", ref, err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config of image %s: %w", ref, err)
+	}
+	root, err := r.e.rootfs.Get(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	return &stepImage{rootfs: root, config: cfg}, nil
+}
+
+// imageDigest returns the digest of a pinned reference. Unpinned images
+// were refused (or explicitly allowed) when the catalog was loaded; the
+// local engine has no registry to resolve a tag, so here they fail.
+func imageDigest(ref string) (ggcrv1.Hash, error) {
+	d, err := name.NewDigest(ref)
+	if err != nil {
+		return ggcrv1.Hash{}, inputErr("step image %q has no digest: the local engine runs images by digest only\n  fix: pin it as NAME@sha256:<digest>", ref)
+	}
+	return ggcrv1.NewHash(d.DigestStr())
+}
+
+// prefetchImages loads and unpacks every literal step image before the
+// first task starts, so a missing image fails the run before it begins.
+func (r *run) prefetchImages(ctx context.Context) error {
+	seen := map[string]bool{}
+	for _, pt := range append(append([]v1.PipelineTask{}, r.spec.Tasks...), r.spec.Finally...) {
+		spec, _ := r.b.Pipeline.TaskSpec(&pt)
+		for _, s := range spec.Steps {
+			img := s.Image
+			if img == "" && spec.StepTemplate != nil {
+				img = spec.StepTemplate.Image
+			}
+			if img == "" || strings.Contains(img, "$(") || seen[img] {
+				continue
+			}
+			seen[img] = true
+			if _, err := r.image(ctx, img); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runStep runs one step in a fresh container.
+func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir string, mounts []sandbox.Mount, network bool) (engine.StepResult, error) {
+	sr := engine.StepResult{Name: s.Name, Image: s.Image}
+	if sr.Name == "" {
+		sr.Name = fmt.Sprintf("step-%d", i)
+	}
+	obs := r.b.Observer
+	if obs != nil {
+		obs.StepStarted(task, sr.Name, s.Image)
+	}
+	start := time.Now()
+	finish := func(st engine.Status) {
+		sr.Status, sr.Duration, sr.Seconds = st, time.Since(start), round(time.Since(start))
+		if obs != nil {
+			obs.StepFinished(task, sr)
+		}
+	}
+	img, err := r.image(ctx, s.Image)
+	if err != nil {
+		finish(engine.Failed)
+		return sr, err
+	}
+	args, err := stepArgs(s, i, img.config, filepath.Join(dir, "scripts"))
+	if err != nil {
+		finish(engine.Failed)
+		return sr, err
+	}
+	cwd := s.WorkingDir
+	if cwd == "" {
+		cwd = img.config.Config.WorkingDir
+	}
+	if err := checkWorkingDir(cwd, img.rootfs, mounts); err != nil {
+		finish(engine.Failed)
+		return sr, err
+	}
+	mem := r.e.stepMemory
+	if q, ok := s.ComputeResources.Limits[corev1.ResourceMemory]; ok {
+		mem = q.Value()
+	}
+	if s.Timeout != nil && s.Timeout.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout.Duration)
+		defer cancel()
+	}
+	step := sandbox.Step{
+		ID:          fmt.Sprintf("accord-%s-%s-%d", r.b.ID, task, i),
+		RootFS:      img.rootfs,
+		Args:        args,
+		Env:         stepEnv(img.config.Config.Env, r.b.Source.DateEpoch, s.Env),
+		Cwd:         cwd,
+		Mounts:      append(append([]sandbox.Mount{}, mounts...), networkMounts(network)...),
+		Network:     network,
+		MemoryLimit: mem,
+	}
+	stdout, stderr, closeLogs, err := r.stepWriters(task, sr.Name, dir)
+	if err != nil {
+		finish(engine.Failed)
+		return sr, err
+	}
+	code, err := r.e.runner.Run(ctx, step, stdout, stderr)
+	closeLogs()
+	sr.ExitCode = code
+	switch {
+	case errors.Is(err, sandbox.ErrTimeout):
+		finish(engine.TimedOut)
+		return sr, fmt.Errorf("step %q: %w\n  fix: raise the step's or task's timeout, or --timeout for the whole run", sr.Name, err)
+	case err != nil:
+		finish(engine.Failed)
+		return sr, fmt.Errorf("step %q: %w", sr.Name, err)
+	case code != 0:
+		finish(engine.Failed)
+	default:
+		finish(engine.Succeeded)
+	}
+	return sr, nil
+}
+
+func (r *run) stepWriters(task, step, dir string) (io.Writer, io.Writer, func(), error) {
+	outF, err := logFile(dir, step, "stdout")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	errF, err := logFile(dir, step, "stderr")
+	if err != nil {
+		outF.Close()
+		return nil, nil, nil, err
+	}
+	var ow, ew io.Writer
+	if obs := r.b.Observer; obs != nil {
+		o, e := obs.StepOutput(task, step)
+		if o != nil {
+			ow = o
+		}
+		if e != nil {
+			ew = e
+		}
+	}
+	return multi(outF, ow), multi(errF, ew), func() { outF.Close(); errF.Close() }, nil
+}
+
+// networkMounts gives a task with network the host's DNS and CA roots,
+// read-only. Steps without network get neither.
+func networkMounts(network bool) []sandbox.Mount {
+	if !network {
+		return nil
+	}
+	var m []sandbox.Mount
+	for _, p := range []struct{ host, dest string }{
+		{"/etc/resolv.conf", "/etc/resolv.conf"},
+		{"/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"},
+	} {
+		if _, err := os.Stat(p.host); err == nil {
+			m = append(m, sandbox.Mount{Source: p.host, Destination: p.dest, ReadOnly: true})
+		}
+	}
+	return m
+}
+
+// stepArgs is the command line: a script (written to /tekton/scripts, with
+// Tekton's default "#!/bin/sh\nset -e" when it has no shebang), or
+// command+args, or the image's entrypoint with args replacing its cmd.
+func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]string, error) {
+	if s.Script != "" {
+		script := s.Script
+		if !strings.HasPrefix(script, "#!") {
+			script = "#!/bin/sh\nset -e\n" + script
+		}
+		name := fmt.Sprintf("script-%d", i)
+		if err := os.WriteFile(filepath.Join(scripts, name), []byte(script), 0o755); err != nil {
+			return nil, err
+		}
+		return append([]string{"/tekton/scripts/" + name}, s.Args...), nil
+	}
+	if len(s.Command) > 0 {
+		return append(append([]string{}, s.Command...), s.Args...), nil
+	}
+	args := append([]string{}, cfg.Config.Entrypoint...)
+	if len(s.Args) > 0 {
+		args = append(args, s.Args...)
+	} else {
+		args = append(args, cfg.Config.Cmd...)
+	}
+	if len(args) == 0 {
+		return nil, inputErr("step %q has no script, command or image entrypoint\n  fix: give the step a script or a command", s.Name)
+	}
+	return args, nil
+}
+
+// checkWorkingDir refuses a working directory that would have to be
+// created inside the shared read-only image.
+func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount) error {
+	if cwd == "" || cwd == "/" {
+		return nil
+	}
+	for _, prefix := range []string{"/workspace", "/tmp", "/tekton"} {
+		if cwd == prefix || strings.HasPrefix(cwd, prefix+"/") {
+			for _, m := range mounts {
+				if strings.HasPrefix(cwd+"/", m.Destination+"/") && !m.ReadOnly {
+					rel, _ := filepath.Rel(m.Destination, cwd)
+					return os.MkdirAll(filepath.Join(m.Source, rel), 0o755)
+				}
+			}
+			return nil
+		}
+	}
+	if st, err := os.Stat(filepath.Join(rootfs, cwd)); err != nil || !st.IsDir() {
+		return inputErr("workingDir %q does not exist in the step image\n  fix: use a directory under a workspace (/workspace/<name>/...) or /tmp", cwd)
+	}
+	return nil
+}
+
+// copyTree copies a source tree (regular files, directories, symlinks),
+// leaving out .git.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, target)
+		case d.Type().IsRegular():
+			mode := os.FileMode(0o644)
+			if info.Mode()&0o111 != 0 {
+				mode = 0o755
+			}
+			return copyFile(p, target, mode)
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

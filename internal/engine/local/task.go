@@ -1,0 +1,315 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	prr "github.com/tektoncd/pipeline/pkg/reconciler/pipelinerun/resources"
+	"github.com/tektoncd/pipeline/pkg/reconciler/taskrun"
+	trr "github.com/tektoncd/pipeline/pkg/reconciler/taskrun/resources"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"knative.dev/pkg/apis"
+
+	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/sandbox"
+	"github.com/accord-build/accord/pipelines"
+)
+
+// maxResultSize is Tekton's default limit for one task result.
+const maxResultSize = 4096
+
+func corev1EmptyDir() corev1.EmptyDirVolumeSource { return corev1.EmptyDirVolumeSource{} }
+
+// runPipelineTask resolves result references and when expressions with
+// Tekton's code, runs the task and records it for later references.
+func (r *run) runPipelineTask(ctx context.Context, name string, finally bool) {
+	start := time.Now()
+	tr := &engine.TaskResult{Name: name, Finally: finally, Start: start}
+	defer func() {
+		tr.Duration = time.Since(start)
+		tr.Seconds = round(tr.Duration)
+		r.record(tr)
+	}()
+	r.mu.Lock()
+	rpt := r.state[name]
+	var all prr.PipelineRunState
+	for _, s := range r.state {
+		all = append(all, s)
+	}
+	refs, _, err := prr.ResolveResultRef(all, rpt)
+	if err == nil {
+		prr.ApplyTaskResults(prr.PipelineRunState{rpt}, refs)
+		if finally {
+			prr.ApplyPipelineTaskStateContext(prr.PipelineRunState{rpt}, r.statusContext())
+		}
+	}
+	pt := rpt.PipelineTask.DeepCopy()
+	r.mu.Unlock()
+	if err != nil {
+		tr.Status, tr.Reason = engine.Skipped, "result reference: "+err.Error()
+		if !finally {
+			tr.Status = engine.Failed
+		}
+		return
+	}
+	if !pt.When.AllowsExecution(nil) {
+		tr.Status, tr.Reason = engine.Skipped, "when expressions evaluated to false"
+		return
+	}
+	spec, def := r.b.Pipeline.TaskSpec(pt)
+	if def != nil {
+		tr.Task = def.Name
+		tr.Network = pipelines.NeedsNetwork(def.Task)
+	} else if pt.TaskSpec != nil {
+		tr.Network = pt.TaskSpec.Metadata.Annotations[pipelines.NetworkAnnotation] == "true"
+	}
+	if obs := r.b.Observer; obs != nil {
+		obs.TaskStarted(name)
+	}
+	if pt.Timeout != nil && pt.Timeout.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, pt.Timeout.Duration)
+		defer cancel()
+	}
+	if err := r.runTask(ctx, pt, spec, tr); err != nil {
+		tr.Status, tr.Reason = engine.Failed, err.Error()
+		if errors.Is(err, sandbox.ErrTimeout) {
+			tr.Status = engine.TimedOut
+		}
+	}
+}
+
+func (r *run) record(tr *engine.TaskResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.results[tr.Name] = tr
+	rpt := r.state[tr.Name]
+	trun := &v1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: r.b.ID + "-" + tr.Name}}
+	trun.Status.Results = tr.Results
+	cond := &apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue}
+	if tr.Status != engine.Succeeded {
+		cond.Status = corev1.ConditionFalse
+	}
+	trun.Status.SetCondition(cond)
+	if tr.Status != engine.Skipped {
+		rpt.TaskRuns = []*v1.TaskRun{trun}
+	}
+	if obs := r.b.Observer; obs != nil && tr.Status != engine.Skipped {
+		obs.TaskFinished(*tr)
+	}
+}
+
+// statusContext gives $(tasks.<name>.status) and $(tasks.status) for finally tasks.
+func (r *run) statusContext() map[string]string {
+	m := map[string]string{}
+	agg := "Succeeded"
+	for _, pt := range r.spec.Tasks {
+		st := "None"
+		if t, ok := r.results[pt.Name]; ok {
+			switch t.Status {
+			case engine.Succeeded:
+				st = "Succeeded"
+			case engine.Failed, engine.TimedOut:
+				st, agg = "Failed", "Failed"
+			case engine.Skipped:
+				if agg == "Succeeded" {
+					agg = "Completed"
+				}
+			}
+		}
+		m["tasks."+pt.Name+".status"] = st
+	}
+	m["tasks.status"] = agg
+	return m
+}
+
+// runTask applies Tekton's task-level substitutions and runs each step in
+// its own container, in order.
+func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpec, out *engine.TaskResult) error {
+	trun := &v1.TaskRun{
+		ObjectMeta: metav1.ObjectMeta{Name: r.b.ID + "-" + pt.Name, Namespace: "accord", UID: types.UID("accord-" + r.b.ID + "-" + pt.Name)},
+		Spec:       v1.TaskRunSpec{Params: pt.Params},
+	}
+	taskName := pt.Name
+	if pt.TaskRef != nil {
+		taskName = pt.TaskRef.Name
+	}
+	if err := taskrun.ValidateResolvedTask(ctx, pt.Params, nil, &trr.ResolvedTask{TaskName: taskName, TaskSpec: spec}); err != nil {
+		return fmt.Errorf("%w\n  fix: pass the task's params in the pipeline's tasks[].params", err)
+	}
+	dir := filepath.Join(r.dir, "tasks", pt.Name)
+	mounts, bindings, err := r.taskMounts(pt, spec, dir)
+	if err != nil {
+		return err
+	}
+	out.Mounts = map[string]string{}
+	for _, m := range mounts {
+		out.Mounts[m.Destination] = m.Source
+	}
+	trun.Spec.Workspaces = bindings
+	vols := map[string]corev1.Volume{}
+	for _, b := range bindings {
+		vols[b.Name] = corev1.Volume{Name: "ws-" + b.Name}
+	}
+	ts := trr.ApplyParameters(spec, trun, spec.Params...)
+	ts = trr.ApplyContexts(ts, taskName, trun)
+	ts = trr.ApplyWorkspaces(ctx, ts, ts.Workspaces, bindings, vols)
+	ts = trr.ApplyResults(ts)
+	steps, err := v1.MergeStepsWithStepTemplate(ts.StepTemplate, ts.Steps)
+	if err != nil {
+		return fmt.Errorf("applying stepTemplate: %w", err)
+	}
+	for _, sub := range []string{"results", "scripts", "home"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	mounts = append(mounts,
+		sandbox.Mount{Source: filepath.Join(dir, "results"), Destination: "/tekton/results"},
+		sandbox.Mount{Source: filepath.Join(dir, "scripts"), Destination: "/tekton/scripts", ReadOnly: true},
+		sandbox.Mount{Source: filepath.Join(dir, "home"), Destination: "/tekton/home"},
+	)
+	for i := range steps {
+		sr, err := r.runStep(ctx, pt.Name, i, &steps[i], dir, mounts, out.Network)
+		out.Steps = append(out.Steps, sr)
+		if err != nil {
+			return err
+		}
+		if sr.ExitCode != 0 && steps[i].OnError != v1.Continue {
+			// Tekton skips the remaining steps of a failed task.
+			for j := i + 1; j < len(steps); j++ {
+				out.Steps = append(out.Steps, engine.StepResult{Name: steps[j].Name, Image: steps[j].Image, Status: engine.Skipped})
+			}
+			return fmt.Errorf("step %q exited with code %d\n  fix: see the step's output above (run with --keep to inspect its workspaces)", steps[i].Name, sr.ExitCode)
+		}
+	}
+	out.Results, err = readResults(filepath.Join(dir, "results"), ts.Results)
+	if err != nil {
+		return err
+	}
+	out.Status = engine.Succeeded
+	return nil
+}
+
+// taskMounts binds each workspace the task declares to its pipeline
+// workspace (plus subPath) at the declared mount path.
+func (r *run) taskMounts(pt *v1.PipelineTask, spec *v1.TaskSpec, dir string) ([]sandbox.Mount, []v1.WorkspaceBinding, error) {
+	byName := map[string]v1.WorkspacePipelineTaskBinding{}
+	for _, w := range pt.Workspaces {
+		byName[w.Name] = w
+	}
+	var mounts []sandbox.Mount
+	var bindings []v1.WorkspaceBinding
+	for _, decl := range spec.Workspaces {
+		b, ok := byName[decl.Name]
+		if !ok {
+			if decl.Optional {
+				continue
+			}
+			return nil, nil, inputErr("pipeline task %q does not bind workspace %q that its task requires\n  fix: add `workspaces: [{name: %s, workspace: <pipeline workspace>}]` to the pipeline task", pt.Name, decl.Name, decl.Name)
+		}
+		pws := b.Workspace
+		if pws == "" {
+			pws = b.Name
+		}
+		host, ok := r.workspaces[pws]
+		if !ok {
+			return nil, nil, inputErr("pipeline task %q binds workspace %q to %q, which the pipeline does not declare", pt.Name, decl.Name, pws)
+		}
+		if b.SubPath != "" {
+			sub := path.Clean("/" + b.SubPath)
+			host = filepath.Join(host, sub)
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				return nil, nil, err
+			}
+		}
+		mounts = append(mounts, sandbox.Mount{Source: host, Destination: decl.GetMountPath(), ReadOnly: decl.ReadOnly})
+		bindings = append(bindings, v1.WorkspaceBinding{Name: decl.Name, EmptyDir: &corev1.EmptyDirVolumeSource{}})
+	}
+	return mounts, bindings, nil
+}
+
+// readResults reads declared results from the results directory.
+func readResults(dir string, decls []v1.TaskResult) ([]v1.TaskRunResult, error) {
+	var out []v1.TaskRunResult
+	for _, d := range decls {
+		b, err := os.ReadFile(filepath.Join(dir, d.Name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxResultSize {
+			return nil, fmt.Errorf("result %q is %d bytes, over Tekton's limit of %d\n  fix: write large data to a workspace and return its path or digest", d.Name, len(b), maxResultSize)
+		}
+		var v v1.ResultValue
+		switch d.Type {
+		case v1.ResultsTypeArray, v1.ResultsTypeObject:
+			if err := json.Unmarshal(b, &v); err != nil {
+				return nil, fmt.Errorf("result %q of type %s is not valid JSON: %w", d.Name, d.Type, err)
+			}
+		default:
+			v = *v1.NewStructuredValues(string(b))
+		}
+		out = append(out, v1.TaskRunResult{Name: d.Name, Type: d.Type, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func round(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
+}
+
+// stepEnv is the step's complete environment: the image's, then accord's
+// fixed variables, then the step's own; sorted by name.
+func stepEnv(image []string, epoch int64, step []corev1.EnvVar) []string {
+	m := map[string]string{}
+	for _, kv := range image {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	m["HOME"] = "/tekton/home"
+	m["TZ"] = "UTC"
+	m["LANG"] = "C.UTF-8"
+	m["SOURCE_DATE_EPOCH"] = strconv.FormatInt(epoch, 10)
+	for _, e := range step {
+		m[e.Name] = e.Value
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + "=" + m[k]
+	}
+	return out
+}
+
+// logFile creates a step's captured output file.
+func logFile(dir, step, stream string) (*os.File, error) {
+	return os.Create(filepath.Join(dir, fmt.Sprintf("%s.%s", step, stream)))
+}
+
+func multi(f *os.File, w io.Writer) io.Writer {
+	if w == nil {
+		return f
+	}
+	return io.MultiWriter(f, w)
+}

@@ -1,0 +1,149 @@
+package sandbox
+
+import (
+	"os"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Mount is a host path bound into the container.
+type Mount struct {
+	// Source is the host path.
+	Source string
+	// Destination is the absolute path in the container.
+	Destination string
+	// ReadOnly binds it read-only.
+	ReadOnly bool
+}
+
+// Step is one process to run in a fresh container.
+type Step struct {
+	// ID names the container; unique among running containers.
+	ID string
+	// RootFS is the host path of the unpacked image (mounted read-only).
+	RootFS string
+	// Args is the command line.
+	Args []string
+	// Env is the complete environment ("K=V"); nothing comes from the host.
+	Env []string
+	// Cwd is the working directory. Default "/".
+	Cwd string
+	// Hostname in the container. Default "accord".
+	Hostname string
+	// Mounts are bound after the fixed ones (/proc, /dev, /sys, /tmp,
+	// and tmpfs at /workspace and /tekton, so that binds below those need
+	// no mount points in the read-only image).
+	Mounts []Mount
+	// Network gives the step the host's network. Default: a new network
+	// namespace with loopback only.
+	Network bool
+	// MemoryLimit in bytes; 0 means none. Enforced through cgroups where
+	// the runtime manages them (runc as root); see [Runner.MemoryLimits].
+	MemoryLimit int64
+	// TmpSize is the size of the /tmp tmpfs in bytes. Default 4 GiB.
+	TmpSize int64
+	// Umask of the process. Default 022.
+	Umask uint32
+}
+
+// defaultCaps is the set a step's root user keeps: Docker's default set
+// without NET_RAW, MKNOD and AUDIT_WRITE.
+var defaultCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID",
+	"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_KILL",
+}
+
+// config builds the OCI runtime config for s.
+func config(s Step, rootless, cgroups bool) *specs.Spec {
+	cwd := s.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	host := s.Hostname
+	if host == "" {
+		host = "accord"
+	}
+	tmpSize := s.TmpSize
+	if tmpSize == 0 {
+		tmpSize = 4 << 30
+	}
+	umask := s.Umask
+	if umask == 0 {
+		umask = 0o022
+	}
+	caps := append([]string(nil), defaultCaps...)
+	c := &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			User: specs.User{UID: 0, GID: 0, Umask: &umask},
+			Args: s.Args,
+			Env:  s.Env,
+			Cwd:  cwd,
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			NoNewPrivileges: true,
+		},
+		Root:     &specs.Root{Path: s.RootFS, Readonly: true},
+		Hostname: host,
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: devptsOptions(rootless)},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			sysMount(rootless),
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(tmpSize, 10)}},
+			{Destination: "/workspace", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
+			{Destination: "/tekton", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+			MaskedPaths: []string{
+				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+				"/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+			},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+	if !s.Network {
+		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	if rootless {
+		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
+		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
+	}
+	if cgroups && s.MemoryLimit > 0 {
+		limit := s.MemoryLimit
+		c.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	}
+	for _, m := range s.Mounts {
+		opts := []string{"rbind", "nosuid", "nodev"}
+		if m.ReadOnly {
+			opts = append(opts, "ro")
+		} else {
+			opts = append(opts, "rw")
+		}
+		c.Mounts = append(c.Mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
+	}
+	return c
+}
+
+func devptsOptions(rootless bool) []string {
+	o := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+	if !rootless {
+		o = append(o, "gid=5")
+	}
+	return o
+}
+
+func sysMount(rootless bool) specs.Mount {
+	if rootless {
+		return specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+	}
+	return specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Registry is a store in an OCI registry repository.
+type Registry struct {
+	repo name.Repository
+	opts []remote.Option
+}
+
+// RegistryOption configures a [Registry].
+type RegistryOption func(*Registry)
+
+// WithRemoteOptions passes options (auth, transport) to go-containerregistry.
+// Default: the default keychain-less anonymous transport.
+func WithRemoteOptions(opts ...remote.Option) RegistryOption {
+	return func(r *Registry) { r.opts = append(r.opts, opts...) }
+}
+
+// NewRegistry returns a store in repo.
+func NewRegistry(repo name.Repository, opts ...RegistryOption) *Registry {
+	r := &Registry{repo: repo}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+func (r *Registry) String() string { return r.repo.String() }
+
+// Put implements [Store]. The image is pushed by digest, then tagged with
+// ref's tag part when ref has one (the last ":" after the last "/").
+func (r *Registry) Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, error) {
+	h, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	opts := append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
+	if err := remote.Write(r.repo.Digest(h.String()), img, opts...); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s to %s: %w", h, r.repo, err)
+	}
+	if tag := tagOf(ref); tag != "" {
+		if err := remote.Tag(r.repo.Tag(tag), img, opts...); err != nil {
+			return v1.Hash{}, fmt.Errorf("tagging %s in %s: %w", h, r.repo, err)
+		}
+	}
+	return h, nil
+}
+
+// Image implements [Store].
+func (r *Registry) Image(ctx context.Context, h v1.Hash) (v1.Image, error) {
+	opts := append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
+	img, err := remote.Image(r.repo.Digest(h.String()), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("image %s in %s: %w", h, r.repo, err)
+	}
+	return img, nil
+}
+
+func tagOf(ref string) string {
+	i := bytes.LastIndexByte([]byte(ref), '/')
+	j := bytes.LastIndexByte([]byte(ref), ':')
+	if j > i {
+		return ref[j+1:]
+	}
+	return ""
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

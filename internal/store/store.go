@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// RefAnnotation names an index entry, as in the OCI image layout spec.
+const RefAnnotation = "org.opencontainers.image.ref.name"
+
+// Store is where accord keeps images and artifacts.
+type Store interface {
+	// Put stores img and records it under ref (a name without digest;
+	// may be empty). It returns the manifest digest.
+	Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, error)
+	// Image returns the image with manifest digest h.
+	Image(ctx context.Context, h v1.Hash) (v1.Image, error)
+	// String describes the store for messages.
+	String() string
+}
+
+var (
+	_ Store = (*Layout)(nil)
+	_ Store = (*Registry)(nil)
+)
+
+// DefaultDir is the default layout store: $XDG_DATA_HOME/accord/store, or
+// ~/.local/share/accord/store.
+func DefaultDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "accord", "store")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "accord", "store")
+	}
+	return filepath.Join(home, ".local", "share", "accord", "store")
+}
+
+// Open interprets ref: an existing directory, or a path that starts with
+// "/", "./" or "../", is a layout store; anything else that parses as a
+// repository (HOST/REPO) is a registry store. An empty ref means
+// [DefaultDir].
+func Open(ref string, opts ...RegistryOption) (Store, error) {
+	if ref == "" {
+		ref = DefaultDir()
+	}
+	if st, err := os.Stat(ref); err == nil && st.IsDir() || strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, ".") {
+		return OpenLayout(ref)
+	}
+	repo, err := name.NewRepository(ref)
+	if err != nil {
+		return nil, fmt.Errorf("store %q is neither a directory nor a registry repository (HOST/REPO): %w", ref, err)
+	}
+	return NewRegistry(repo, opts...), nil
+}

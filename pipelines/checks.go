@@ -1,0 +1,175 @@
+package pipelines
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+)
+
+// NetworkAnnotation marks a Task that needs network access. Only such tasks
+// get the host's network in the sandbox, and that is recorded in the run's
+// output. Every other step runs with loopback only.
+const NetworkAnnotation = "accord.dev/network"
+
+// NeedsNetwork reports whether the task is marked with [NetworkAnnotation] "true".
+func NeedsNetwork(t *v1.Task) bool {
+	return t != nil && t.Annotations[NetworkAnnotation] == "true"
+}
+
+// IsPinned reports whether ref names an image by digest.
+func IsPinned(ref string) bool {
+	_, err := name.NewDigest(ref, name.StrictValidation)
+	return err == nil
+}
+
+func checkPinned(d *Definition, allow bool) error {
+	for _, u := range stepImages(d) {
+		if IsPinned(u.image) || allow {
+			continue
+		}
+		return &Error{
+			Field: u.field,
+			Msg:   fmt.Sprintf("image %q is not pinned by digest", u.image),
+			Fix:   fmt.Sprintf("reference it as %s@sha256:<digest> (the digest of the exact image you mean), or pass --allow-unpinned to run it anyway (recorded in the run's output)", strings.SplitN(u.image, "@", 2)[0]),
+		}
+	}
+	return nil
+}
+
+type imageUse struct{ field, image string }
+
+// stepImages lists every image the definition would run, with its field path.
+func stepImages(d *Definition) []imageUse {
+	var out []imageUse
+	addTask := func(prefix string, ts *v1.TaskSpec) {
+		if ts.StepTemplate != nil && ts.StepTemplate.Image != "" {
+			out = append(out, imageUse{prefix + "stepTemplate.image", ts.StepTemplate.Image})
+		}
+		for i, s := range ts.Steps {
+			if s.Image != "" {
+				out = append(out, imageUse{fmt.Sprintf("%ssteps[%d].image", prefix, i), s.Image})
+			}
+		}
+	}
+	if d.Task != nil {
+		addTask("spec.", &d.Task.Spec)
+		return out
+	}
+	for i, pt := range allPipelineTasks(&d.Pipeline.Spec) {
+		if pt.TaskSpec != nil {
+			addTask(fmt.Sprintf("spec.tasks[%d].taskSpec.", i), &pt.TaskSpec.TaskSpec)
+		}
+	}
+	return out
+}
+
+// UnpinnedImages lists the images of d that are not pinned by digest.
+func UnpinnedImages(d *Definition) []string {
+	var out []string
+	for _, u := range stepImages(d) {
+		if !IsPinned(u.image) {
+			out = append(out, u.image)
+		}
+	}
+	return out
+}
+
+func allPipelineTasks(ps *v1.PipelineSpec) []v1.PipelineTask {
+	return append(append([]v1.PipelineTask{}, ps.Tasks...), ps.Finally...)
+}
+
+// unsupported is one field accord refuses rather than silently ignoring.
+func unsupported(field, why string) error {
+	return &Error{Field: field, Msg: "not supported by accord's engines: " + why, Fix: "remove the field; accord refuses what it cannot run with Tekton's semantics rather than ignoring it"}
+}
+
+func checkSupported(d *Definition) error {
+	if d.Task != nil {
+		return checkTaskSpec("spec.", &d.Task.Spec)
+	}
+	ps := &d.Pipeline.Spec
+	for i, pt := range ps.Tasks {
+		if err := checkPipelineTask(fmt.Sprintf("spec.tasks[%d].", i), &pt); err != nil {
+			return err
+		}
+	}
+	for i, pt := range ps.Finally {
+		if err := checkPipelineTask(fmt.Sprintf("spec.finally[%d].", i), &pt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPipelineTask(p string, pt *v1.PipelineTask) error {
+	switch {
+	case pt.Matrix != nil:
+		return unsupported(p+"matrix", "matrix fan-out")
+	case pt.PipelineRef != nil || pt.PipelineSpec != nil:
+		return unsupported(p+"pipelineRef", "pipelines in pipelines")
+	case pt.Retries != 0:
+		return unsupported(p+"retries", "a hermetic build is deterministic; retrying hides flakiness")
+	case pt.OnError != "":
+		return unsupported(p+"onError", "pipeline task onError")
+	case pt.TaskRef != nil && pt.TaskRef.Resolver != "":
+		return unsupported(p+"taskRef.resolver", "remote resolution; tasks come from the policy-controlled catalog")
+	case pt.TaskRef != nil && pt.TaskRef.Kind != "" && pt.TaskRef.Kind != v1.NamespacedTaskKind:
+		return unsupported(p+"taskRef.kind", fmt.Sprintf("kind %q (only Task)", pt.TaskRef.Kind))
+	case pt.TaskRef != nil && pt.TaskRef.APIVersion != "":
+		return unsupported(p+"taskRef.apiVersion", "custom tasks")
+	}
+	for i, w := range pt.When {
+		if w.CEL != "" {
+			return unsupported(fmt.Sprintf("%swhen[%d].cel", p, i), "CEL when expressions")
+		}
+	}
+	if pt.TaskSpec != nil {
+		return checkTaskSpec(p+"taskSpec.", &pt.TaskSpec.TaskSpec)
+	}
+	return nil
+}
+
+func checkTaskSpec(p string, ts *v1.TaskSpec) error {
+	switch {
+	case len(ts.Sidecars) > 0:
+		return unsupported(p+"sidecars", "sidecars")
+	case len(ts.Volumes) > 0:
+		return unsupported(p+"volumes", "volumes (use workspaces)")
+	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0 || ts.StepTemplate.SecurityContext != nil):
+		return unsupported(p+"stepTemplate", "volumeMounts, envFrom and securityContext in stepTemplate")
+	}
+	for i, r := range ts.Results {
+		if r.Value != nil {
+			return unsupported(fmt.Sprintf("%sresults[%d].value", p, i), "results taken from step results")
+		}
+	}
+	for i, s := range ts.Steps {
+		sp := fmt.Sprintf("%ssteps[%d].", p, i)
+		switch {
+		case s.Ref != nil:
+			return unsupported(sp+"ref", "StepActions")
+		case len(s.VolumeMounts) > 0:
+			return unsupported(sp+"volumeMounts", "volume mounts (use workspaces)")
+		case len(s.VolumeDevices) > 0:
+			return unsupported(sp+"volumeDevices", "devices")
+		case len(s.EnvFrom) > 0:
+			return unsupported(sp+"envFrom", "environment from ConfigMaps or Secrets")
+		case s.SecurityContext != nil:
+			return unsupported(sp+"securityContext", "the sandbox fixes uid, capabilities and privileges itself")
+		case len(s.Results) > 0:
+			return unsupported(sp+"results", "step results")
+		case s.StdoutConfig != nil || s.StderrConfig != nil:
+			return unsupported(sp+"stdoutConfig", "redirecting step output")
+		case len(s.Workspaces) > 0:
+			return unsupported(sp+"workspaces", "step-level workspaces (declare them on the Task)")
+		}
+		for j, e := range s.Env {
+			if e.ValueFrom != nil {
+				return unsupported(fmt.Sprintf("%senv[%d].valueFrom", sp, j), "environment from Secrets, ConfigMaps or fields")
+			}
+		}
+	}
+	return nil
+}
