@@ -96,18 +96,18 @@ Exit codes: 0 ok, 2 bad input, 3 build failed.`,
 
 // runReport is the JSON output of 'accord run'.
 type runReport struct {
-	Succeeded bool                `json:"succeeded"`
-	Reason    string              `json:"reason,omitempty"`
-	Pipeline  pipelineInfo        `json:"pipeline"`
-	Source    sourceInfo          `json:"source"`
-	Runtime   string              `json:"runtime"`
-	Rootless  bool                `json:"rootless"`
-	Unpinned  []string            `json:"unpinnedImages,omitempty"`
-	Artifacts []artifact.Artifact `json:"artifacts"`
-	Tasks     []engine.TaskResult `json:"tasks"`
+	Succeeded bool                   `json:"succeeded"`
+	Reason    string                 `json:"reason,omitempty"`
+	Pipeline  pipelineInfo           `json:"pipeline"`
+	Source    sourceInfo             `json:"source"`
+	Runtime   string                 `json:"runtime"`
+	Rootless  bool                   `json:"rootless"`
+	Unpinned  []string               `json:"unpinnedImages,omitempty"`
+	Artifacts []artifact.Artifact    `json:"artifacts"`
+	Tasks     []engine.TaskResult    `json:"tasks"`
 	Results   []v1.PipelineRunResult `json:"results,omitempty"`
-	Seconds   float64             `json:"seconds"`
-	ExitCode  int                 `json:"exitCode"`
+	Seconds   float64                `json:"seconds"`
+	ExitCode  int                    `json:"exitCode"`
 }
 
 type pipelineInfo struct {
@@ -148,9 +148,9 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 	id := newRunID()
 	work := o.workDir
 	if work == "" {
-		work = filepath.Join(os.TempDir(), "accord-runs")
+		work = filepath.Join(os.TempDir(), fmt.Sprintf("accord-%d", os.Getuid()))
 	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
 	runner, err := sandbox.NewRunner(rt, work, sandbox.WithKeep(o.keep))

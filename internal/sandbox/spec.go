@@ -74,7 +74,7 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	}
 	caps := append([]string(nil), defaultCaps...)
 	c := &specs.Spec{
-		Version: specs.Version,
+		Version: ociVersion,
 		Process: &specs.Process{
 			User: specs.User{UID: 0, GID: 0, Umask: &umask},
 			Args: s.Args,
@@ -147,3 +147,7 @@ func sysMount(rootless bool) specs.Mount {
 	}
 	return specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
 }
+
+// ociVersion is the runtime-spec version written to config.json: the newest
+// one that both runc 1.1 and crun 1.8 accept.
+const ociVersion = "1.0.2"
