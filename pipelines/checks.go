@@ -32,7 +32,7 @@ func checkPinned(d *Definition, allow bool) error {
 		return &Error{
 			Field: u.field,
 			Msg:   fmt.Sprintf("image %q is not pinned by digest", u.image),
-			Fix:   fmt.Sprintf("reference it as %s@sha256:<digest> (the digest of the exact image you mean), or pass --allow-unpinned to run it anyway (recorded in the run's output)", strings.SplitN(u.image, "@", 2)[0]),
+			Fix:   fmt.Sprintf("reference it as %s@sha256:<digest> (the digest of the exact image you mean), or pass --allow-unpinned to run it anyway (recorded in the run's output)", repoOf(u.image)),
 		}
 	}
 	return nil
@@ -172,4 +172,13 @@ func checkTaskSpec(p string, ts *v1.TaskSpec) error {
 		}
 	}
 	return nil
+}
+
+// repoOf strips tag and digest from an image reference, keeping the name as written.
+func repoOf(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
 }

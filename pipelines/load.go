@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -147,7 +148,7 @@ func parseDocument(ctx context.Context, file string, index int, doc []byte, o *o
 		return nil, fail("kind", fmt.Sprintf("unsupported kind %q", tm.Kind), "accord runs Tekton Task and Pipeline definitions")
 	}
 	if err != nil {
-		return nil, fail("", "decoding: "+strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "), "remove or rename the field; see the Tekton v1 API reference")
+		return nil, decodeError(file, obj, doc, err)
 	}
 	if err := defaultAndValidate(ctx, d); err != nil {
 		return nil, validationError(file, obj, err)
@@ -163,6 +164,31 @@ func parseDocument(ctx context.Context, file string, index int, doc []byte, o *o
 		return nil, err
 	}
 	return d, nil
+}
+
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// decodeError explains a strict decoding failure, with the line of an
+// unknown field when it can be found.
+func decodeError(file, obj string, doc []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: ")
+	msg = strings.TrimPrefix(msg, "json: ")
+	e := &Error{File: file, Object: obj, Msg: msg, Fix: "check the field's name and type against the Tekton v1 API reference"}
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		key := m[1]
+		if i := strings.LastIndex(key, "."); i >= 0 {
+			key = key[i+1:]
+		}
+		line := regexp.MustCompile(`^[\s-]*` + regexp.QuoteMeta(key) + `\s*:`)
+		for i, l := range strings.Split(string(doc), "\n") {
+			if line.MatchString(l) {
+				e.Field = fmt.Sprintf("%s (line %d of the document)", m[1], i+1)
+				break
+			}
+		}
+		e.Fix = "remove or rename the field; Tekton v1 has no field of that name there"
+	}
+	return e
 }
 
 func decodeTask(ctx context.Context, apiVersion string, doc []byte) (*v1.Task, error) {

@@ -229,7 +229,11 @@ func (r *run) execute(ctx context.Context) *engine.Result {
 	if failed {
 		for _, t := range res.Tasks {
 			if t.Status == engine.Failed || t.Status == engine.TimedOut {
-				res.Reason = fmt.Sprintf("task %q %s: %s", t.Name, strings.ToLower(string(t.Status)), t.Reason)
+				verb := "failed"
+				if t.Status == engine.TimedOut {
+					verb = "timed out"
+				}
+				res.Reason = fmt.Sprintf("task %q %s: %s", t.Name, verb, t.Reason)
 				break
 			}
 		}
