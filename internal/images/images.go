@@ -56,10 +56,11 @@ var ocipackSource embed.FS
 
 // busyboxApplets are linked in /bin; enough for Tekton script steps.
 var busyboxApplets = []string{
-	"awk", "basename", "cat", "chmod", "cmp", "cp", "cut", "date", "dirname", "echo", "env", "false",
-	"find", "grep", "gzip", "head", "id", "ln", "ls", "mkdir", "mktemp", "mv", "od", "printf",
-	"pwd", "readlink", "rm", "rmdir", "sed", "sh", "sha256sum", "sleep", "sort", "stat", "tail",
-	"tar", "tee", "test", "touch", "tr", "true", "uname", "wc", "xargs",
+	"awk", "basename", "cat", "chmod", "cmp", "cp", "cut", "date", "dd", "diff", "dirname", "echo", "env",
+	"expr", "false", "find", "grep", "gzip", "head", "hostname", "id", "kill", "ln", "ls", "mkdir",
+	"mktemp", "mv", "nc", "od", "printf", "ps", "pwd", "readlink", "rm", "rmdir", "sed", "seq", "sh",
+	"sha256sum", "sleep", "sort", "stat", "tail", "tar", "tee", "test", "touch", "tr", "true", "uname",
+	"unzip", "wc", "wget", "xargs",
 }
 
 // Options configure [BuildGo].
@@ -131,6 +132,28 @@ func BuildGo(ctx context.Context, o Options) (v1.Image, error) {
 		return nil, err
 	}
 	return assemble(base, tc, tools)
+}
+
+// BuildBase builds the base image alone: busybox and the sandbox mount
+// points, no toolchain. Tests and small script tasks use it.
+func BuildBase(ctx context.Context, o Options) (v1.Image, error) {
+	if o.WorkDir == "" {
+		d, err := os.MkdirTemp("", "accord-images-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		o.WorkDir = d
+	}
+	busybox, err := fetchBusybox(ctx, o.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	base, err := baseLayer(busybox)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(base)
 }
 
 func assemble(layers ...[]byte) (v1.Image, error) {
