@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up this machine and runs all of accord's tests: unit and integration
+# tests as root (real runc and crun, real git, in-process registry), the
+# end-to-end determinism test, then the sandbox and engine tests again as an
+# unprivileged user (rootless runc in a user namespace), then short fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+
+install_deps
+ensure_test_user
+
+log "go vet"
+go vet ./...
+
+log "go test (root)"
+go test -count=1 -timeout 30m ./...
+
+log "go test (rootless, as $ACCORD_TEST_USER)"
+tbin=$(mktemp -d /tmp/accord-rootless-tests.XXXXXX)
+trap 'rm -rf "$tbin"' EXIT
+chmod 0755 "$tbin"
+for pkg in ./internal/sandbox ./internal/engine/local; do
+  name=$(basename "$pkg")
+  go test -c -o "$tbin/$name.test" "$pkg"
+  chmod 0755 "$tbin/$name.test"
+done
+for t in "$tbin"/*.test; do
+  echo "--- $(basename "$t") as $ACCORD_TEST_USER"
+  run_as_test_user "$t" -test.count=1 -test.timeout=15m
+done
+
+log "fuzzing (short)"
+go test -run='^$' -fuzz=FuzzParse -fuzztime=15s ./pipelines
