@@ -144,7 +144,7 @@ func (c *Catalog) Resolve(ctx context.Context, ref string, opts ...Option) (*Res
 			t, ok = c.tasks[pt.TaskRef.Name]
 		}
 		if !ok {
-			return nil, &Error{File: p.File, Object: fmt.Sprintf("Pipeline %q", p.Name), Field: fmt.Sprintf("spec.tasks[%d].taskRef.name", i), Msg: fmt.Sprintf("unknown task %q", pt.TaskRef.Name), Fix: "use a task from the catalog (" + strings.Join(names(c.Tasks()), ", ") + ") or define it in the same file"}
+			return nil, &Error{File: p.File, Object: fmt.Sprintf("Pipeline %q", p.Name), Field: taskPath(&p.Pipeline.Spec, i) + ".taskRef.name", Msg: fmt.Sprintf("unknown task %q", pt.TaskRef.Name), Fix: "use a task from the catalog (" + strings.Join(names(c.Tasks()), ", ") + ") or define it in the same file"}
 		}
 		r.Tasks[pt.TaskRef.Name] = t
 	}

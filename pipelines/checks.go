@@ -18,9 +18,11 @@ func NeedsNetwork(t *v1.Task) bool {
 	return t != nil && t.Annotations[NetworkAnnotation] == "true"
 }
 
-// IsPinned reports whether ref names an image by digest.
+// IsPinned reports whether ref names an image by digest. The registry may
+// be implicit ("busybox@sha256:..."): the digest is what pins the image, and
+// it is the form the "not pinned" fix suggests.
 func IsPinned(ref string) bool {
-	_, err := name.NewDigest(ref, name.StrictValidation)
+	_, err := name.NewDigest(ref, name.WeakValidation)
 	return err == nil
 }
 
@@ -59,7 +61,7 @@ func stepImages(d *Definition) []imageUse {
 	}
 	for i, pt := range allPipelineTasks(&d.Pipeline.Spec) {
 		if pt.TaskSpec != nil {
-			addTask(fmt.Sprintf("spec.tasks[%d].taskSpec.", i), &pt.TaskSpec.TaskSpec)
+			addTask(taskPath(&d.Pipeline.Spec, i)+".taskSpec.", &pt.TaskSpec.TaskSpec)
 		}
 	}
 	return out
@@ -78,6 +80,15 @@ func UnpinnedImages(d *Definition) []string {
 
 func allPipelineTasks(ps *v1.PipelineSpec) []v1.PipelineTask {
 	return append(append([]v1.PipelineTask{}, ps.Tasks...), ps.Finally...)
+}
+
+// taskPath is the field path of the i-th task of allPipelineTasks(ps):
+// "spec.tasks[i]", or "spec.finally[j]" for a finally task.
+func taskPath(ps *v1.PipelineSpec, i int) string {
+	if i < len(ps.Tasks) {
+		return fmt.Sprintf("spec.tasks[%d]", i)
+	}
+	return fmt.Sprintf("spec.finally[%d]", i-len(ps.Tasks))
 }
 
 // unsupported is one field accord refuses rather than silently ignoring.

@@ -92,7 +92,7 @@ func Parse(ctx context.Context, file string, data []byte, opts ...Option) ([]*De
 	o := makeOptions(opts)
 	var defs []*Definition
 	for i, doc := range splitDocuments(data) {
-		if len(bytes.TrimSpace(doc)) == 0 {
+		if isEmptyDocument(doc) {
 			continue
 		}
 		d, err := parseDocument(ctx, file, i, doc, o)
@@ -105,6 +105,16 @@ func Parse(ctx context.Context, file string, data []byte, opts ...Option) ([]*De
 		return nil, &Error{File: file, Msg: "no Tekton Task or Pipeline found", Fix: "the file must hold at least one document with apiVersion tekton.dev/v1 (or v1beta1) and kind Task or Pipeline"}
 	}
 	return defs, nil
+}
+
+// isEmptyDocument reports whether doc holds no object: only whitespace and
+// comments (a license header before "---", say), or an explicit null.
+func isEmptyDocument(doc []byte) bool {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return true
+	}
+	j, err := yaml.YAMLToJSON(doc)
+	return err == nil && bytes.Equal(bytes.TrimSpace(j), []byte("null"))
 }
 
 // splitDocuments splits YAML on lines that are exactly "---".

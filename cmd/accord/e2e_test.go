@@ -134,7 +134,11 @@ func gitExample(t *testing.T) (string, string) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	run(dir, "cp", "-r", "../../examples/hello", work)
+	src, err := filepath.Abs("../../examples/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(dir, "cp", "-r", src, work)
 	run(work, "git", "init", "-q", "-b", "main")
 	run(work, "git", "add", ".")
 	run(work, "git", "commit", "-q", "-m", "hello")
