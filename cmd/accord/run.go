@@ -161,6 +161,9 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	if !cmd.Flags().Changed("source") && !declaresWorkspace(&resolved.Pipeline.Pipeline.Spec, engine.SourceWorkspace) {
+		o.source = "" // the pipeline takes no source and none was asked for
+	}
 	src, srcInfo, cleanupSrc, err := fetchSource(ctx, o, work, id)
 	if err != nil {
 		return usageErr(err)
@@ -241,6 +244,9 @@ func newRunID() string {
 // fetchSource gives the build its source: a directory as is, or a git
 // repository fetched at the exact commit.
 func fetchSource(ctx context.Context, o *runOptions, work, id string) (engine.Source, sourceInfo, func(), error) {
+	if o.source == "" {
+		return engine.Source{DateEpoch: o.epoch}, sourceInfo{SourceDateEpoch: o.epoch}, func() {}, nil
+	}
 	st, err := os.Stat(o.source)
 	isDir := err == nil && st.IsDir()
 	if isDir && o.revision == "" {
@@ -304,6 +310,15 @@ func findParamSpec(spec *v1.PipelineSpec, name string) (v1.ParamSpec, bool) {
 func hasParam(ps v1.Params, name string) bool {
 	for _, p := range ps {
 		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func declaresWorkspace(spec *v1.PipelineSpec, name string) bool {
+	for _, w := range spec.Workspaces {
+		if w.Name == name {
 			return true
 		}
 	}

@@ -60,6 +60,12 @@ func (c *RootFSCache) Get(ctx context.Context, img v1.Image) (string, error) {
 	if err := untar(ctx, rc, tmp); err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", h, err)
 	}
+	// mutate.Extract ends the tar stream before it reports its own error
+	// (an unsafe path, a layer that does not match its digest), so the tar
+	// reader sees a clean end: read on to get that error.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return "", fmt.Errorf("unpacking image %s: %w", h, err)
+	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", err
 	}

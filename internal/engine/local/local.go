@@ -167,10 +167,27 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 	for i := range r.spec.Finally {
 		r.state[r.spec.Finally[i].Name] = &prr.ResolvedPipelineTask{PipelineTask: &r.spec.Finally[i]}
 	}
+	if err := r.checkWorkspaces(); err != nil {
+		return nil, err
+	}
 	if err := r.prefetchImages(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkWorkspaces refuses, before any task runs, a pipeline task that does
+// not bind a workspace its task requires (or binds it to one the pipeline
+// does not declare). Found only when that task starts, it would be reported
+// as a failed task after the tasks before it ran, not as an [InputError].
+func (r *run) checkWorkspaces() error {
+	for _, pt := range append(append([]v1.PipelineTask{}, r.spec.Tasks...), r.spec.Finally...) {
+		spec, _ := r.b.Pipeline.TaskSpec(&pt)
+		if _, _, err := r.workspaceMounts(&pt, spec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var emptyDir = corev1EmptyDir()

@@ -207,6 +207,21 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 // taskMounts binds each workspace the task declares to its pipeline
 // workspace (plus subPath) at the declared mount path.
 func (r *run) taskMounts(pt *v1.PipelineTask, spec *v1.TaskSpec, dir string) ([]sandbox.Mount, []v1.WorkspaceBinding, error) {
+	mounts, bindings, err := r.workspaceMounts(pt, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(m.Source, 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	return mounts, bindings, nil
+}
+
+// workspaceMounts is taskMounts without creating subPath directories; it
+// also checks the bindings before the run starts (see checkWorkspaces).
+func (r *run) workspaceMounts(pt *v1.PipelineTask, spec *v1.TaskSpec) ([]sandbox.Mount, []v1.WorkspaceBinding, error) {
 	byName := map[string]v1.WorkspacePipelineTaskBinding{}
 	for _, w := range pt.Workspaces {
 		byName[w.Name] = w
@@ -230,11 +245,7 @@ func (r *run) taskMounts(pt *v1.PipelineTask, spec *v1.TaskSpec, dir string) ([]
 			return nil, nil, inputErr("pipeline task %q binds workspace %q to %q, which the pipeline does not declare", pt.Name, decl.Name, pws)
 		}
 		if b.SubPath != "" {
-			sub := path.Clean("/" + b.SubPath)
-			host = filepath.Join(host, sub)
-			if err := os.MkdirAll(host, 0o755); err != nil {
-				return nil, nil, err
-			}
+			host = filepath.Join(host, path.Clean("/"+b.SubPath))
 		}
 		mounts = append(mounts, sandbox.Mount{Source: host, Destination: decl.GetMountPath(), ReadOnly: decl.ReadOnly})
 		bindings = append(bindings, v1.WorkspaceBinding{Name: decl.Name, EmptyDir: &corev1.EmptyDirVolumeSource{}})
