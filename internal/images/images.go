@@ -341,9 +341,10 @@ func baseLayer(busybox []byte) ([]byte, error) {
 		{name: "etc/resolv.conf", mode: 0o644, data: nil},
 		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: nil},
 	}
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "root", "workspace", "tekton", "usr/bin"} {
+	for _, d := range []string{"dev", "proc", "sys", "root", "workspace", "tekton", "usr/bin"} {
 		files = append(files, file{name: d, mode: 0o755, dir: true})
 	}
+	files = append(files, file{name: "tmp", mode: 0o1777, dir: true})
 	for _, a := range busyboxApplets {
 		files = append(files, file{name: "bin/" + a, mode: 0o777, linkname: "busybox"})
 	}

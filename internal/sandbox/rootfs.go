@@ -112,6 +112,15 @@ func untar(ctx context.Context, r io.Reader, dir string) error {
 			if err := root.Mkdir(name, mode|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 				return err
 			}
+			// Also when the directory already existed as a parent; keep
+			// the sticky bit (/tmp is 1777).
+			dm := mode | 0o700
+			if h.FileInfo().Mode()&fs.ModeSticky != 0 {
+				dm |= fs.ModeSticky
+			}
+			if err := root.Chmod(name, dm); err != nil {
+				return err
+			}
 		case tar.TypeReg:
 			f, err := root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 			if err != nil {

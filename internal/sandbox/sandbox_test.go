@@ -330,7 +330,7 @@ func TestNetwork(t *testing.T) {
 		})
 		t.Run("no network: loopback is up", func(t *testing.T) {
 			// A server and a client inside the same container talk over lo.
-			script := `nc -l -p 8123 > /tmp/got & sleep 0.3; echo ping | nc -w 2 127.0.0.1 8123; wait; cat /tmp/got`
+			script := `nc -l -p 8123 > /tmp/got & for i in 1 2 3 4 5 6 7 8 9 10; do echo ping | nc -w 2 127.0.0.1 8123 && break; sleep 0.3; done; wait; cat /tmp/got`
 			code, out, stderr := run(t, r, sandbox.Step{RootFS: rootfs, Args: []string{"sh", "-c", script}})
 			if code != 0 || out != "ping\n" {
 				t.Errorf("loopback round trip: exit %d, stdout %q, want 0 and %q (stderr: %s)", code, out, "ping\n", stderr)

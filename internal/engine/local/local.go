@@ -178,13 +178,23 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 
 // checkWorkspaces refuses, before any task runs, a pipeline task that does
 // not bind a workspace its task requires (or binds it to one the pipeline
-// does not declare). Found only when that task starts, it would be reported
-// as a failed task after the tasks before it ran, not as an [InputError].
+// does not declare), or that leaves a required task param unset. Found
+// only when that task starts, it would be reported as a failed task after
+// the tasks before it ran, not as an [InputError].
 func (r *run) checkWorkspaces() error {
 	for _, pt := range append(append([]v1.PipelineTask{}, r.spec.Tasks...), r.spec.Finally...) {
 		spec, _ := r.b.Pipeline.TaskSpec(&pt)
 		if _, _, err := r.workspaceMounts(&pt, spec); err != nil {
 			return err
+		}
+		given := map[string]bool{}
+		for _, p := range pt.Params {
+			given[p.Name] = true
+		}
+		for _, ps := range spec.Params {
+			if ps.Default == nil && !given[ps.Name] {
+				return inputErr("pipeline task %q does not set param %q, which its task requires\n  fix: add `params: [{name: %s, value: ...}]` to the pipeline task", pt.Name, ps.Name, ps.Name)
+			}
 		}
 	}
 	return nil
@@ -284,10 +294,9 @@ func (r *run) runGraph(ctx context.Context, tasks []v1.PipelineTask, finally boo
 		r.fail(tasks[0].Name, "building the task graph: "+err.Error())
 		return true
 	}
-	sem := make(chan struct{}, r.e.parallel)
 	doneCh := make(chan string)
-	started := map[string]bool{}
-	var done []string
+	seen := map[string]bool{}
+	var queue, done []string
 	running, failed := 0, false
 	for {
 		if !failed || finally {
@@ -297,18 +306,27 @@ func (r *run) runGraph(ctx context.Context, tasks []v1.PipelineTask, finally boo
 				failed = true
 			}
 			for _, name := range sortedSet(cands) {
-				if started[name] {
-					continue
+				if !seen[name] {
+					seen[name] = true
+					queue = append(queue, name)
 				}
-				started[name] = true
-				running++
-				go func(name string) {
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					r.runPipelineTask(ctx, name, finally)
-					doneCh <- name
-				}(name)
 			}
+		}
+		// Start queued tasks in order while slots are free. After a
+		// failure, Tekton starts no new main task: the queued ones are
+		// recorded as not started.
+		for len(queue) > 0 && (running < r.e.parallel || (failed && !finally)) {
+			name := queue[0]
+			queue = queue[1:]
+			if failed && !finally {
+				r.record(&engine.TaskResult{Name: name, Status: engine.Skipped, Reason: "not started: an earlier task failed"})
+				continue
+			}
+			running++
+			go func(name string) {
+				r.runPipelineTask(ctx, name, finally)
+				doneCh <- name
+			}(name)
 		}
 		if running == 0 {
 			return failed

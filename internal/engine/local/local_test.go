@@ -1002,12 +1002,13 @@ func TestConcurrency(t *testing.T) {
 		if res.Succeeded {
 			t.Fatal("build succeeded with one task at a time; the first task should have timed out waiting for the other")
 		}
-		tasks := append([]engine.TaskResult(nil), res.Tasks...)
-		if len(tasks) != 2 {
+		if len(res.Tasks) != 2 {
 			t.Fatalf("tasks = %v, want both", statuses(res))
 		}
-		sort.Slice(tasks, func(i, j int) bool { return tasks[i].Start.Before(tasks[j].Start) })
-		first, second := tasks[0], tasks[1]
+		// Tasks start in name order: "left" takes the only slot and times
+		// out waiting for "right"; after that failure Tekton starts no new
+		// task, so "right" is recorded as not started.
+		first, second := task(t, res, "left"), task(t, res, "right")
 		if first.Status != engine.TimedOut {
 			t.Errorf("first task %s: status %s, want TimedOut", first.Name, first.Status)
 		}
@@ -1017,13 +1018,8 @@ func TestConcurrency(t *testing.T) {
 		if diff := cmp.Diff([]engine.StepResult{{Name: "step-0", Image: f.image, Status: engine.TimedOut, ExitCode: -1}}, first.Steps, stepsOpt); diff != "" {
 			t.Errorf("first task's steps (-want +got):\n%s", diff)
 		}
-		// The second was already queued behind the first: it runs after
-		// it, finds the first's marker and succeeds.
-		if end := first.Start.Add(first.Duration); second.Start.Before(end) {
-			t.Errorf("second task started at %v, before the first ended at %v", second.Start, end)
-		}
-		if second.Status != engine.Succeeded {
-			t.Errorf("second task %s: status %s (%s), want Succeeded", second.Name, second.Status, second.Reason)
+		if second.Status != engine.Skipped || !strings.Contains(second.Reason, "not started") || len(second.Steps) != 0 {
+			t.Errorf("second task %s: status %s (%s), %d steps; want Skipped, not started", second.Name, second.Status, second.Reason, len(second.Steps))
 		}
 		if want := fmt.Sprintf("task %q timed out: ", first.Name); !strings.HasPrefix(res.Reason, want) {
 			t.Errorf("Reason = %q, want it to start with %q", res.Reason, want)
@@ -1456,5 +1452,77 @@ func TestNetworkAnnotation(t *testing.T) {
 				t.Errorf("interfaces in the task's container (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestResultsOfSkippedTask: as in Tekton, a task that needs results of a
+// task skipped by its when expressions is skipped too, and the build
+// succeeds.
+func TestResultsOfSkippedTask(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: skipres}
+spec:
+  tasks:
+    - name: producer
+      when: [{input: "a", operator: in, values: ["b"]}]
+      taskSpec:
+        results: [{name: out}]
+        steps:
+          - {image: "{{IMAGE}}", script: "printf x > $(results.out.path)"}
+    - name: consumer
+      params: [{name: v, value: $(tasks.producer.results.out)}]
+      taskSpec:
+        params: [{name: v}]
+        steps:
+          - {image: "{{IMAGE}}", script: "echo $(params.v)"}
+    - name: independent
+      taskSpec:
+        steps:
+          - {image: "{{IMAGE}}", script: "true"}
+`, nil)
+	res := f.run(t, b)
+	if !res.Succeeded {
+		t.Fatalf("build failed: %s", res.Reason)
+	}
+	want := map[string]engine.Status{"producer": engine.Skipped, "consumer": engine.Skipped, "independent": engine.Succeeded}
+	if diff := cmp.Diff(want, statuses(res)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if r := task(t, res, "consumer").Reason; !strings.Contains(r, `"producer", which was skipped`) {
+		t.Errorf("consumer reason = %q", r)
+	}
+}
+
+// TestMissingTaskParam: a pipeline task that leaves a required task param
+// unset is an input error before anything runs.
+func TestMissingTaskParam(t *testing.T) {
+	f := newFixture(t)
+	b, rec := f.build(t, `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: missingparam}
+spec:
+  tasks:
+    - name: first
+      taskSpec:
+        steps:
+          - {image: "{{IMAGE}}", script: "true"}
+    - name: second
+      runAfter: [first]
+      taskSpec:
+        params: [{name: needed}]
+        steps:
+          - {image: "{{IMAGE}}", script: "echo $(params.needed)"}
+`, nil)
+	_, err := f.executor().Run(context.Background(), b)
+	var ie *local.InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), `param "needed"`) {
+		t.Fatalf("Run error = %v, want an InputError naming the param", err)
+	}
+	if started := rec.startedTasks(); len(started) != 0 {
+		t.Errorf("tasks started before the input error: %v", started)
 	}
 }

@@ -117,6 +117,10 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		finish(engine.Failed)
 		return sr, err
 	}
+	if err := checkMountPoints(img.rootfs, mounts); err != nil {
+		finish(engine.Failed)
+		return sr, err
+	}
 	mem := r.e.stepMemory
 	if q, ok := s.ComputeResources.Limits[corev1.ResourceMemory]; ok {
 		mem = q.Value()
@@ -132,7 +136,7 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		Args:        args,
 		Env:         stepEnv(img.config.Config.Env, r.b.Source.DateEpoch, s.Env),
 		Cwd:         cwd,
-		Mounts:      append(append([]sandbox.Mount{}, mounts...), networkMounts(network)...),
+		Mounts:      append(append([]sandbox.Mount{}, mounts...), networkMounts(network, img.rootfs)...),
 		Network:     network,
 		MemoryLimit: mem,
 	}
@@ -184,7 +188,9 @@ func (r *run) stepWriters(task, step, dir string) (io.Writer, io.Writer, func(),
 
 // networkMounts gives a task with network the host's DNS and CA roots,
 // read-only. Steps without network get neither.
-func networkMounts(network bool) []sandbox.Mount {
+// A file the image lacks is left out rather than created in the shared
+// read-only rootfs.
+func networkMounts(network bool, rootfs string) []sandbox.Mount {
 	if !network {
 		return nil
 	}
@@ -193,7 +199,9 @@ func networkMounts(network bool) []sandbox.Mount {
 		{"/etc/resolv.conf", "/etc/resolv.conf"},
 		{"/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"},
 	} {
-		if _, err := os.Stat(p.host); err == nil {
+		_, herr := os.Stat(p.host)
+		_, ierr := os.Lstat(filepath.Join(rootfs, p.dest))
+		if herr == nil && ierr == nil {
 			m = append(m, sandbox.Mount{Source: p.host, Destination: p.dest, ReadOnly: true})
 		}
 	}
@@ -230,13 +238,41 @@ func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]stri
 	return args, nil
 }
 
+// tmpfsPrefixes are the container paths the sandbox mounts a fresh tmpfs on;
+// mount points below them are created there, not in the image.
+var tmpfsPrefixes = []string{"/workspace", "/tmp", "/tekton"}
+
+func underTmpfs(p string) bool {
+	for _, prefix := range tmpfsPrefixes {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMountPoints refuses a bind whose mount point is outside the tmpfs
+// prefixes and missing from the image: the runtime would create it inside
+// the shared, cached rootfs.
+func checkMountPoints(rootfs string, mounts []sandbox.Mount) error {
+	for _, m := range mounts {
+		if underTmpfs(m.Destination) {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(rootfs, m.Destination)); err != nil {
+			return inputErr("workspace mount path %q does not exist in the step image\n  fix: use the default mount path (/workspace/<name>) or another path under /workspace", m.Destination)
+		}
+	}
+	return nil
+}
+
 // checkWorkingDir refuses a working directory that would have to be
 // created inside the shared read-only image.
 func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount) error {
 	if cwd == "" || cwd == "/" {
 		return nil
 	}
-	for _, prefix := range []string{"/workspace", "/tmp", "/tekton"} {
+	for _, prefix := range tmpfsPrefixes {
 		if cwd == prefix || strings.HasPrefix(cwd, prefix+"/") {
 			for _, m := range mounts {
 				if strings.HasPrefix(cwd+"/", m.Destination+"/") && !m.ReadOnly {

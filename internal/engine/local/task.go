@@ -49,6 +49,15 @@ func (r *run) runPipelineTask(ctx context.Context, name string, finally bool) {
 	for _, s := range r.state {
 		all = append(all, s)
 	}
+	for _, ref := range v1.PipelineTaskResultRefs(rpt.PipelineTask) {
+		if t, ok := r.results[ref.PipelineTask]; ok && t.Status == engine.Skipped {
+			r.mu.Unlock()
+			// As in Tekton: a task that needs results of a skipped task is
+			// skipped too.
+			tr.Status, tr.Reason = engine.Skipped, fmt.Sprintf("uses results of task %q, which was skipped", ref.PipelineTask)
+			return
+		}
+	}
 	refs, _, err := prr.ResolveResultRef(all, rpt)
 	if err == nil {
 		prr.ApplyTaskResults(prr.PipelineRunState{rpt}, refs)
@@ -185,14 +194,17 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	for i := range steps {
 		sr, err := r.runStep(ctx, pt.Name, i, &steps[i], dir, mounts, out.Network)
 		out.Steps = append(out.Steps, sr)
-		if err != nil {
-			return err
-		}
-		if sr.ExitCode != 0 && steps[i].OnError != v1.Continue {
+		failed := err != nil || (sr.ExitCode != 0 && steps[i].OnError != v1.Continue)
+		if failed {
 			// Tekton skips the remaining steps of a failed task.
 			for j := i + 1; j < len(steps); j++ {
 				out.Steps = append(out.Steps, engine.StepResult{Name: steps[j].Name, Image: steps[j].Image, Status: engine.Skipped})
 			}
+		}
+		if err != nil {
+			return err
+		}
+		if failed {
 			return fmt.Errorf("step %q exited with code %d\n  fix: see the step's output above (run with --keep to inspect its workspaces)", steps[i].Name, sr.ExitCode)
 		}
 	}
