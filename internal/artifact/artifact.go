@@ -96,8 +96,9 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store) ([]Artifac
 }
 
 // hostPath maps a path inside the task's containers to the host, through
-// the task's workspace mounts (longest mount path wins).
-func hostPath(p string, mounts map[string]string) (string, bool) {
+// the task's workspace mounts (longest mount path wins). It also returns
+// the mount's host directory.
+func hostPath(p string, mounts map[string]string) (host, root string, ok bool) {
 	p = path.Clean(strings.TrimPrefix(p, "file://"))
 	best := ""
 	for dest := range mounts {
@@ -106,9 +107,36 @@ func hostPath(p string, mounts map[string]string) (string, bool) {
 		}
 	}
 	if best == "" {
-		return "", false
+		return "", "", false
 	}
-	return filepath.Join(mounts[best], strings.TrimPrefix(p, best)), true
+	return filepath.Join(mounts[best], strings.TrimPrefix(p, best)), mounts[best], true
+}
+
+// regularFileIn resolves the symlinks in p and returns the result if it is
+// a regular file inside the host directory root. A step can leave a
+// symlink to anything on the host in its workspace (a host file, /dev/zero,
+// a FIFO); that is not an output of the run, and reading it could leak a
+// host file into the store or never end.
+func regularFileIn(root, p string) (string, error) {
+	r, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	if rel, err := filepath.Rel(r, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s leads to %s, outside the workspace: %w", p, real, ErrNotFound)
+	}
+	st, err := os.Lstat(real)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file (%s): %w", p, st.Mode().Type(), ErrNotFound)
+	}
+	return real, nil
 }
 
 func normalize(d string) string {
@@ -131,7 +159,22 @@ func findImage(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Imag
 		if err != nil || dir == "" {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
+		// Everything read from the layout must be a regular file in the
+		// workspace: the index, the manifest, its config and its layers.
+		inLayout := func(p string) error {
+			if _, err := regularFileIn(host, p); err != nil {
+				return fmt.Errorf("task %q announced image %s@%s: %w", o.Task, o.URI, h, err)
+			}
+			return nil
+		}
+		blob := func(d ggcrv1.Hash) string { return filepath.Join(dir, "blobs", d.Algorithm, d.Hex) }
+		if err := inLayout(filepath.Join(dir, "index.json")); err != nil {
+			return a, nil, err
+		}
+		if err := inLayout(blob(h)); err != nil {
+			return a, nil, err
+		}
+		raw, err := os.ReadFile(blob(h))
 		if err != nil {
 			return a, nil, err
 		}
@@ -141,6 +184,15 @@ func findImage(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Imag
 		img, err := layout.Path(dir).Image(h)
 		if err != nil {
 			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
+		}
+		for _, d := range append([]ggcrv1.Descriptor{m.Config}, m.Layers...) {
+			if err := inLayout(blob(d.Digest)); err != nil {
+				return a, nil, err
+			}
 		}
 		a.Digest = h.String()
 		return a, img, nil
@@ -174,9 +226,13 @@ func findLayout(root string, h ggcrv1.Hash) (string, error) {
 // findFile hashes the announced file and wraps it as an OCI artifact.
 func findFile(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image, error) {
 	a := Artifact{Name: path.Base(o.URI), Kind: o.Kind, URI: o.URI, Task: o.Task}
-	p, ok := hostPath(o.URI, mounts)
+	p, root, ok := hostPath(o.URI, mounts)
 	if !ok {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w\n  fix: use the file's path inside a workspace ($(workspaces.NAME.path)/...)", o.Task, o.Hint, o.URI, ErrNotFound)
+	}
+	p, err := regularFileIn(root, p)
+	if err != nil {
+		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
 	}
 	f, err := os.Open(p)
 	if err != nil {

@@ -95,23 +95,27 @@ func resolve(ctx context.Context, uri, ref string) (string, error) {
 	if err != nil {
 		return "", &Error{URI: uri, Revision: ref, Msg: err.Error(), Fix: "check the URL (a git URL or a path to a repository) and that it is reachable"}
 	}
-	var plain, peeled string
+	// ls-remote matches its patterns against the tail of ref names, so
+	// "main" also lists refs/heads/feature/main (sorted before it). Take
+	// only an exact name, in git's order for a short name, and for an
+	// annotated tag the commit it points at.
+	refs := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		if strings.HasSuffix(f[1], "^{}") {
-			peeled = f[0]
-		} else if plain == "" {
-			plain = f[0]
+		if f := strings.Fields(line); len(f) == 2 {
+			refs[f[1]] = f[0]
 		}
 	}
-	switch {
-	case peeled != "":
-		return peeled, nil
-	case plain != "":
-		return plain, nil
+	names := []string{"HEAD"}
+	if ref != "" {
+		names = []string{ref, "refs/" + ref, "refs/tags/" + ref, "refs/heads/" + ref}
+	}
+	for _, n := range names {
+		if c, ok := refs[n+"^{}"]; ok {
+			return c, nil
+		}
+		if c, ok := refs[n]; ok {
+			return c, nil
+		}
 	}
 	return "", &Error{URI: uri, Revision: ref, Msg: "no branch or tag of that name", Fix: "give a branch, a tag, or a full 40-character commit hash (git ls-remote lists them)"}
 }
@@ -128,7 +132,20 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return "", fmt.Errorf("git %s: %s", args[0], msg)
+		return "", fmt.Errorf("git %s: %s", subcommand(args), msg)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// subcommand returns the git command in args, after any "-c name=value".
+func subcommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-c" || args[i] == "-C":
+			i++
+		case !strings.HasPrefix(args[i], "-"):
+			return args[i]
+		}
+	}
+	return strings.Join(args, " ")
 }
