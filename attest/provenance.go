@@ -1,0 +1,239 @@
+package attest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	intoto "github.com/in-toto/attestation/go/v1"
+	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Predicate types.
+const (
+	SLSAProvenanceV1 = "https://slsa.dev/provenance/v1"
+	SPDXDocument     = "https://spdx.dev/Document"
+)
+
+// BuildType is the versioned URI of accord's build type; docs/buildtype.md
+// documents every field.
+const BuildType = "https://accord.dev/buildtypes/tekton-pipeline/v1"
+
+// Subject is an artifact a statement is about.
+type Subject struct {
+	Name   string
+	SHA256 string // lowercase hex
+}
+
+// Dependency is a resolved dependency: a URI and its digest set.
+type Dependency struct {
+	Name   string
+	URI    string
+	Digest map[string]string
+}
+
+// Build describes one build for its provenance. Everything but Run is the
+// same on every builder that builds the same request.
+type Build struct {
+	// Source: repository URI, ref and commit (empty for a directory), and
+	// the dirHash1 of the tree the pipeline started from.
+	SourceURI, SourceRef, SourceCommit, SourceTree string
+	// Pipeline name and closure digest.
+	Pipeline, PipelineDigest string
+	// Params are the pipeline params as given (after accord filled
+	// source-url/source-commit).
+	Params map[string]any
+	// Dependencies: catalog files, step images, fetched modules.
+	Dependencies []Dependency
+	// Internal holds builder-specific parameters (runtime, variation).
+	Internal map[string]any
+	// Run says who ran it and when.
+	Run Run
+}
+
+// Run is runDetails: the only builder-specific, time-dependent part.
+type Run struct {
+	BuilderID    string
+	InvocationID string
+	Started      time.Time
+	Finished     time.Time
+}
+
+// Provenance returns the in-toto Statement v1 with an SLSA v1 provenance
+// predicate about subjects, as compact JSON with sorted keys.
+func Provenance(b *Build, subjects []Subject) ([]byte, error) {
+	ext := map[string]any{
+		"pipeline": map[string]any{"name": b.Pipeline, "digest": b.PipelineDigest},
+		"params":   b.Params,
+	}
+	src := map[string]any{}
+	if b.SourceURI != "" {
+		src["uri"] = b.SourceURI
+	}
+	if b.SourceRef != "" {
+		src["ref"] = b.SourceRef
+	}
+	if b.SourceCommit != "" {
+		src["commit"] = b.SourceCommit
+	}
+	if b.SourceTree != "" {
+		src["dirHash1"] = b.SourceTree
+	}
+	ext["source"] = src
+	extS, err := toStruct(ext)
+	if err != nil {
+		return nil, fmt.Errorf("externalParameters: %w", err)
+	}
+	intS, err := toStruct(b.Internal)
+	if err != nil {
+		return nil, fmt.Errorf("internalParameters: %w", err)
+	}
+	var deps []*intoto.ResourceDescriptor
+	if b.SourceCommit != "" {
+		deps = append(deps, &intoto.ResourceDescriptor{Name: "source", Uri: gitURI(b.SourceURI, b.SourceRef), Digest: map[string]string{"gitCommit": b.SourceCommit}})
+	} else if b.SourceTree != "" {
+		deps = append(deps, &intoto.ResourceDescriptor{Name: "source", Digest: map[string]string{"dirHash1": b.SourceTree}})
+	}
+	sorted := append([]Dependency(nil), b.Dependencies...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Name != sorted[j].Name {
+			return sorted[i].Name < sorted[j].Name
+		}
+		return sorted[i].URI < sorted[j].URI
+	})
+	for _, d := range sorted {
+		deps = append(deps, &intoto.ResourceDescriptor{Name: d.Name, Uri: d.URI, Digest: d.Digest})
+	}
+	pred := &slsa.Provenance{
+		BuildDefinition: &slsa.BuildDefinition{
+			BuildType:            BuildType,
+			ExternalParameters:   extS,
+			InternalParameters:   intS,
+			ResolvedDependencies: deps,
+		},
+		RunDetails: &slsa.RunDetails{
+			Builder: &slsa.Builder{Id: b.Run.BuilderID},
+			Metadata: &slsa.BuildMetadata{
+				InvocationId: b.Run.InvocationID,
+				StartedOn:    timestamppb.New(b.Run.Started.UTC()),
+				FinishedOn:   timestamppb.New(b.Run.Finished.UTC()),
+			},
+		},
+	}
+	if err := pred.Validate(); err != nil {
+		return nil, fmt.Errorf("provenance: %w", err)
+	}
+	return Statement(SLSAProvenanceV1, subjects, pred)
+}
+
+// Statement wraps a predicate (a proto message or any JSON-marshalable
+// value) in an in-toto Statement v1 and returns compact JSON.
+func Statement(predicateType string, subjects []Subject, predicate any) ([]byte, error) {
+	var ps *structpb.Struct
+	var raw []byte
+	var err error
+	switch p := predicate.(type) {
+	case proto.Message:
+		raw, err = protojson.Marshal(p)
+	default:
+		raw, err = json.Marshal(p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ps = &structpb.Struct{}
+	if err := protojson.Unmarshal(raw, ps); err != nil {
+		return nil, fmt.Errorf("predicate: %w", err)
+	}
+	st := &intoto.Statement{Type: intoto.StatementTypeUri, PredicateType: predicateType, Predicate: ps}
+	subs := append([]Subject(nil), subjects...)
+	sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
+	for _, s := range subs {
+		st.Subject = append(st.Subject, &intoto.ResourceDescriptor{Name: s.Name, Digest: map[string]string{"sha256": s.SHA256}})
+	}
+	if err := st.Validate(); err != nil {
+		return nil, fmt.Errorf("statement: %w", err)
+	}
+	out, err := protojson.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	// protojson adds random whitespace on purpose; normalise it. encoding/json
+	// then sorts map keys, so the bytes are stable.
+	var v any
+	if err := json.Unmarshal(out, &v); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func toStruct(m map[string]any) (*structpb.Struct, error) {
+	if m == nil {
+		return &structpb.Struct{}, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	s := &structpb.Struct{}
+	return s, protojson.Unmarshal(b, s)
+}
+
+// gitURI is the SLSA-style git URI: git+<url>@<ref>.
+func gitURI(url, ref string) string {
+	u := url
+	if !strings.HasPrefix(u, "git+") {
+		u = "git+" + u
+	}
+	if ref != "" {
+		u += "@" + ref
+	}
+	return u
+}
+
+// ParsedStatement is the part of a statement verification reads.
+type ParsedStatement struct {
+	Type          string `json:"_type"`
+	PredicateType string `json:"predicateType"`
+	Subject       []struct {
+		Name   string            `json:"name"`
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+	Predicate json.RawMessage `json:"predicate"`
+}
+
+// ParseStatement decodes an in-toto statement.
+func ParseStatement(b []byte) (*ParsedStatement, error) {
+	var s ParsedStatement
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("not an in-toto statement: %w", err)
+	}
+	if s.Type != intoto.StatementTypeUri || s.PredicateType == "" || len(s.Subject) == 0 {
+		return nil, fmt.Errorf("not an in-toto v1 statement (_type %q, predicateType %q, %d subjects)", s.Type, s.PredicateType, len(s.Subject))
+	}
+	return &s, nil
+}
+
+// HasSubject reports whether the statement is about the sha256 digest.
+func (s *ParsedStatement) HasSubject(sha256hex string) bool {
+	for _, sub := range s.Subject {
+		if sub.Digest["sha256"] == sha256hex {
+			return true
+		}
+	}
+	return false
+}
