@@ -15,9 +15,12 @@ import (
 	"github.com/spf13/cobra"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/artifact"
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/engine/local"
+	"github.com/accord-build/accord/internal/hashtree"
+	"github.com/accord-build/accord/internal/proof"
 	"github.com/accord-build/accord/internal/sandbox"
 	"github.com/accord-build/accord/internal/source"
 	"github.com/accord-build/accord/internal/store"
@@ -40,6 +43,8 @@ type runOptions struct {
 	stepMemory    int64
 	workDir       string
 	output        string
+	key           string
+	builderID     string
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
@@ -58,6 +63,8 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.Int64Var(&o.stepMemory, "step-memory", 4<<30, "memory limit in bytes for steps that set none (runc as root enforces it)")
 	f.StringVar(&o.workDir, "workdir", "", "where runs keep their temporary state (default: a directory under $TMPDIR)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.StringVar(&o.key, "key", "", "builder signing key: a cosign key file or KMS URI (hashivault://, awskms://, gcpkms://, azurekms://); with it, every step gets a signed in-toto link and every artifact signed SLSA provenance and an SBOM")
+	f.StringVar(&o.builderID, "builder-id", "https://accord.dev/builders/local", "this builder's identity (runDetails.builder.id)")
 }
 
 func newRunCmd() *cobra.Command {
@@ -106,6 +113,7 @@ type runReport struct {
 	Artifacts []artifact.Artifact    `json:"artifacts"`
 	Tasks     []engine.TaskResult    `json:"tasks"`
 	Results   []v1.PipelineRunResult `json:"results,omitempty"`
+	Proof     []proof.Recorded       `json:"proof,omitempty"`
 	Seconds   float64                `json:"seconds"`
 	ExitCode  int                    `json:"exitCode"`
 }
@@ -145,6 +153,14 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	// The key is decrypted once, here, and stays in this process: steps
+	// run in containers that see neither it nor the store.
+	var signer *attest.Signer
+	if o.key != "" {
+		if signer, err = loadSigner(ctx, o.key); err != nil {
+			return usageErr(err)
+		}
+	}
 	id := newRunID()
 	work := o.workDir
 	if work == "" {
@@ -177,7 +193,8 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 	}
 	exec := local.New(st, runner, rootfs, work, local.WithParallel(o.parallel), local.WithKeep(o.keep), local.WithStepMemory(o.stepMemory))
 	prog := newProgress(cmd.ErrOrStderr(), o.output == "json")
-	b := &engine.Build{ID: id, Pipeline: resolved, Params: params, Source: src, Timeout: o.timeout, Observer: prog}
+	b := &engine.Build{ID: id, Pipeline: resolved, Params: params, Source: src, Timeout: o.timeout, Observer: prog, RecordArtifacts: signer != nil}
+	started := time.Now()
 	if o.output != "json" {
 		prog.header(resolved, srcInfo, runner)
 	}
@@ -201,6 +218,16 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 			rep.Succeeded, rep.Reason = false, err.Error()
 		}
 		rep.Artifacts = append(rep.Artifacts, arts...)
+		if err == nil && signer != nil {
+			in := &proof.Input{RunID: id, Pipeline: resolved, Params: params, Source: src, Result: res, Artifacts: arts,
+				Internal: map[string]any{"runtime": string(rt), "rootless": runner.Rootless()}, Started: started, Finished: time.Now()}
+			if in.SourceTree, err = sourceTree(src.Dir); err == nil {
+				rep.Proof, err = proof.Record(ctx, in, proof.Options{Signer: signer, BuilderID: o.builderID, Store: st})
+			}
+			if err != nil {
+				rep.Succeeded, rep.Reason = false, "recording proof: "+err.Error()
+			}
+		}
 	}
 	if !rep.Succeeded {
 		rep.ExitCode = exitBuildFailed
@@ -323,4 +350,16 @@ func declaresWorkspace(spec *v1.PipelineSpec, name string) bool {
 		}
 	}
 	return false
+}
+
+// sourceTree is the dirHash1 of the source tree (without .git).
+func sourceTree(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	h, err := hashtree.Tree(dir, hashtree.Options{Skip: func(rel string) bool { return filepath.Base(rel) == ".git" }})
+	if err != nil {
+		return "", err
+	}
+	return h.DirHash1(), nil
 }

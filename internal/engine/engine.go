@@ -51,6 +51,9 @@ type Build struct {
 	Timeout time.Duration
 	// Observer receives progress; may be nil.
 	Observer Observer
+	// RecordArtifacts hashes every step's workspaces before and after it
+	// runs (materials and products of its in-toto link).
+	RecordArtifacts bool
 }
 
 // Status of a task or step.
@@ -72,6 +75,16 @@ type StepResult struct {
 	ExitCode int           `json:"exitCode"`
 	Duration time.Duration `json:"-"`
 	Seconds  float64       `json:"seconds"`
+	// The rest is recorded when [Build.RecordArtifacts] is set, for the
+	// step's in-toto link.
+	// Command is the command line the step ran.
+	Command []string `json:"-"`
+	// Materials and Products hash every file of the task's workspaces
+	// before and after the step: "<pipeline workspace>/<path>" -> sha256.
+	Materials map[string]string `json:"-"`
+	Products  map[string]string `json:"-"`
+	// StdoutSHA256 and StderrSHA256 are digests of the step's output.
+	StdoutSHA256, StderrSHA256 string `json:"-"`
 }
 
 // TaskResult is what one pipeline task did.

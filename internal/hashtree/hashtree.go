@@ -130,3 +130,8 @@ func (h Hashes) DirHash1() string {
 	s := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(s[:])
 }
+
+// File hashes one file (not following a final symlink).
+func File(p string) (string, error) {
+	return hashFile(p, make([]byte, 64<<10))
+}

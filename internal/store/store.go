@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,4 +60,15 @@ func Open(ref string, opts ...RegistryOption) (Store, error) {
 		return nil, fmt.Errorf("store %q is neither a directory nor a registry repository (HOST/REPO): %w", ref, err)
 	}
 	return NewRegistry(repo, opts...), nil
+}
+
+func readAllLimit(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("larger than %d bytes", max)
+	}
+	return b, nil
 }

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/hashtree"
 	"github.com/accord-build/accord/internal/sandbox"
 )
 
@@ -145,9 +146,25 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		finish(engine.Failed)
 		return sr, err
 	}
+	if r.b.RecordArtifacts {
+		sr.Command = args
+		if sr.Materials, err = r.hashWorkspaces(mounts); err != nil {
+			closeLogs()
+			finish(engine.Failed)
+			return sr, err
+		}
+	}
 	code, err := r.e.runner.Run(ctx, step, stdout, stderr)
 	closeLogs()
 	sr.ExitCode = code
+	if r.b.RecordArtifacts && err == nil {
+		if sr.Products, err = r.hashWorkspaces(mounts); err != nil {
+			finish(engine.Failed)
+			return sr, err
+		}
+		sr.StdoutSHA256 = fileSHA256(filepath.Join(dir, sr.Name+".stdout"))
+		sr.StderrSHA256 = fileSHA256(filepath.Join(dir, sr.Name+".stderr"))
+	}
 	switch {
 	case errors.Is(err, sandbox.ErrTimeout):
 		finish(engine.TimedOut)
@@ -340,4 +357,31 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// hashWorkspaces hashes every file of the step's workspace mounts, keyed
+// "<pipeline workspace>[/<subPath>]/<path>", so paths are the same on every
+// builder whatever its host directories.
+func (r *run) hashWorkspaces(mounts []sandbox.Mount) (map[string]string, error) {
+	wsRoot := filepath.Join(r.dir, "ws")
+	all := map[string]string{}
+	for _, m := range mounts {
+		rel, err := filepath.Rel(wsRoot, m.Source)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		h, err := hashtree.Tree(m.Source, hashtree.Options{Prefix: filepath.ToSlash(rel) + "/"})
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range h {
+			all[k] = v
+		}
+	}
+	return all, nil
+}
+
+func fileSHA256(p string) string {
+	h, _ := hashtree.File(p)
+	return h
 }

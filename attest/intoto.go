@@ -1,0 +1,217 @@
+package attest
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	intoto "github.com/in-toto/in-toto-golang/in_toto"
+)
+
+// LinkInput is what one step did, for its in-toto link.
+type LinkInput struct {
+	// Name is the in-toto step name ([StepName]).
+	Name    string
+	Command []string
+	// Materials and Products map paths to sha256 hex.
+	Materials, Products map[string]string
+	ExitCode            int
+	// StdoutSHA256 and StderrSHA256 are recorded as byproducts (digests,
+	// not the text: outputs can be large and are kept by the run).
+	StdoutSHA256, StderrSHA256 string
+}
+
+// StepName is the in-toto step name of a pipeline task's step.
+func StepName(task, step string) string { return task + "-" + step }
+
+func hashObjs(m map[string]string) map[string]intoto.HashObj {
+	out := make(map[string]intoto.HashObj, len(m))
+	for p, h := range m {
+		out[p] = intoto.HashObj{"sha256": h}
+	}
+	return out
+}
+
+// SignLink makes the step's in-toto link and signs it with s (a Metablock,
+// as the in-toto-golang verifier reads it).
+func SignLink(ctx context.Context, s *Signer, in LinkInput) (*intoto.Metablock, error) {
+	cmd := in.Command
+	if cmd == nil {
+		cmd = []string{}
+	}
+	link := intoto.Link{
+		Type:      "link",
+		Name:      in.Name,
+		Materials: hashObjs(in.Materials),
+		Products:  hashObjs(in.Products),
+		ByProducts: map[string]interface{}{
+			"return-value": in.ExitCode,
+			"stdout":       "sha256:" + in.StdoutSHA256,
+			"stderr":       "sha256:" + in.StderrSHA256,
+		},
+		Command:     cmd,
+		Environment: map[string]interface{}{},
+	}
+	return sign(ctx, s, link)
+}
+
+func sign(ctx context.Context, s *Signer, signed any) (*intoto.Metablock, error) {
+	mb := &intoto.Metablock{Signed: signed}
+	payload, err := mb.GetSignableRepresentation()
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.Sign(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	mb.Signatures = []intoto.Signature{{KeyID: s.KeyID(), Sig: hex.EncodeToString(sig)}}
+	return mb, nil
+}
+
+// LinkFileName is in-toto's file name for a step's link by a key.
+func LinkFileName(step, keyID string) string {
+	return fmt.Sprintf(intoto.LinkNameFormat, step, keyID)
+}
+
+// WriteMetablock writes mb as JSON to path.
+func WriteMetablock(mb *intoto.Metablock, path string) error {
+	b, err := json.Marshal(mb)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// LayoutStep is one step of a pipeline as the layout sees it.
+type LayoutStep struct {
+	// Name is the in-toto step name.
+	Name string
+	// ReadOnly and Writable are the workspace prefixes ("source",
+	// "output/bin") the step's task binds, by mode.
+	ReadOnly, Writable []string
+}
+
+// LayoutOptions configure [Layout].
+type LayoutOptions struct {
+	// Functionaries are the PEM public keys allowed to sign links.
+	Functionaries [][]byte
+	// Expires is the layout's expiry.
+	Expires time.Time
+	// Readme is a human description.
+	Readme string
+}
+
+// Layout builds and signs (with the catalog owner's key) the in-toto layout
+// of a pipeline whose steps run in the given order. Rules:
+//   - materials of a workspace are the products of the last earlier step
+//     that bound it (MATCH ... WITH PRODUCTS FROM), or anything for the
+//     first step that sees it (ALLOW): each task's inputs chain to the
+//     outputs before it;
+//   - products of a read-only workspace must equal the step's own materials
+//     (MATCH ... WITH MATERIALS FROM itself): a step that rewrites source it
+//     may only read (the SUNBURST pattern) fails verification;
+//   - a writable workspace may change (ALLOW);
+//   - nothing else may appear (DISALLOW *).
+func Layout(ctx context.Context, owner *Signer, steps []LayoutStep, o LayoutOptions) (*intoto.Metablock, error) {
+	l := intoto.Layout{
+		Type:    "layout",
+		Keys:    map[string]intoto.Key{},
+		Inspect: []intoto.Inspection{},
+		Expires: o.Expires.UTC().Format("2006-01-02T15:04:05Z"),
+		Readme:  o.Readme,
+	}
+	var ids []string
+	for _, pem := range o.Functionaries {
+		k, err := InTotoKey(pem)
+		if err != nil {
+			return nil, err
+		}
+		k.KeyVal.Private = ""
+		l.Keys[k.KeyID] = k
+		ids = append(ids, k.KeyID)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("layout: no functionary keys")
+	}
+	sort.Strings(ids)
+	last := map[string]string{} // workspace prefix -> last step that bound it
+	for _, s := range steps {
+		var mats, prods [][]string
+		for _, p := range sortedUnion(s.ReadOnly, s.Writable) {
+			if prev, ok := last[p]; ok {
+				mats = append(mats, []string{"MATCH", p + "/*", "WITH", "PRODUCTS", "FROM", prev})
+			} else {
+				mats = append(mats, []string{"ALLOW", p + "/*"})
+			}
+		}
+		for _, p := range sortedCopy(s.ReadOnly) {
+			prods = append(prods, []string{"MATCH", p + "/*", "WITH", "MATERIALS", "FROM", s.Name})
+		}
+		for _, p := range sortedCopy(s.Writable) {
+			prods = append(prods, []string{"ALLOW", p + "/*"})
+		}
+		mats = append(mats, []string{"DISALLOW", "*"})
+		prods = append(prods, []string{"DISALLOW", "*"})
+		l.Steps = append(l.Steps, intoto.Step{
+			Type:            "step",
+			PubKeys:         ids,
+			ExpectedCommand: []string{},
+			Threshold:       1,
+			SupplyChainItem: intoto.SupplyChainItem{Name: s.Name, ExpectedMaterials: mats, ExpectedProducts: prods},
+		})
+		for _, p := range sortedUnion(s.ReadOnly, s.Writable) {
+			last[p] = s.Name
+		}
+	}
+	return sign(ctx, owner, l)
+}
+
+// VerifyLinks runs in-toto-golang's verification of the links in linkDir
+// against the signed layout and the owner's public key.
+func VerifyLinks(layout *intoto.Metablock, ownerPubPEM []byte, linkDir string) error {
+	k, err := InTotoKey(ownerPubPEM)
+	if err != nil {
+		return err
+	}
+	// in-toto-golang expects the layout as loaded from disk.
+	tmp, err := os.MkdirTemp("", "accord-layout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	p := filepath.Join(tmp, "root.layout")
+	if err := WriteMetablock(layout, p); err != nil {
+		return err
+	}
+	md, err := intoto.LoadMetadata(p)
+	if err != nil {
+		return fmt.Errorf("loading layout: %w", err)
+	}
+	_, err = intoto.InTotoVerify(md, map[string]intoto.Key{k.KeyID: k}, linkDir, "accord", nil, nil, false)
+	return err
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func sortedUnion(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range append(append([]string(nil), a...), b...) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// cosign's conventions for what is stored beside an artifact.
+const (
+	// SignatureAnnotation holds a layer's base64 signature ("" for DSSE).
+	SignatureAnnotation = "dev.cosignproject.cosign/signature"
+	// SimpleSigningMediaType is the layer type of an image signature.
+	SimpleSigningMediaType types.MediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	// DSSEMediaType is the layer type of an attestation.
+	DSSEMediaType types.MediaType = "application/vnd.dsse.envelope.v1+json"
+	// PredicateTypeAnnotation names an attestation's predicate type.
+	PredicateTypeAnnotation = "predicateType"
+	// BuilderAnnotation names the builder that made a layer (accord's).
+	BuilderAnnotation = "accord.dev/builder"
+	// StepAnnotation names the in-toto step of a link layer (accord's).
+	StepAnnotation = "accord.dev/step"
+	// LinkMediaType is the layer type of an in-toto link (accord's).
+	LinkMediaType types.MediaType = "application/vnd.in-toto.link+json"
+)
+
+// Suffixes of the tags beside an artifact: sha256-<hex>.<suffix>.
+const (
+	SigSuffix   = "sig"
+	AttSuffix   = "att"
+	LinksSuffix = "links"
+)
+
+// ErrNotFound means nothing is stored under a reference.
+var ErrNotFound = errors.New("not found in store")
+
+// Layer is one signature, attestation or link to attach.
+type Layer struct {
+	MediaType   types.MediaType
+	Blob        []byte
+	Annotations map[string]string
+}
+
+// Lookup returns the image stored under ref, or ErrNotFound.
+func (l *Layout) Lookup(_ context.Context, ref string) (v1.Image, error) {
+	h, err := l.Resolve(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
+	}
+	return layout.Path(l.dir).Image(h)
+}
+
+// Lookup returns the image tagged with ref's tag, or ErrNotFound.
+func (r *Registry) Lookup(ctx context.Context, ref string) (v1.Image, error) {
+	tag := tagOf(ref)
+	if tag == "" {
+		return nil, fmt.Errorf("%s: no tag: %w", ref, ErrNotFound)
+	}
+	img, err := remote.Image(r.repo.Tag(tag), append([]remote.Option{remote.WithContext(ctx)}, r.opts...)...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == 404 {
+		return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
+	}
+	return img, err
+}
+
+// Repository returns the name artifacts of this store are signed under
+// (cosign's docker-reference): the registry repository.
+func (r *Registry) Repository() string { return r.repo.Name() }
+
+// AttachmentRef is the reference of what is attached to digest h of the
+// artifact named repo: repo:sha256-<hex>.<suffix>. For a registry store
+// only the tag part is used.
+func AttachmentRef(repo string, h v1.Hash, suffix string) string {
+	return fmt.Sprintf("%s:%s-%s.%s", repo, h.Algorithm, h.Hex, suffix)
+}
+
+// Lookuper finds stored images by reference.
+type Lookuper interface {
+	Lookup(ctx context.Context, ref string) (v1.Image, error)
+}
+
+// Attach adds layers to the manifest stored under ref (cosign's layout:
+// an empty config and one layer per signature or envelope), creating it if
+// needed. An existing layer is replaced when replace returns true for its
+// annotations, so a re-run does not pile up copies.
+func Attach(ctx context.Context, st Store, ref string, layers []Layer, replace func(old map[string]string) bool) (v1.Hash, error) {
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	var keep []mutate.Addendum
+	if lk, ok := st.(Lookuper); ok {
+		old, err := lk.Lookup(ctx, ref)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return v1.Hash{}, fmt.Errorf("reading %s: %w", ref, err)
+		default:
+			m, err := old.Manifest()
+			if err != nil {
+				return v1.Hash{}, err
+			}
+			ls, err := old.Layers()
+			if err != nil {
+				return v1.Hash{}, err
+			}
+			for i, desc := range m.Layers {
+				if replace != nil && replace(desc.Annotations) {
+					continue
+				}
+				keep = append(keep, mutate.Addendum{Layer: ls[i], Annotations: desc.Annotations})
+			}
+		}
+	}
+	for _, l := range layers {
+		keep = append(keep, mutate.Addendum{Layer: static.NewLayer(l.Blob, l.MediaType), Annotations: l.Annotations})
+	}
+	img, err := mutate.Append(base, keep...)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return st.Put(ctx, ref, img)
+}
+
+// SimpleSigning is cosign's signature payload for an image digest.
+func SimpleSigning(dockerReference string, h v1.Hash) ([]byte, error) {
+	type identity struct {
+		DockerReference string `json:"docker-reference"`
+	}
+	type image struct {
+		DockerManifestDigest string `json:"docker-manifest-digest"`
+	}
+	type critical struct {
+		Identity identity `json:"identity"`
+		Image    image    `json:"image"`
+		Type     string   `json:"type"`
+	}
+	return json.Marshal(struct {
+		Critical critical `json:"critical"`
+		Optional any      `json:"optional"`
+	}{critical{identity{dockerReference}, image{h.String()}, "cosign container image signature"}, nil})
+}
+
+// Layers returns the layers stored under ref with their annotations.
+func Layers(ctx context.Context, st Store, ref string) ([]Layer, error) {
+	lk, ok := st.(Lookuper)
+	if !ok {
+		return nil, fmt.Errorf("store %s cannot look up %s", st, ref)
+	}
+	img, err := lk.Lookup(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	var out []Layer
+	for i, d := range m.Layers {
+		rc, err := ls[i].Compressed()
+		if err != nil {
+			return nil, err
+		}
+		b, err := readAllLimit(rc, 64<<20)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s layer %d: %w", ref, i, err)
+		}
+		out = append(out, Layer{MediaType: d.MediaType, Blob: b, Annotations: d.Annotations})
+	}
+	return out, nil
+}
+
+// Name returns the repository part of an artifact name for attachments.
+func Name(st Store, artifactName string) string {
+	if r, ok := st.(*Registry); ok {
+		return r.Repository()
+	}
+	if _, err := name.NewRepository(artifactName); err == nil {
+		return artifactName
+	}
+	return "accord.dev/artifacts/" + filepath.Base(artifactName)
+}
