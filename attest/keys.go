@@ -104,7 +104,7 @@ func LoadSigner(ctx context.Context, ref string, pass func() ([]byte, error)) (*
 	}
 	pub, err := sv.PublicKey(options.WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("public key of %s: %w", ref, err)
+		return nil, fmt.Errorf("KMS key %s: reading its public key: %w\n  fix: check the reference and that its KMS is reachable with your credentials", ref, err)
 	}
 	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(pub)
 	if err != nil {

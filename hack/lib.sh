@@ -3,7 +3,7 @@
 
 # Debian packages: OCI runtimes, git, tools for 'accord images build'
 # (dpkg-deb), jq for the demo's digest comparison.
-ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd)
+ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd docker-registry)
 
 # The unprivileged user the rootless runs and tests use.
 ACCORD_TEST_USER=accordtest
@@ -46,4 +46,29 @@ build_accord() {
   log "building bin/accord"
   CGO_ENABLED=0 go build -trimpath -o bin/accord ./cmd/accord
   chmod 0755 bin bin/accord
+}
+
+# Pinned Go tools the interop tests use, built once and cached by version
+# (cosign takes ~11 minutes to build cold).
+ACCORD_TOOLS_CACHE=${ACCORD_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/accord/tools}
+COSIGN_VERSION=v2.6.5
+INTOTO_VERSION=v0.11.0
+
+# install_go_tool BIN MODULE VERSION: prints the cached binary's path.
+install_go_tool() {
+  local bin=$1 module=$2 version=$3
+  local dir="$ACCORD_TOOLS_CACHE/$bin-$version"
+  if [ ! -x "$dir/$bin" ]; then
+    log "building $module@$version (cached in $dir)"
+    mkdir -p "$dir"
+    GOBIN="$dir" CGO_ENABLED=0 GOFLAGS=-trimpath go install "$module@$version" >&2
+  fi
+  echo "$dir/$bin"
+}
+
+install_interop_tools() {
+  export ACCORD_COSIGN; ACCORD_COSIGN=$(install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION")
+  export ACCORD_INTOTO; ACCORD_INTOTO=$(install_go_tool in-toto-golang github.com/in-toto/in-toto-golang "$INTOTO_VERSION")
+  command -v docker-registry >/dev/null || { as_root apt-get install -y -qq docker-registry >/dev/null; }
+  export ACCORD_REGISTRY_BIN; ACCORD_REGISTRY_BIN=$(command -v docker-registry)
 }

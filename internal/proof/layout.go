@@ -1,4 +1,4 @@
-package attest
+package proof
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/reconciler/pipeline/dag"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/pipelines"
 )
 
@@ -15,9 +16,9 @@ import (
 // the local engine may run them: Tekton's DAG order (ties by name), then the
 // finally tasks; within a task, its steps in order. Each step carries the
 // workspace prefixes its task binds, by mode.
-func LayoutSteps(r *pipelines.Resolved) ([]LayoutStep, error) {
+func LayoutSteps(r *pipelines.Resolved) ([]attest.LayoutStep, error) {
 	spec := &r.Pipeline.Pipeline.Spec
-	var out []LayoutStep
+	var out []attest.LayoutStep
 	for _, group := range [][]v1.PipelineTask{spec.Tasks, spec.Finally} {
 		order, err := dagOrder(group)
 		if err != nil {
@@ -36,7 +37,7 @@ func LayoutSteps(r *pipelines.Resolved) ([]LayoutStep, error) {
 				if sn == "" {
 					sn = fmt.Sprintf("step-%d", i)
 				}
-				out = append(out, LayoutStep{Name: StepName(pt.Name, sn), ReadOnly: ro, Writable: rw})
+				out = append(out, attest.LayoutStep{Name: attest.StepName(pt.Name, sn), ReadOnly: ro, Writable: rw})
 			}
 		}
 	}

@@ -1,0 +1,141 @@
+package attest
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chain is a three-step pipeline: fetch reads the source, build reads the
+// source and writes output, package rewrites output.
+var chain = []LayoutStep{
+	{Name: "fetch-record", ReadOnly: []string{"source"}},
+	{Name: "build-build", ReadOnly: []string{"source"}, Writable: []string{"output"}},
+	{Name: "image-package", Writable: []string{"output"}},
+}
+
+func honestLinks() []LinkInput {
+	src := map[string]string{"source/main.go": sha("main"), "source/go.mod": sha("mod")}
+	built := map[string]string{"source/main.go": sha("main"), "source/go.mod": sha("mod"), "output/bin/hello": sha("bin")}
+	packaged := map[string]string{"output/bin/hello": sha("bin"), "output/image/index.json": sha("idx")}
+	return []LinkInput{
+		{Name: "fetch-record", Materials: src, Products: src},
+		{Name: "build-build", Materials: src, Products: built},
+		{Name: "image-package", Materials: map[string]string{"output/bin/hello": sha("bin")}, Products: packaged},
+	}
+}
+
+func sha(s string) string {
+	return strings.Repeat(string("0123456789abcdef"[len(s)%16]), 63) + string("0123456789abcdef"[len(s)%7])
+}
+
+func writeLinks(t *testing.T, s *Signer, links []LinkInput) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, l := range links {
+		mb, err := SignLink(context.Background(), s, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteMetablock(mb, filepath.Join(dir, LinkFileName(l.Name, s.KeyID()))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestLayoutVerification: honest links verify with in-toto-golang; each
+// attack fails and the error names what in-toto found.
+func TestLayoutVerification(t *testing.T) {
+	ctx := context.Background()
+	owner, ownerPub := newSigner(t, "")
+	builder, builderPub := newSigner(t, "")
+	intruder, _ := newSigner(t, "")
+	layout, err := Layout(ctx, owner, chain, LayoutOptions{Functionaries: [][]byte{builderPub}, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyLinks(layout, ownerPub, writeLinks(t, builder, honestLinks())); err != nil {
+		t.Fatalf("honest links do not verify: %v", err)
+	}
+	tests := []struct {
+		name   string
+		links  func() []LinkInput
+		signer *Signer
+		want   string
+	}{
+		{
+			// SUNBURST: the build step rewrites a source file it may only read.
+			name: "build step rewrites source",
+			links: func() []LinkInput {
+				l := honestLinks()
+				l[1].Products = copyMap(l[1].Products)
+				l[1].Products["source/main.go"] = sha("implant!")
+				return l
+			},
+			want: "build-build",
+		},
+		{
+			name:  "a step's link is missing",
+			links: func() []LinkInput { return honestLinks()[:2] },
+			want:  "image-package",
+		},
+		{
+			// The binary packaged is not the one built.
+			name: "artifact swapped between steps",
+			links: func() []LinkInput {
+				l := honestLinks()
+				l[2].Materials = map[string]string{"output/bin/hello": sha("other binary")}
+				return l
+			},
+			want: "image-package",
+		},
+		{
+			name:   "links signed by a key the layout does not trust",
+			links:  honestLinks,
+			signer: intruder,
+			want:   "",
+		},
+		{
+			name: "a step adds a file nowhere allowed",
+			links: func() []LinkInput {
+				l := honestLinks()
+				l[0].Products = copyMap(l[0].Products)
+				l[0].Products["etc/passwd"] = sha("x")
+				return l
+			},
+			want: "fetch-record",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := builder
+			if tc.signer != nil {
+				s = tc.signer
+			}
+			err := VerifyLinks(layout, ownerPub, writeLinks(t, s, tc.links()))
+			if err == nil {
+				t.Fatal("verification passed")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("layout signed by another owner", func(t *testing.T) {
+		_, otherPub := newSigner(t, "")
+		if err := VerifyLinks(layout, otherPub, writeLinks(t, builder, honestLinks())); err == nil {
+			t.Fatal("verified against the wrong owner key")
+		}
+	})
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/spf13/cobra"
+
+	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/proof"
+	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/pipelines"
+	"github.com/accord-build/accord/sbom"
+)
+
+// resolveArtifact finds ARTIFACT in the store: a stored name
+// ("accord.dev/examples/hello", "hello") or NAME@sha256:<manifest digest>.
+func resolveArtifact(ctx context.Context, st store.Store, arg string) (string, ggcrv1.Hash, error) {
+	name, dg, hasDigest := strings.Cut(arg, "@")
+	if hasDigest {
+		h, err := ggcrv1.NewHash(dg)
+		return name, h, err
+	}
+	l, ok := st.(*store.Layout)
+	if !ok {
+		return "", ggcrv1.Hash{}, fmt.Errorf("%q: give the artifact as NAME@sha256:<digest> for a registry store", arg)
+	}
+	h, err := l.Resolve(arg)
+	if err != nil {
+		return "", ggcrv1.Hash{}, fmt.Errorf("%w\n  fix: use a name 'accord run' printed, or NAME@sha256:<digest>", err)
+	}
+	return arg, h, nil
+}
+
+// attestations returns the DSSE envelopes stored for the artifact with the
+// given predicate type.
+func attestations(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, predicateType string) ([][]byte, error) {
+	layers, err := store.Layers(ctx, st, store.AttachmentRef(store.Name(st, name), h, store.AttSuffix))
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, l := range layers {
+		if l.Annotations[store.PredicateTypeAnnotation] == predicateType {
+			out = append(out, l.Blob)
+		}
+	}
+	return out, nil
+}
+
+func newSBOMCmd() *cobra.Command {
+	var storeRef, format, out string
+	cmd := &cobra.Command{
+		Use:   "sbom ARTIFACT",
+		Short: "Print or write the SPDX SBOM accord attested for an artifact",
+		Long: `Read the SPDX 2.3 SBOM that 'accord run --key' attested for ARTIFACT (a stored
+name, or NAME@sha256:<digest>) and write it as SPDX JSON (spdx-json) or
+tag-value (spdx-tv). The SBOM is deterministic: created is SOURCE_DATE_EPOCH
+and the namespace derives from the artifact's digest.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "spdx-json" && format != "spdx-tv" {
+				return usageErr(fmt.Errorf("--format %q: use spdx-json or spdx-tv", format))
+			}
+			st, err := store.Open(storeRef)
+			if err != nil {
+				return usageErr(err)
+			}
+			doc, err := storedSBOM(cmd.Context(), st, args[0])
+			if err != nil {
+				return usageErr(err)
+			}
+			b, err := encodeSBOM(doc, format)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			return os.WriteFile(out, b, 0o644)
+		},
+	}
+	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
+	cmd.Flags().StringVar(&format, "format", "spdx-json", "spdx-json or spdx-tv")
+	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error) {
+	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, err
+	}
+	envs, err := attestations(ctx, st, name, h, attest.SPDXDocument)
+	if err != nil || len(envs) == 0 {
+		return nil, fmt.Errorf("no SBOM attested for %s (%v)\n  fix: build it with 'accord run --key ...'", arg, err)
+	}
+	env, err := attest.ParseEnvelope(envs[0])
+	if err != nil {
+		return nil, err
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := attest.ParseStatement(payload)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.Predicate, nil
+}
+
+func encodeSBOM(predicate []byte, format string) ([]byte, error) {
+	doc, err := sbom.ParseJSON(bytes.NewReader(predicate))
+	if err != nil {
+		return nil, err
+	}
+	if format == "spdx-tv" {
+		return sbom.TagValue(doc)
+	}
+	return sbom.JSON(doc)
+}
+
+func newLayoutCmd() *cobra.Command {
+	var pipeline, key, out string
+	var functionaries []string
+	var expires time.Duration
+	cmd := &cobra.Command{
+		Use:   "layout",
+		Short: "Write the signed in-toto layout of a catalog pipeline",
+		Long: `Generate the in-toto layout of a pipeline: one step per pipeline step, in
+Tekton's DAG order; each step's materials must be the products of the step
+before it that used the same workspace; a read-only workspace must come out
+of a step unchanged (a step that rewrites source it may only read fails);
+nothing else may appear. The builders' public keys (--functionary) may sign
+links; the layout is signed with the catalog owner's key (--key).
+
+Verify with the upstream tool:
+  in-toto-golang verify -l root.layout -k owner.pub -d LINKDIR`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if key == "" || len(functionaries) == 0 {
+				return usageErr(fmt.Errorf("--key (catalog owner) and at least one --functionary (builder public key) are required"))
+			}
+			cat, err := pipelines.Builtin(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := cat.Resolve(ctx, pipeline)
+			if err != nil {
+				return usageErr(err)
+			}
+			owner, err := loadSigner(ctx, key)
+			if err != nil {
+				return usageErr(err)
+			}
+			var pems [][]byte
+			for _, f := range functionaries {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return usageErr(err)
+				}
+				pems = append(pems, b)
+			}
+			steps, err := proof.LayoutSteps(r)
+			if err != nil {
+				return err
+			}
+			mb, err := attest.Layout(ctx, owner, steps, attest.LayoutOptions{
+				Functionaries: pems,
+				Expires:       time.Now().Add(expires),
+				Readme:        fmt.Sprintf("accord layout for pipeline %s %s", r.Pipeline.Name, r.Digest),
+			})
+			if err != nil {
+				return err
+			}
+			if err := attest.WriteMetablock(mb, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "layout for %s (%d steps) written to %s\n", r.Pipeline.Name, len(steps), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&pipeline, "pipeline", "go-image", "catalog pipeline name or file")
+	cmd.Flags().StringVar(&key, "key", "", "catalog owner's signing key (cosign key file or KMS URI)")
+	cmd.Flags().StringArrayVar(&functionaries, "functionary", nil, "builder public key allowed to sign links (repeatable)")
+	cmd.Flags().DurationVar(&expires, "expires", 365*24*time.Hour, "how long the layout stays valid")
+	cmd.Flags().StringVar(&out, "out", "root.layout", "layout file to write")
+	return cmd
+}
+
+func newExportCmd() *cobra.Command {
+	var storeRef, dir, pub, layoutFile string
+	cmd := &cobra.Command{
+		Use:   "export ARTIFACT --dir DIR",
+		Short: "Write a release bundle: artifact, provenance, SBOM, signatures, links, key, layout",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return usageErr(fmt.Errorf("--dir is required"))
+			}
+			st, err := store.Open(storeRef)
+			if err != nil {
+				return usageErr(err)
+			}
+			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Fprintln(cmd.OutOrStdout(), filepath.Join(dir, f))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the bundle into (created)")
+	cmd.Flags().StringVar(&pub, "pub", "", "builder public key to include")
+	cmd.Flags().StringVar(&layoutFile, "layout", "", "signed in-toto layout to include (accord layout)")
+	return cmd
+}
+
+func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string) ([]string, error) {
+	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "links"), 0o755); err != nil {
+		return nil, err
+	}
+	var files []string
+	write := func(rel string, b []byte) error {
+		files = append(files, rel)
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
+	}
+	img, err := st.Image(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	if string(m.Config.MediaType) == artifact.FileArtifactType {
+		ls, err := img.Layers()
+		if err != nil || len(ls) != 1 {
+			return nil, fmt.Errorf("file artifact %s: want one layer", arg)
+		}
+		rc, err := ls[0].Compressed()
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		if err := write(filepath.Base(name), buf.Bytes()); err != nil {
+			return nil, err
+		}
+	} else {
+		p, err := layout.Write(filepath.Join(dir, "image"), empty.Index)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.AppendImage(img); err != nil {
+			return nil, err
+		}
+		files = append(files, "image/")
+	}
+	repo := store.Name(st, name)
+	att, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
+	var prov, sb []byte
+	for _, l := range att {
+		line := append(bytes.TrimSpace(l.Blob), '\n')
+		switch l.Annotations[store.PredicateTypeAnnotation] {
+		case attest.SLSAProvenanceV1:
+			prov = append(prov, line...)
+		case attest.SPDXDocument:
+			sb = append(sb, line...)
+		}
+	}
+	if len(prov) == 0 {
+		return nil, fmt.Errorf("no provenance stored for %s\n  fix: build it with 'accord run --key ...'", arg)
+	}
+	if err := write("provenance.intoto.jsonl", prov); err != nil {
+		return nil, err
+	}
+	if len(sb) > 0 {
+		if err := write("sbom.intoto.jsonl", sb); err != nil {
+			return nil, err
+		}
+		pred, err := storedSBOM(ctx, st, name+"@"+h.String())
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range []struct{ format, file string }{{"spdx-json", "sbom.spdx.json"}, {"spdx-tv", "sbom.spdx"}} {
+			b, err := encodeSBOM(pred, f.format)
+			if err != nil {
+				return nil, err
+			}
+			if err := write(f.file, b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if sigs, err := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.SigSuffix)); err == nil {
+		var out []map[string]string
+		for _, l := range sigs {
+			out = append(out, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		if err := write("signatures.json", b); err != nil {
+			return nil, err
+		}
+	}
+	links, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
+	for _, l := range links {
+		title := filepath.Base(l.Annotations["org.opencontainers.image.title"])
+		if title == "." || title == "" {
+			continue
+		}
+		if err := write(filepath.Join("links", title), l.Blob); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []struct{ src, dst string }{{pub, "builder.pub"}, {layoutFile, "root.layout"}} {
+		if c.src == "" {
+			continue
+		}
+		b, err := os.ReadFile(c.src)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		if err := write(c.dst, b); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	idx := fmt.Sprintf("# Release bundle: %s\n\nStored manifest: `%s`\n\n| file | what |\n|---|---|\n", name, h)
+	for _, f := range files {
+		idx += fmt.Sprintf("| `%s` | %s |\n", f, describe(f))
+	}
+	idx += "\nVerify the step links with in-toto: `in-toto-golang verify -l root.layout -k owner.pub -d links`.\n"
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(idx), 0o644); err != nil {
+		return nil, err
+	}
+	return append(files, "README.md"), nil
+}
+
+func describe(f string) string {
+	switch {
+	case f == "image/":
+		return "the image, as an OCI image layout"
+	case f == "provenance.intoto.jsonl":
+		return "SLSA v1 provenance, DSSE envelopes (one per builder)"
+	case f == "sbom.intoto.jsonl":
+		return "SPDX SBOM attestation, DSSE envelopes"
+	case f == "sbom.spdx.json":
+		return "SPDX 2.3 SBOM, JSON"
+	case f == "sbom.spdx":
+		return "SPDX 2.3 SBOM, tag-value"
+	case f == "signatures.json":
+		return "cosign signatures of the image (simple signing payloads)"
+	case strings.HasPrefix(f, "links/"):
+		return "signed in-toto link of one step"
+	case f == "builder.pub":
+		return "the builder's public key"
+	case f == "root.layout":
+		return "the signed in-toto layout"
+	}
+	return "the artifact"
+}
