@@ -67,26 +67,37 @@ func (p *progress) header(r *pipelines.Resolved, s sourceInfo, runner *sandbox.R
 }
 
 func (p *progress) TaskStarted(task string) {
+	if p.quiet {
+		return
+	}
 	p.printf("%s %s task %s\n", p.elapsed(), p.color("36", "start"), task)
 }
 
 func (p *progress) StepStarted(task, step, image string) {
+	if p.quiet {
+		return
+	}
 	p.printf("%s %s step %s/%s  %s\n", p.elapsed(), p.color("36", "start"), task, step, image)
 }
 
 func (p *progress) StepOutput(task, step string) (interface{ Write([]byte) (int, error) }, interface{ Write([]byte) (int, error) }) {
-	if p.quiet {
-		return nil, nil
-	}
+	// Step output goes to stderr even with -o json: stdout stays pure JSON
+	// and a failing step's own words stay visible.
 	prefix := p.color("2", task+"/"+step+"| ")
 	return &lineWriter{p: p, prefix: prefix}, &lineWriter{p: p, prefix: prefix}
 }
 
 func (p *progress) StepFinished(task string, r engine.StepResult) {
+	if p.quiet {
+		return
+	}
 	p.printf("%s %s step %s/%s  exit %d, %.1fs\n", p.elapsed(), p.status(r.Status), task, r.Name, r.ExitCode, r.Seconds)
 }
 
 func (p *progress) TaskFinished(r engine.TaskResult) {
+	if p.quiet {
+		return
+	}
 	net := ""
 	if r.Network {
 		net = " (network)"
