@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up this machine and runs all of accord's tests: unit and integration
-# tests as root (real runc and crun, real git, in-process registry), the
-# end-to-end determinism test, then the sandbox and engine tests again as an
+# tests as root (real runc and crun, real git, in-process and Debian
+# registries), the end-to-end determinism test, interop with the real cosign
+# and in-toto-golang CLIs, then the sandbox and engine tests again as an
 # unprivileged user (rootless runc in a user namespace), then short fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 install_deps
 ensure_test_user
+# The real cosign and in-toto-golang CLIs (pinned, cached by version) and
+# Debian's docker-registry, for the interop tests.
+install_interop_tools
 
 log "go vet"
 go vet ./...
@@ -32,3 +36,6 @@ done
 
 log "fuzzing (short)"
 go test -run='^$' -fuzz=FuzzParse -fuzztime=15s ./pipelines
+go test -run='^$' -fuzz=FuzzParseStatement -fuzztime=10s ./attest
+go test -run='^$' -fuzz=FuzzParseEnvelope -fuzztime=10s ./attest
+go test -run='^$' -fuzz=FuzzParseJSON -fuzztime=10s ./sbom
