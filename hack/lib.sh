@@ -72,3 +72,9 @@ install_interop_tools() {
   command -v docker-registry >/dev/null || { as_root apt-get install -y -qq docker-registry >/dev/null; }
   export ACCORD_REGISTRY_BIN; ACCORD_REGISTRY_BIN=$(command -v docker-registry)
 }
+
+SYFT_VERSION=v1.54.1
+install_bench_tools() {
+  export ACCORD_SYFT; ACCORD_SYFT=$(install_go_tool syft github.com/anchore/syft/cmd/syft "$SYFT_VERSION")
+  install_interop_tools
+}
