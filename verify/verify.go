@@ -70,10 +70,24 @@ type Evidence struct {
 	Links map[string][]byte
 }
 
+// Builder is a trusted builder: its identity and public key (PEM).
+type Builder struct {
+	ID  string
+	Key []byte
+}
+
 // Policy says whom to trust and what to require.
 type Policy struct {
-	// BuilderKeys are the PEM public keys of trusted builders.
-	BuilderKeys [][]byte
+	// Builders are the trusted builders.
+	Builders []Builder
+	// Threshold is k: how many distinct trusted builders (distinct
+	// identity and distinct key) must attest the same subject for the
+	// same source and pipeline. Default 1.
+	Threshold int
+	// Sources, when set, are the allowed repositories and refs.
+	Sources []PolicySource
+	// Pipelines, when set, are the allowed pipeline digests.
+	Pipelines []string
 	// RequireSBOM requires a signed SBOM about the artifact.
 	RequireSBOM bool
 	// Layout and LayoutOwnerKey, when set, require the step links to
@@ -82,23 +96,43 @@ type Policy struct {
 	LayoutOwnerKey []byte
 }
 
+// Check names added by the policy.
+const (
+	CheckSource    = "source-allowed"
+	CheckPipeline  = "pipeline-allowed"
+	CheckThreshold = "builders-threshold"
+)
+
 // Artifact runs every check and returns the result; err is for problems
 // with the inputs themselves (an unreadable key), not for failed checks.
 func Artifact(ev Evidence, p Policy) (*Result, error) {
 	var verifiers []signature.Verifier
-	for i, k := range p.BuilderKeys {
-		v, err := attest.LoadVerifier(k)
+	for i, b := range p.Builders {
+		v, err := attest.LoadVerifier(b.Key)
 		if err != nil {
-			return nil, fmt.Errorf("trusted builder key %d: %w", i+1, err)
+			return nil, fmt.Errorf("trusted builder %d (%s) key: %w", i+1, b.ID, err)
 		}
 		verifiers = append(verifiers, v)
 	}
+	if p.Threshold == 0 {
+		p.Threshold = 1
+	}
 	r := &Result{}
-	prov := verified(ev.Attestations, verifiers, attest.SLSAProvenanceV1)
+	prov := verified(ev.Attestations, p.Builders, verifiers, attest.SLSAProvenanceV1)
 	r.Checks = append(r.Checks, signatureCheck(CheckProvenanceSignature, "SLSA provenance", prov))
 	r.Checks = append(r.Checks, subjectCheck(CheckProvenanceSubject, "provenance", prov, ev.ArtifactSHA256))
+	about := prov.about(ev.ArtifactSHA256)
+	if len(p.Sources) > 0 {
+		r.Checks = append(r.Checks, sourceCheck(about, p.Sources))
+		about = filter(about, func(a *attestation) bool { return sourceAllowed(a.prov, p.Sources) })
+	}
+	if len(p.Pipelines) > 0 {
+		r.Checks = append(r.Checks, pipelineCheck(about, p.Pipelines))
+		about = filter(about, func(a *attestation) bool { return contains(p.Pipelines, a.prov.PipelineDigest) })
+	}
+	r.Checks = append(r.Checks, thresholdCheck(about, p))
 	if p.RequireSBOM {
-		sb := verified(ev.Attestations, verifiers, attest.SPDXDocument)
+		sb := verified(ev.Attestations, p.Builders, verifiers, attest.SPDXDocument)
 		r.Checks = append(r.Checks, signatureCheck(CheckSBOMSignature, "SPDX SBOM", sb))
 		r.Checks = append(r.Checks, subjectCheck(CheckSBOMSubject, "SBOM", sb, ev.ArtifactSHA256))
 	}
@@ -109,14 +143,25 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 	return r, nil
 }
 
-// found is what the attestations of one predicate type yielded.
-type found struct {
-	statements []*attest.ParsedStatement
-	present    int // envelopes of this type, verified or not
-	problems   []string
+// attestation is one envelope that verified with a trusted builder's key.
+type attestation struct {
+	builder int // index in Policy.Builders
+	st      *attest.ParsedStatement
+	prov    provenanceFields
 }
 
-func verified(envs [][]byte, vs []signature.Verifier, predicateType string) found {
+// found is what the attestations of one predicate type yielded.
+type found struct {
+	ok       []*attestation
+	present  int // envelopes of this type, verified or not
+	problems []string
+}
+
+func (f found) about(sha string) []*attestation {
+	return filter(f.ok, func(a *attestation) bool { return a.st.HasSubject(sha) })
+}
+
+func verified(envs [][]byte, builders []Builder, vs []signature.Verifier, predicateType string) found {
 	var f found
 	for i, raw := range envs {
 		env, err := attest.ParseEnvelope(raw)
@@ -124,26 +169,47 @@ func verified(envs [][]byte, vs []signature.Verifier, predicateType string) foun
 			f.problems = append(f.problems, fmt.Sprintf("attestation %d: %v", i+1, err))
 			continue
 		}
-		var payload []byte
-		for _, v := range vs {
-			if payload, err = attest.VerifyEnvelope(env, v); err == nil {
-				break
-			}
-		}
-		st, perr := attest.ParseStatement(payloadOf(env))
-		if perr != nil || st.PredicateType != predicateType {
+		if st, err := attest.ParseStatement(payloadOf(env)); err != nil || st.PredicateType != predicateType {
 			continue
 		}
 		f.present++
-		if payload == nil {
-			f.problems = append(f.problems, fmt.Sprintf("attestation %d is not signed by a trusted builder key", i+1))
+		a, problem := trusted(env, builders, vs, predicateType)
+		if a == nil {
+			f.problems = append(f.problems, fmt.Sprintf("attestation %d: %s", i+1, problem))
 			continue
 		}
-		if st, err = attest.ParseStatement(payload); err == nil {
-			f.statements = append(f.statements, st)
-		}
+		f.ok = append(f.ok, a)
 	}
 	return f
+}
+
+// trusted finds the policy builder whose key verifies env and, for
+// provenance, whose id is the one the provenance names: a trusted key
+// signing under another builder's identity is not trusted.
+func trusted(env *attest.Envelope, builders []Builder, vs []signature.Verifier, predicateType string) (*attestation, string) {
+	problem := "not signed by a trusted builder key"
+	for i, v := range vs {
+		payload, err := attest.VerifyEnvelope(env, v)
+		if err != nil {
+			continue
+		}
+		st, err := attest.ParseStatement(payload)
+		if err != nil {
+			return nil, err.Error()
+		}
+		a := &attestation{builder: i, st: st}
+		if predicateType != attest.SLSAProvenanceV1 {
+			return a, ""
+		}
+		if a.prov, err = parseProvenance(st.Predicate); err != nil {
+			return nil, err.Error()
+		}
+		if a.prov.BuilderID == builders[i].ID {
+			return a, ""
+		}
+		problem = fmt.Sprintf("signed by the key of %s but claims builder %q", builders[i].ID, a.prov.BuilderID)
+	}
+	return nil, problem
 }
 
 func payloadOf(env *attest.Envelope) []byte {
@@ -153,8 +219,8 @@ func payloadOf(env *attest.Envelope) []byte {
 
 func signatureCheck(name, what string, f found) Check {
 	switch {
-	case len(f.statements) > 0:
-		return Check{name, true, fmt.Sprintf("%d %s attestation(s) signed by a trusted builder", len(f.statements), what)}
+	case len(f.ok) > 0:
+		return Check{name, true, fmt.Sprintf("%d %s attestation(s) signed by a trusted builder", len(f.ok), what)}
 	case f.present == 0:
 		return Check{name, false, "no " + what + " attestation found"}
 	}
@@ -162,17 +228,15 @@ func signatureCheck(name, what string, f found) Check {
 }
 
 func subjectCheck(name, what string, f found, sha string) Check {
-	if len(f.statements) == 0 {
+	if len(f.ok) == 0 {
 		return Check{name, false, "no trusted " + what + " to check the subject of"}
 	}
-	for _, st := range f.statements {
-		if st.HasSubject(sha) {
-			return Check{name, true, what + " is about sha256:" + sha}
-		}
+	if len(f.about(sha)) > 0 {
+		return Check{name, true, what + " is about sha256:" + sha}
 	}
 	var subs []string
-	for _, st := range f.statements {
-		for _, s := range st.Subject {
+	for _, a := range f.ok {
+		for _, s := range a.st.Subject {
 			subs = append(subs, s.Name+"@sha256:"+s.Digest["sha256"])
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,13 +92,25 @@ func (w *world) signLinks(t *testing.T, s *attest.Signer, sunburst, dropLast boo
 	return out
 }
 
+const (
+	testBuilder = "https://accord.dev/builders/test"
+	commitA     = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	repoURI     = "https://example.com/org/app.git"
+)
+
+var pipelineDigest = "sha256:" + strings.Repeat("a", 64)
+
 func (w *world) envelope(t *testing.T, s *attest.Signer, predicateType, subjectSHA string) []byte {
+	return w.provenance(t, s, predicateType, subjectSHA, testBuilder, commitA, "main", pipelineDigest)
+}
+
+func (w *world) provenance(t *testing.T, s *attest.Signer, predicateType, subjectSHA, builderID, commit, ref, pipeline string) []byte {
 	t.Helper()
 	var stmt []byte
 	var err error
 	if predicateType == attest.SLSAProvenanceV1 {
-		stmt, err = attest.Provenance(&attest.Build{Pipeline: "p", PipelineDigest: "sha256:" + strings.Repeat("a", 64),
-			Params: map[string]any{}, Run: attest.Run{BuilderID: "https://accord.dev/builders/test"}},
+		stmt, err = attest.Provenance(&attest.Build{Pipeline: "p", PipelineDigest: pipeline, SourceURI: repoURI, SourceRef: ref, SourceCommit: commit,
+			Params: map[string]any{}, Run: attest.Run{BuilderID: builderID}},
 			[]attest.Subject{{Name: "app", SHA256: subjectSHA}})
 	} else {
 		stmt, err = attest.Statement(predicateType, []attest.Subject{{Name: "app", SHA256: subjectSHA}}, map[string]any{"spdxVersion": "SPDX-2.3"})
@@ -123,7 +136,7 @@ func TestAttacks(t *testing.T) {
 			Links:          w.links,
 		}
 	}
-	policy := Policy{BuilderKeys: [][]byte{w.builderPub}, RequireSBOM: true, Layout: w.layout, LayoutOwnerKey: w.ownerPub}
+	policy := Policy{Builders: []Builder{{ID: testBuilder, Key: w.builderPub}}, Threshold: 1, RequireSBOM: true, Layout: w.layout, LayoutOwnerKey: w.ownerPub}
 	tests := []struct {
 		name   string
 		ev     func() Evidence
@@ -134,7 +147,7 @@ func TestAttacks(t *testing.T) {
 			ev := honest()
 			ev.ArtifactSHA256 = hexSHA([]byte("the binary, patched"))
 			return ev
-		}, []string{CheckProvenanceSubject, CheckSBOMSubject}},
+		}, []string{CheckProvenanceSubject, CheckThreshold, CheckSBOMSubject}},
 		{"provenance payload edited", func() Evidence {
 			ev := honest()
 			var env attest.Envelope
@@ -144,12 +157,12 @@ func TestAttacks(t *testing.T) {
 			env.Payload = base64.StdEncoding.EncodeToString(p)
 			ev.Attestations[0], _ = json.Marshal(env)
 			return ev
-		}, []string{CheckProvenanceSignature, CheckProvenanceSubject}},
+		}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold}},
 		{"signature by another key", func() Evidence {
 			ev := honest()
 			ev.Attestations[0] = w.envelope(t, w.intruder, attest.SLSAProvenanceV1, sha)
 			return ev
-		}, []string{CheckProvenanceSignature, CheckProvenanceSubject}},
+		}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold}},
 		{"SBOM about another subject", func() Evidence {
 			ev := honest()
 			ev.Attestations[1] = w.envelope(t, w.builder, attest.SPDXDocument, hexSHA([]byte("something else")))
@@ -209,4 +222,109 @@ func TestNoTektonOrKubernetes(t *testing.T) {
 			t.Errorf("verify imports %s", p)
 		}
 	}
+}
+
+// TestConsensus: k-of-n agreement between distinct trusted builders, and
+// the attacks on it.
+func TestConsensus(t *testing.T) {
+	w := newWorld(t)
+	sha := hexSHA(w.artifact)
+	b2, b2Pub := signer(t)
+	b3, b3Pub := signer(t)
+	const id2, id3 = "https://accord.dev/builders/validator-1", "https://accord.dev/builders/validator-2"
+	builders := []Builder{{ID: testBuilder, Key: w.builderPub}, {ID: id2, Key: b2Pub}, {ID: id3, Key: b3Pub}}
+	prov := func(s *attest.Signer, id, subject, commit, ref, pipeline string) []byte {
+		return w.provenance(t, s, attest.SLSAProvenanceV1, subject, id, commit, ref, pipeline)
+	}
+	honest := func(s *attest.Signer, id string) []byte { return prov(s, id, sha, commitA, "main", pipelineDigest) }
+	tests := []struct {
+		name      string
+		builders  []Builder
+		threshold int
+		sources   []PolicySource
+		pipelines []string
+		atts      [][]byte
+		failed    []string
+	}{
+		{"honest 2 of 2", builders[:2], 2, nil, nil, [][]byte{honest(w.builder, testBuilder), honest(b2, id2)}, nil},
+		{"honest 2 of 3", builders, 2, nil, nil, [][]byte{honest(w.builder, testBuilder), honest(b3, id3)}, nil},
+		{"one builder compromised: signs another digest", builders[:2], 2, nil, nil,
+			[][]byte{honest(w.builder, testBuilder), prov(b2, id2, hexSHA([]byte("evil")), commitA, "main", pipelineDigest)}, []string{CheckThreshold}},
+		{"one key under two builder ids (threshold padding)",
+			[]Builder{{ID: testBuilder, Key: w.builderPub}, {ID: id2, Key: w.builderPub}}, 2, nil, nil,
+			[][]byte{honest(w.builder, testBuilder), honest(w.builder, id2)}, []string{CheckThreshold}},
+		{"trusted key signing under another builder's id", builders[:2], 2, nil, nil,
+			[][]byte{honest(w.builder, testBuilder), honest(w.builder, id2)}, []string{CheckThreshold}},
+		{"provenance replayed from another commit", builders[:2], 2, nil, nil,
+			[][]byte{honest(w.builder, testBuilder), prov(b2, id2, sha, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "main", pipelineDigest)}, []string{CheckThreshold}},
+		{"pipeline not in the catalog", builders[:1], 1, nil, []string{"sha256:" + strings.Repeat("c", 64)},
+			[][]byte{honest(w.builder, testBuilder)}, []string{CheckPipeline, CheckThreshold}},
+		{"source repo outside policy", builders[:1], 1, []PolicySource{{URI: "https://example.com/other.git"}}, nil,
+			[][]byte{honest(w.builder, testBuilder)}, []string{CheckSource, CheckThreshold}},
+		{"ref outside policy", builders[:1], 1, []PolicySource{{URI: repoURI, Refs: []string{"v*"}}}, nil,
+			[][]byte{honest(w.builder, testBuilder)}, []string{CheckSource, CheckThreshold}},
+		{"allowed source and pipeline", builders[:1], 1, []PolicySource{{URI: repoURI, Refs: []string{"main"}}}, []string{pipelineDigest},
+			[][]byte{honest(w.builder, testBuilder)}, nil},
+		{"provenance signed by an untrusted key", builders[:2], 1, nil, nil,
+			[][]byte{honest(w.intruder, testBuilder)}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Artifact(Evidence{ArtifactSHA256: sha, Attestations: tc.atts},
+				Policy{Builders: tc.builders, Threshold: tc.threshold, Sources: tc.sources, Pipelines: tc.pipelines})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.failed, r.Failed()); diff != "" {
+				t.Errorf("failed checks (-want +got):\n%s\n%+v", diff, r.Checks)
+			}
+		})
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	dir := t.TempDir()
+	_, pub := signer(t)
+	os.WriteFile(filepath.Join(dir, "b.pub"), pub, 0o644)
+	read := os.ReadFile
+	good := "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders:\n  - {id: https://a, key: b.pub}\n  - {id: https://b, key: b.pub}\nthreshold: 2\nsbom: optional\n"
+	p, err := ParsePolicy(filepath.Join(dir, "policy.yaml"), []byte(good), read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Threshold != 2 || len(p.Builders) != 2 || p.RequireSBOM {
+		t.Errorf("policy %+v", p)
+	}
+	for _, tc := range []struct{ name, doc, field string }{
+		{"malformed", "builders: [", ""},
+		{"unknown field", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilderz: []\n", ""},
+		{"wrong kind", "apiVersion: v1\nkind: Pod\n", "apiVersion"},
+		{"no builders", "apiVersion: accord.dev/v1alpha1\nkind: Policy\n", "builders"},
+		{"threshold too high", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\nthreshold: 2\n", "threshold"},
+		{"missing key file", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: nope.pub}]\n", "builders[0].key"},
+		{"bad sbom", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\nsbom: maybe\n", "sbom"},
+		{"bad pipeline digest", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\npipelines: [abc]\n", "pipelines[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParsePolicy(filepath.Join(dir, "policy.yaml"), []byte(tc.doc), read)
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a *PolicyError", err)
+			}
+			if pe.Field != tc.field || pe.Fix == "" {
+				t.Errorf("field %q (want %q), fix %q", pe.Field, tc.field, pe.Fix)
+			}
+		})
+	}
+}
+
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte("apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: k}]\nthreshold: 1\n"))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParsePolicy("policy.yaml", b, func(string) ([]byte, error) { return []byte("k"), nil })
+		if err == nil && (p.Threshold < 1 || p.Threshold > len(p.Builders)) {
+			t.Fatalf("accepted threshold %d with %d builders", p.Threshold, len(p.Builders))
+		}
+	})
 }

@@ -1,0 +1,154 @@
+package verify
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// provenanceFields are the parts of accord's provenance the policy checks.
+type provenanceFields struct {
+	BuilderID      string
+	SourceURI      string
+	SourceRef      string
+	SourceCommit   string
+	SourceTree     string
+	PipelineDigest string
+}
+
+func parseProvenance(pred json.RawMessage) (provenanceFields, error) {
+	var p struct {
+		BuildDefinition struct {
+			ExternalParameters struct {
+				Source struct {
+					URI      string `json:"uri"`
+					Ref      string `json:"ref"`
+					Commit   string `json:"commit"`
+					DirHash1 string `json:"dirHash1"`
+				} `json:"source"`
+				Pipeline struct {
+					Digest string `json:"digest"`
+				} `json:"pipeline"`
+			} `json:"externalParameters"`
+		} `json:"buildDefinition"`
+		RunDetails struct {
+			Builder struct {
+				ID string `json:"id"`
+			} `json:"builder"`
+		} `json:"runDetails"`
+	}
+	if err := json.Unmarshal(pred, &p); err != nil {
+		return provenanceFields{}, fmt.Errorf("provenance predicate: %w", err)
+	}
+	ep := p.BuildDefinition.ExternalParameters
+	return provenanceFields{
+		BuilderID: p.RunDetails.Builder.ID, SourceURI: ep.Source.URI, SourceRef: ep.Source.Ref,
+		SourceCommit: ep.Source.Commit, SourceTree: ep.Source.DirHash1, PipelineDigest: ep.Pipeline.Digest,
+	}, nil
+}
+
+func filter(as []*attestation, keep func(*attestation) bool) []*attestation {
+	var out []*attestation
+	for _, a := range as {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sourceAllowed(p provenanceFields, sources []PolicySource) bool {
+	for _, s := range sources {
+		if s.URI != p.SourceURI {
+			continue
+		}
+		if len(s.Refs) == 0 {
+			return true
+		}
+		for _, pat := range s.Refs {
+			if ok, _ := path.Match(pat, p.SourceRef); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sourceCheck(as []*attestation, sources []PolicySource) Check {
+	if len(as) == 0 {
+		return Check{CheckSource, false, "no trusted provenance about the artifact to check the source of"}
+	}
+	var bad []string
+	for _, a := range as {
+		if sourceAllowed(a.prov, sources) {
+			return Check{CheckSource, true, fmt.Sprintf("built from %s ref %q", a.prov.SourceURI, a.prov.SourceRef)}
+		}
+		bad = append(bad, fmt.Sprintf("%s ref %q", a.prov.SourceURI, a.prov.SourceRef))
+	}
+	return Check{CheckSource, false, "source not allowed by the policy: " + strings.Join(bad, ", ")}
+}
+
+func pipelineCheck(as []*attestation, allowed []string) Check {
+	if len(as) == 0 {
+		return Check{CheckPipeline, false, "no trusted provenance about the artifact to check the pipeline of"}
+	}
+	var bad []string
+	for _, a := range as {
+		if contains(allowed, a.prov.PipelineDigest) {
+			return Check{CheckPipeline, true, "pipeline " + a.prov.PipelineDigest + " is in the catalog"}
+		}
+		bad = append(bad, a.prov.PipelineDigest)
+	}
+	return Check{CheckPipeline, false, "pipeline not in the policy's catalog: " + strings.Join(bad, ", ")}
+}
+
+// thresholdCheck counts, for each (source, pipeline) the attestations
+// agree on, distinct trusted builders: a key used under two identities
+// counts once, and so does an identity with two keys.
+func thresholdCheck(as []*attestation, p Policy) Check {
+	groups := map[string][]*attestation{}
+	for _, a := range as {
+		src := a.prov.SourceCommit
+		if src == "" {
+			src = "tree:" + a.prov.SourceTree
+		}
+		k := src + " " + a.prov.PipelineDigest
+		groups[k] = append(groups[k], a)
+	}
+	best, bestKey := 0, ""
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ids, pems := map[string]bool{}, map[string]bool{}
+		n := 0
+		for _, a := range groups[k] {
+			b := p.Builders[a.builder]
+			if ids[b.ID] || pems[string(b.Key)] {
+				continue
+			}
+			ids[b.ID], pems[string(b.Key)] = true, true
+			n++
+		}
+		if n > best {
+			best, bestKey = n, k
+		}
+	}
+	if best >= p.Threshold {
+		return Check{CheckThreshold, true, fmt.Sprintf("%d of %d trusted builders agree (need %d) on source %s", best, len(p.Builders), p.Threshold, strings.Fields(bestKey)[0])}
+	}
+	return Check{CheckThreshold, false, fmt.Sprintf("%d distinct trusted builders attest this artifact for one source and pipeline; the policy needs %d", best, p.Threshold)}
+}
