@@ -95,6 +95,8 @@ type LayoutStep struct {
 	// ReadOnly and Writable are the workspace prefixes ("source",
 	// "output/bin") the step's task binds, by mode.
 	ReadOnly, Writable []string
+	// Command is the expected command (in-toto only warns on a mismatch).
+	Command []string
 }
 
 // LayoutOptions configure [Layout].
@@ -161,7 +163,7 @@ func Layout(ctx context.Context, owner *Signer, steps []LayoutStep, o LayoutOpti
 		l.Steps = append(l.Steps, intoto.Step{
 			Type:            "step",
 			PubKeys:         ids,
-			ExpectedCommand: []string{},
+			ExpectedCommand: nonNil(s.Command),
 			Threshold:       1,
 			SupplyChainItem: intoto.SupplyChainItem{Name: s.Name, ExpectedMaterials: mats, ExpectedProducts: prods},
 		})
@@ -214,4 +216,11 @@ func sortedUnion(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

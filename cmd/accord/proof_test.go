@@ -212,6 +212,32 @@ func TestInterop(t *testing.T) {
 	if b, err := v.CombinedOutput(); err != nil {
 		t.Errorf("in-toto-golang verify: %v\n%s", err, b)
 	}
+	// accord verify: the whole policy passes; a policy trusting another key
+	// fails, naming the checks.
+	writePolicy := func(keyFile string) string {
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		os.WriteFile(p, []byte(fmt.Sprintf("apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: https://accord.dev/builders/interop, key: %s}]\nthreshold: 1\nsbom: required\nlayout: {file: %s, ownerKey: %s}\n", keyFile, layoutFile, ownerPub)), 0o644)
+		return p
+	}
+	target := imageName + "@" + imageDigest
+	stdout, stderr, err := accord(t, "verify", target, "--store", repo, "--policy", writePolicy(pub), "-o", "json")
+	if err != nil {
+		t.Errorf("accord verify: %v\n%s\n%s", err, stdout, stderr)
+	}
+	var vr struct {
+		Verified bool
+		Checks   []struct {
+			Name string
+			OK   bool
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &vr); err != nil || !vr.Verified || len(vr.Checks) != 6 {
+		t.Errorf("verify -o json: %v %s", err, stdout)
+	}
+	stdout, _, err = accord(t, "verify", target, "--store", repo, "--policy", writePolicy(otherPub), "-o", "json")
+	if exitCode(err) != exitNotVerified || !strings.Contains(stdout, `"name": "provenance-signature",`) || !strings.Contains(stdout, `"verified": false`) {
+		t.Errorf("verify with an untrusted key: exit %d\n%s", exitCode(err), stdout)
+	}
 	for _, f := range []string{"provenance.intoto.jsonl", "sbom.spdx.json", "sbom.spdx", "signatures.json", "builder.pub", "root.layout", "README.md"} {
 		if _, err := os.Stat(filepath.Join(bundle, f)); err != nil {
 			t.Errorf("bundle lacks %s", f)

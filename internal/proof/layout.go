@@ -37,7 +37,7 @@ func LayoutSteps(r *pipelines.Resolved) ([]attest.LayoutStep, error) {
 				if sn == "" {
 					sn = fmt.Sprintf("step-%d", i)
 				}
-				out = append(out, attest.LayoutStep{Name: attest.StepName(pt.Name, sn), ReadOnly: ro, Writable: rw})
+				out = append(out, attest.LayoutStep{Name: attest.StepName(pt.Name, sn), ReadOnly: ro, Writable: rw, Command: expectedCommand(i, &s)})
 			}
 		}
 	}
@@ -92,4 +92,17 @@ func workspacePrefixes(pt *v1.PipelineTask, ts *v1.TaskSpec) (ro, rw []string) {
 		}
 	}
 	return ro, rw
+}
+
+// expectedCommand is the command line the local engine runs for step i: a
+// script file under /tekton/scripts, or the step's command; nil when the
+// image's entrypoint decides (then in-toto only warns).
+func expectedCommand(i int, s *v1.Step) []string {
+	if s.Script != "" {
+		return append([]string{fmt.Sprintf("/tekton/scripts/script-%d", i)}, s.Args...)
+	}
+	if len(s.Command) > 0 {
+		return append(append([]string{}, s.Command...), s.Args...)
+	}
+	return nil
 }

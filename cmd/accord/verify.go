@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/verify"
+)
+
+func newVerifyCmd() *cobra.Command {
+	var storeRef, policyFile, output string
+	cmd := &cobra.Command{
+		Use:   "verify ARTIFACT --policy FILE",
+		Short: "Verify an artifact's signatures, provenance, builders' agreement, SBOM and in-toto layout",
+		Long: `Verify ARTIFACT (a stored name, or NAME@sha256:<digest>) against a policy:
+
+  apiVersion: accord.dev/v1alpha1
+  kind: Policy
+  builders:                     # trusted builders: identity + public key
+    - id: https://accord.dev/builders/local
+      key: builder.pub          # paths are relative to the policy file
+  threshold: 1                  # k distinct trusted builders must agree
+  sources:                      # optional: allowed repositories and refs (globs)
+    - uri: https://example.com/org/app.git
+      refs: [main, "v*"]
+  pipelines: [sha256:...]       # optional: allowed pipeline digests (accord catalog)
+  sbom: required                # or optional
+  layout:                       # optional: in-toto layout and its owner key
+    file: root.layout
+    ownerKey: owner.pub
+
+Checks, each reported by name: provenance-signature, provenance-subject,
+source-allowed, pipeline-allowed, builders-threshold, sbom-signature,
+sbom-subject, in-toto-layout. The artifact's digest is computed from its
+bytes in the store, never read from the evidence.
+
+Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if policyFile == "" {
+				return usageErr(fmt.Errorf("--policy is required"))
+			}
+			pol, err := verify.LoadPolicy(policyFile)
+			if err != nil {
+				return usageErr(err)
+			}
+			st, err := store.Open(storeRef)
+			if err != nil {
+				return usageErr(err)
+			}
+			ev, err := evidence(cmd.Context(), st, args[0])
+			if err != nil {
+				return usageErr(err)
+			}
+			res, err := verify.Artifact(*ev, *pol)
+			if err != nil {
+				return usageErr(err)
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res); err != nil {
+					return err
+				}
+			} else {
+				for _, c := range res.Checks {
+					mark := "PASS"
+					if !c.OK {
+						mark = "FAIL"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %-22s %s\n", mark, c.Name, c.Reason)
+				}
+				if res.Verified {
+					fmt.Fprintf(cmd.OutOrStdout(), "verified: %s (sha256:%s)\n", args[0], ev.ArtifactSHA256)
+				}
+			}
+			if !res.Verified {
+				return &exitError{code: exitNotVerified, err: &verify.Error{Result: res}}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML, see above)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// evidence reads the artifact and what is stored beside it. The digest is
+// computed from the bytes: a file artifact's content, an image's manifest.
+func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence, error) {
+	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, err
+	}
+	img, err := st.Image(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := artifactSHA256(img)
+	if err != nil {
+		return nil, err
+	}
+	ev := &verify.Evidence{ArtifactSHA256: sha, Links: map[string][]byte{}}
+	repo := store.Name(st, name)
+	att, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
+	for _, l := range att {
+		ev.Attestations = append(ev.Attestations, l.Blob)
+	}
+	links, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
+	for _, l := range links {
+		if t := l.Annotations["org.opencontainers.image.title"]; t != "" {
+			ev.Links[t] = l.Blob
+		}
+	}
+	return ev, nil
+}
+
+func artifactSHA256(img ggcrv1.Image) (string, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return "", err
+	}
+	if string(m.Config.MediaType) != artifact.FileArtifactType {
+		raw, err := img.RawManifest()
+		if err != nil {
+			return "", err
+		}
+		s := sha256.Sum256(raw)
+		return hex.EncodeToString(s[:]), nil
+	}
+	ls, err := img.Layers()
+	if err != nil || len(ls) != 1 {
+		return "", fmt.Errorf("file artifact: want one layer")
+	}
+	rc, err := ls[0].Compressed()
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	hh := sha256.New()
+	if _, err := io.Copy(hh, rc); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(hh.Sum(nil)), nil
+}
