@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Sets up this machine and runs accord's main job end to end:
 #   1. builds accord and the catalog's Go builder image from pinned inputs;
-#   2. runs the go-image pipeline hermetically on examples/hello (runc);
-#   3. rebuilds independently: another runtime (crun) and workspace path,
-#      and as an unprivileged user (rootless runc) with its own store and its
-#      own builder image built from the same pinned inputs;
-#   4. checks that every build produced bit-identical artifacts.
+#   2. runs the go-image pipeline hermetically on examples/hello (runc) with
+#      the primary builder's key: signed in-toto links, SLSA provenance,
+#      SPDX SBOM and cosign signature stored beside the artifacts;
+#   3. rebuilds independently: a validator with its own key and identity on
+#      another runtime (crun) and workspace path, and an unprivileged user
+#      (rootless runc) with its own store and its own builder image built
+#      from the same pinned inputs;
+#   4. checks that every build produced bit-identical artifacts;
+#   5. verifies the image and the binary against a policy: signatures,
+#      provenance subject, SBOM, the catalog's in-toto layout, and 2 distinct
+#      trusted builders agreeing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -29,11 +35,17 @@ bin/accord doctor || true
 log "building the Go builder image from pinned inputs"
 bin/accord images build --store "$store"
 
-log "build 1: primary (runc, root)"
-bin/accord run "${run_args[@]}" --store "$store" --runtime runc --workdir "$work/a" > "$work/1.json"
+log "keys: primary builder, validator, catalog owner (cosign format)"
+export ACCORD_PASSWORD=""
+for k in primary validator owner; do bin/accord keys generate "$work/$k" >/dev/null; done
 
-log "build 2: independent rebuild (crun, root, another workspace path)"
-bin/accord run "${run_args[@]}" --store "$store" --runtime crun --workdir "$work/b/deeper" > "$work/2.json"
+log "build 1: primary (runc, root), signed"
+bin/accord run "${run_args[@]}" --store "$store" --runtime runc --workdir "$work/a" \
+  --key "$work/primary.key" --builder-id https://accord.dev/builders/primary > "$work/1.json"
+
+log "build 2: validator rebuild (crun, root, another workspace path), signed with its own key"
+bin/accord run "${run_args[@]}" --store "$store" --runtime crun --workdir "$work/b/deeper" \
+  --key "$work/validator.key" --builder-id https://accord.dev/builders/validator > "$work/2.json"
 
 log "build 3: independent rebuild as $ACCORD_TEST_USER (rootless runc, own store, own builder image)"
 run_as_test_user "$PWD/bin/accord" images build --store "$work/user-store"
@@ -52,3 +64,22 @@ else
   diff "$work/1.digests" "$work/3.digests" >&2 || true
   exit 1
 fi
+
+log "verifying against a policy: 2 distinct trusted builders, SBOM, in-toto layout"
+bin/accord layout --key "$work/owner.key" --functionary "$work/primary.pub" --functionary "$work/validator.pub" --out "$work/root.layout" >/dev/null
+cat > "$work/policy.yaml" <<POLICY
+apiVersion: accord.dev/v1alpha1
+kind: Policy
+builders:
+  - {id: https://accord.dev/builders/primary, key: primary.pub}
+  - {id: https://accord.dev/builders/validator, key: validator.pub}
+threshold: 2
+pipelines: [$(jq -r .pipeline.digest "$work/1.json")]
+sbom: required
+layout: {file: root.layout, ownerKey: owner.pub}
+POLICY
+for name in $(jq -r '.artifacts[].name' "$work/1.json"); do
+  bin/accord verify "$name" --store "$store" --policy "$work/policy.yaml"
+done
+bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --pub "$work/primary.pub" --layout "$work/root.layout" >/dev/null
+echo "release bundle:"; ls "$work/release"
