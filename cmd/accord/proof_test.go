@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/images"
 	"github.com/accord-build/accord/internal/store"
 )
@@ -237,6 +239,29 @@ func TestInterop(t *testing.T) {
 	stdout, _, err = accord(t, "verify", target, "--store", repo, "--policy", writePolicy(otherPub), "-o", "json")
 	if exitCode(err) != exitNotVerified || !strings.Contains(stdout, `"name": "provenance-signature",`) || !strings.Contains(stdout, `"verified": false`) {
 		t.Errorf("verify with an untrusted key: exit %d\n%s", exitCode(err), stdout)
+	}
+	// A key made by cosign itself works as it is.
+	kd := t.TempDir()
+	gen := exec.Command(cosign, "generate-key-pair")
+	gen.Dir, gen.Env = kd, append(os.Environ(), "COSIGN_PASSWORD=cosign-made")
+	if b, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, b)
+	}
+	s, err := attest.LoadSigner(context.Background(), filepath.Join(kd, "cosign.key"), func() ([]byte, error) { return []byte("cosign-made"), nil })
+	if err != nil {
+		t.Fatalf("loading a cosign-made key: %v", err)
+	}
+	blob := []byte("signed by accord with a cosign key")
+	sig, err := s.Sign(context.Background(), blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(kd, "blob"), blob, 0o644)
+	os.WriteFile(filepath.Join(kd, "blob.sig"), []byte(base64.StdEncoding.EncodeToString(sig)), 0o644)
+	vb := exec.Command(cosign, "verify-blob", "--key", filepath.Join(kd, "cosign.pub"), "--signature", filepath.Join(kd, "blob.sig"), "--insecure-ignore-tlog=true", filepath.Join(kd, "blob"))
+	vb.Env = env
+	if b, err := vb.CombinedOutput(); err != nil {
+		t.Errorf("cosign verify-blob of accord's signature with a cosign-made key: %v\n%s", err, b)
 	}
 	for _, f := range []string{"provenance.intoto.jsonl", "sbom.spdx.json", "sbom.spdx", "signatures.json", "builder.pub", "root.layout", "README.md"} {
 		if _, err := os.Stat(filepath.Join(bundle, f)); err != nil {
