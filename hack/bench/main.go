@@ -192,7 +192,9 @@ func sameModules(syft, bin string, b []byte) (string, error) {
 	}
 	theirs := map[string]bool{}
 	for _, a := range s.Artifacts {
-		if a.Type == "go-module" && a.Name != "stdlib" && a.Version != "" && a.Version != "(devel)" {
+		// syft labels a main module built from a directory "UNKNOWN"
+		// where Go's build info (and accord) say "(devel)".
+		if a.Type == "go-module" && a.Name != "stdlib" && a.Version != "" && a.Version != "(devel)" && a.Version != "UNKNOWN" {
 			theirs[a.Name+"@"+a.Version] = true
 		}
 	}

@@ -132,10 +132,12 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer r.delete(s.ID)
+	// "runc run" (and crun's) removes the container when it exits; an
+	// explicit delete is only needed when we stopped it or it failed.
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		defer r.delete(s.ID)
 		r.kill(s.ID)
 		select {
 		case <-done:
@@ -153,8 +155,12 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if ee.ExitCode() < 0 { // killed by a signal: the runtime itself died
+			r.delete(s.ID)
+		}
 		return ee.ExitCode(), nil
 	}
+	r.delete(s.ID)
 	return -1, fmt.Errorf("running %s: %w", r.runtime, err)
 }
 
