@@ -67,6 +67,16 @@ func stepImages(d *Definition) []imageUse {
 	return out
 }
 
+// StepImages lists every image the definition's steps run (stepTemplate
+// included), in order, duplicates kept.
+func StepImages(d *Definition) []string {
+	var out []string
+	for _, u := range stepImages(d) {
+		out = append(out, u.image)
+	}
+	return out
+}
+
 // UnpinnedImages lists the images of d that are not pinned by digest.
 func UnpinnedImages(d *Definition) []string {
 	var out []string

@@ -153,13 +153,13 @@ func (b *builder) addGoBinary(name string, bin []byte) (common.ElementID, error)
 	root := b.addPackage(name, "", hex.EncodeToString(sum[:]), "")
 	std := b.addPackage("stdlib", bi.GoVersion, "", "pkg:golang/stdlib@"+bi.GoVersion)
 	b.relate(root, common.TypeRelationshipDependsOn, std)
-	main := b.addPackage(bi.Main.Path, bi.Main.Version, h1ToHex(bi.Main.Sum), purl(bi.Main.Path, bi.Main.Version))
+	main := b.addPackage(bi.Main.Path, bi.Main.Version, H1ToHex(bi.Main.Sum), purl(bi.Main.Path, bi.Main.Version))
 	b.relate(root, common.TypeRelationshipContains, main)
 	for _, d := range bi.Deps {
 		if d.Replace != nil {
 			d = d.Replace
 		}
-		dep := b.addPackage(d.Path, d.Version, h1ToHex(d.Sum), purl(d.Path, d.Version))
+		dep := b.addPackage(d.Path, d.Version, H1ToHex(d.Sum), purl(d.Path, d.Version))
 		b.relate(main, common.TypeRelationshipDependsOn, dep)
 	}
 	return root, nil
@@ -215,8 +215,8 @@ func purl(p, v string) string {
 	return "pkg:golang/" + p + "@" + v
 }
 
-// h1ToHex turns a go.sum "h1:<base64>" hash into lowercase hex SHA-256.
-func h1ToHex(h1 string) string {
+// H1ToHex turns a go.sum "h1:<base64>" hash into lowercase hex SHA-256.
+func H1ToHex(h1 string) string {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h1, "h1:"))
 	if err != nil || len(b) != sha256.Size || !strings.HasPrefix(h1, "h1:") {
 		return ""

@@ -87,14 +87,11 @@ func BuildGo(ctx context.Context, o Options) (v1.Image, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.WorkDir == "" {
-		d, err := os.MkdirTemp("", "accord-images-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		o.WorkDir = d
+	cleanup, err := o.workDir()
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	o.Logger.Info("fetching Go toolchain module", "version", GoToolchainVersion)
 	zipPath, err := downloadToolchain(ctx, o)
 	if err != nil {
@@ -137,14 +134,11 @@ func BuildGo(ctx context.Context, o Options) (v1.Image, error) {
 // BuildBase builds the base image alone: busybox and the sandbox mount
 // points, no toolchain. Tests and small script tasks use it.
 func BuildBase(ctx context.Context, o Options) (v1.Image, error) {
-	if o.WorkDir == "" {
-		d, err := os.MkdirTemp("", "accord-images-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		o.WorkDir = d
+	cleanup, err := o.workDir()
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	busybox, err := fetchBusybox(ctx, o.WorkDir)
 	if err != nil {
 		return nil, err
@@ -154,6 +148,19 @@ func BuildBase(ctx context.Context, o Options) (v1.Image, error) {
 		return nil, err
 	}
 	return assemble(base)
+}
+
+// workDir sets a temporary WorkDir when none is given; cleanup removes it.
+func (o *Options) workDir() (cleanup func(), err error) {
+	if o.WorkDir != "" {
+		return func() {}, nil
+	}
+	d, err := os.MkdirTemp("", "accord-images-")
+	if err != nil {
+		return nil, err
+	}
+	o.WorkDir = d
+	return func() { os.RemoveAll(d) }, nil
 }
 
 func assemble(layers ...[]byte) (v1.Image, error) {

@@ -268,7 +268,7 @@ func dependencies(in *Input) []attest.Dependency {
 			Name:   fmt.Sprintf("%s#%s/%s", d.File, d.Kind, d.Name),
 			Digest: map[string]string{"sha256": strings.TrimPrefix(d.Digest, "sha256:")},
 		})
-		for _, img := range stepImages(d) {
+		for _, img := range pipelines.StepImages(d) {
 			images[img] = true
 		}
 	}
@@ -294,27 +294,6 @@ func dependencies(in *Input) []attest.Dependency {
 	return deps
 }
 
-func stepImages(d *pipelines.Definition) []string {
-	var out []string
-	add := func(ts *v1.TaskSpec) {
-		for _, s := range ts.Steps {
-			if s.Image != "" {
-				out = append(out, s.Image)
-			}
-		}
-	}
-	if d.Task != nil {
-		add(&d.Task.Spec)
-	} else {
-		for _, pt := range append(append([]v1.PipelineTask{}, d.Pipeline.Spec.Tasks...), d.Pipeline.Spec.Finally...) {
-			if pt.TaskSpec != nil {
-				add(&pt.TaskSpec.TaskSpec)
-			}
-		}
-	}
-	return out
-}
-
 // goModules lists modules in a Go module cache under dir by their
 // cache/download/<path>/@v/<version>.ziphash files.
 func goModules(dir string) []attest.Dependency {
@@ -333,7 +312,7 @@ func goModules(dir string) []attest.Dependency {
 		if err != nil {
 			return nil
 		}
-		hex := h1Hex(strings.TrimSpace(string(b)))
+		hex := sbom.H1ToHex(strings.TrimSpace(string(b)))
 		if hex == "" {
 			return nil
 		}
