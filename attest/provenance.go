@@ -45,6 +45,8 @@ type Build struct {
 	// Source: repository URI, ref and commit (empty for a directory), and
 	// the dirHash1 of the tree the pipeline started from.
 	SourceURI, SourceRef, SourceCommit, SourceTree string
+	// SourceDateEpoch is the SOURCE_DATE_EPOCH every step saw.
+	SourceDateEpoch int64
 	// Pipeline name and closure digest.
 	Pipeline, PipelineDigest string
 	// Params are the pipeline params as given (after accord filled
@@ -86,6 +88,7 @@ func Provenance(b *Build, subjects []Subject) ([]byte, error) {
 	if b.SourceTree != "" {
 		src["dirHash1"] = b.SourceTree
 	}
+	src["sourceDateEpoch"] = b.SourceDateEpoch
 	ext["source"] = src
 	extS, err := toStruct(ext)
 	if err != nil {
@@ -236,4 +239,58 @@ func (s *ParsedStatement) HasSubject(sha256hex string) bool {
 		}
 	}
 	return false
+}
+
+// Summary is what accord's provenance says about a build, for rebuilding
+// and for policy checks.
+type Summary struct {
+	BuilderID      string
+	SourceURI      string
+	SourceRef      string
+	SourceCommit   string
+	SourceTree     string
+	Pipeline       string
+	PipelineDigest string
+	Params         map[string]any
+	BuildType      string
+	// SourceDateEpoch is the SOURCE_DATE_EPOCH the build used.
+	SourceDateEpoch int64
+}
+
+// ParseProvenance reads a provenance predicate of accord's build type.
+func ParseProvenance(pred json.RawMessage) (*Summary, error) {
+	var p struct {
+		BuildDefinition struct {
+			BuildType          string `json:"buildType"`
+			ExternalParameters struct {
+				Source struct {
+					URI      string `json:"uri"`
+					Ref      string `json:"ref"`
+					Commit   string `json:"commit"`
+					DirHash1 string `json:"dirHash1"`
+					Epoch    int64  `json:"sourceDateEpoch"`
+				} `json:"source"`
+				Pipeline struct {
+					Name   string `json:"name"`
+					Digest string `json:"digest"`
+				} `json:"pipeline"`
+				Params map[string]any `json:"params"`
+			} `json:"externalParameters"`
+		} `json:"buildDefinition"`
+		RunDetails struct {
+			Builder struct {
+				ID string `json:"id"`
+			} `json:"builder"`
+		} `json:"runDetails"`
+	}
+	if err := json.Unmarshal(pred, &p); err != nil {
+		return nil, fmt.Errorf("provenance predicate: %w", err)
+	}
+	ep := p.BuildDefinition.ExternalParameters
+	return &Summary{
+		BuilderID: p.RunDetails.Builder.ID, SourceURI: ep.Source.URI, SourceRef: ep.Source.Ref,
+		SourceCommit: ep.Source.Commit, SourceTree: ep.Source.DirHash1,
+		Pipeline: ep.Pipeline.Name, PipelineDigest: ep.Pipeline.Digest, Params: ep.Params,
+		BuildType: p.BuildDefinition.BuildType, SourceDateEpoch: ep.Source.Epoch,
+	}, nil
 }

@@ -6,47 +6,19 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/accord-build/accord/attest"
 )
 
 // provenanceFields are the parts of accord's provenance the policy checks.
-type provenanceFields struct {
-	BuilderID      string
-	SourceURI      string
-	SourceRef      string
-	SourceCommit   string
-	SourceTree     string
-	PipelineDigest string
-}
+type provenanceFields = attest.Summary
 
 func parseProvenance(pred json.RawMessage) (provenanceFields, error) {
-	var p struct {
-		BuildDefinition struct {
-			ExternalParameters struct {
-				Source struct {
-					URI      string `json:"uri"`
-					Ref      string `json:"ref"`
-					Commit   string `json:"commit"`
-					DirHash1 string `json:"dirHash1"`
-				} `json:"source"`
-				Pipeline struct {
-					Digest string `json:"digest"`
-				} `json:"pipeline"`
-			} `json:"externalParameters"`
-		} `json:"buildDefinition"`
-		RunDetails struct {
-			Builder struct {
-				ID string `json:"id"`
-			} `json:"builder"`
-		} `json:"runDetails"`
+	s, err := attest.ParseProvenance(pred)
+	if err != nil {
+		return provenanceFields{}, err
 	}
-	if err := json.Unmarshal(pred, &p); err != nil {
-		return provenanceFields{}, fmt.Errorf("provenance predicate: %w", err)
-	}
-	ep := p.BuildDefinition.ExternalParameters
-	return provenanceFields{
-		BuilderID: p.RunDetails.Builder.ID, SourceURI: ep.Source.URI, SourceRef: ep.Source.Ref,
-		SourceCommit: ep.Source.Commit, SourceTree: ep.Source.DirHash1, PipelineDigest: ep.Pipeline.Digest,
-	}, nil
+	return *s, nil
 }
 
 func filter(as []*attestation, keep func(*attestation) bool) []*attestation {

@@ -45,6 +45,7 @@ type runOptions struct {
 	output        string
 	key           string
 	builderID     string
+	sourceGiven   bool
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
@@ -94,6 +95,7 @@ Exit codes: 0 ok, 2 bad input, 3 build failed.`,
 			if o.output != "text" && o.output != "json" {
 				return usageErr(fmt.Errorf("--output %q: use text or json", o.output))
 			}
+			o.sourceGiven = cmd.Flags().Changed("source")
 			return runBuild(cmd, o)
 		},
 	}
@@ -131,34 +133,36 @@ type sourceInfo struct {
 	SourceDateEpoch int64  `json:"sourceDateEpoch"`
 }
 
-func runBuild(cmd *cobra.Command, o *runOptions) error {
+// build runs the pipeline and records artifacts and proof; the report
+// says whether it succeeded, err is for runs that could not happen.
+func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 	ctx := cmd.Context()
 	cat, err := pipelines.Builtin(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	resolved, err := cat.Resolve(ctx, o.pipeline, pipelines.WithAllowUnpinned(o.allowUnpinned))
 	if err != nil {
-		return usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	params, err := parseParams(o.params, &resolved.Pipeline.Pipeline.Spec)
 	if err != nil {
-		return usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	rt, err := sandbox.ParseRuntime(o.runtime)
 	if err != nil {
-		return usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	st, err := store.Open(o.storeRef)
 	if err != nil {
-		return usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	// The key is decrypted once, here, and stays in this process: steps
 	// run in containers that see neither it nor the store.
 	var signer *attest.Signer
 	if o.key != "" {
 		if signer, err = loadSigner(ctx, o.key); err != nil {
-			return usageErr(err)
+			return nil, nil, usageErr(err)
 		}
 	}
 	id := newRunID()
@@ -167,22 +171,22 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 		work = filepath.Join(os.TempDir(), fmt.Sprintf("accord-%d", os.Getuid()))
 	}
 	if err := os.MkdirAll(work, 0o700); err != nil {
-		return err
+		return nil, nil, err
 	}
 	runner, err := sandbox.NewRunner(rt, work, sandbox.WithKeep(o.keep))
 	if err != nil {
-		return usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	rootfs, err := sandbox.NewRootFSCache(sandbox.DefaultCacheDir())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if !cmd.Flags().Changed("source") && !declaresWorkspace(&resolved.Pipeline.Pipeline.Spec, engine.SourceWorkspace) {
+	if !o.sourceGiven && !declaresWorkspace(&resolved.Pipeline.Pipeline.Spec, engine.SourceWorkspace) {
 		o.source = "" // the pipeline takes no source and none was asked for
 	}
 	src, srcInfo, cleanupSrc, err := fetchSource(ctx, o, work, id)
 	if err != nil {
-		return usageErr(err)
+		return nil, nil, usageErr(err)
 	}
 	defer cleanupSrc()
 	if _, ok := findParamSpec(&resolved.Pipeline.Pipeline.Spec, "source-url"); ok && srcInfo.URI != "" && !hasParam(params, "source-url") {
@@ -203,9 +207,9 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		var ie *local.InputError
 		if errors.As(err, &ie) {
-			return usageErr(err)
+			return nil, nil, usageErr(err)
 		}
-		return &exitError{code: exitBuildFailed, err: err}
+		return nil, nil, &exitError{code: exitBuildFailed, err: err}
 	}
 	rep := &runReport{Succeeded: res.Succeeded, Reason: res.Reason, Pipeline: pipelineInfo{resolved.Pipeline.Name, resolved.Digest},
 		Source: srcInfo, Runtime: string(rt), Rootless: runner.Rootless(), Tasks: res.Tasks, Results: res.Results, Seconds: res.Seconds, Artifacts: []artifact.Artifact{}}
@@ -231,6 +235,16 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 	}
 	if !rep.Succeeded {
 		rep.ExitCode = exitBuildFailed
+	}
+	return rep, st, nil
+}
+
+// runBuild runs a build and reports it (text or JSON); exit code 3 when
+// the build failed.
+func runBuild(cmd *cobra.Command, o *runOptions) error {
+	rep, st, err := build(cmd, o)
+	if err != nil {
+		return err
 	}
 	if err := report(cmd, o.output, rep, st); err != nil {
 		return err

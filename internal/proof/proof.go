@@ -72,7 +72,8 @@ func Record(ctx context.Context, in *Input, o Options) ([]Recorded, error) {
 	}
 	b := &attest.Build{
 		SourceURI: in.Source.URI, SourceRef: in.Source.Ref, SourceCommit: in.Source.Commit, SourceTree: in.SourceTree,
-		Pipeline: in.Pipeline.Pipeline.Name, PipelineDigest: in.Pipeline.Digest,
+		SourceDateEpoch: in.Source.DateEpoch,
+		Pipeline:        in.Pipeline.Pipeline.Name, PipelineDigest: in.Pipeline.Digest,
 		Params:       paramsMap(in.Params),
 		Dependencies: dependencies(in),
 		Internal:     in.Internal,
