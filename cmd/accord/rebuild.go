@@ -53,15 +53,9 @@ give the tree with --source, and accord checks its hash first.`,
 			if err := o.fromProvenance(cmd, sum, sourceDir); err != nil {
 				return usageErr(err)
 			}
-			rep, st, err := build(cmd, o)
+			rep, err := runAndReport(cmd, o)
 			if err != nil {
 				return err
-			}
-			if err := report(cmd, o.output, rep, st); err != nil {
-				return err
-			}
-			if !rep.Succeeded {
-				return &exitError{code: exitBuildFailed, err: errSilent}
 			}
 			return compareRebuild(cmd, want, rep)
 		},

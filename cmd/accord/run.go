@@ -242,17 +242,24 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 // runBuild runs a build and reports it (text or JSON); exit code 3 when
 // the build failed.
 func runBuild(cmd *cobra.Command, o *runOptions) error {
+	_, err := runAndReport(cmd, o)
+	return err
+}
+
+// runAndReport builds, prints the report and maps a failed build to exit
+// code 3; the report is returned for callers that compare results.
+func runAndReport(cmd *cobra.Command, o *runOptions) (*runReport, error) {
 	rep, st, err := build(cmd, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := report(cmd, o.output, rep, st); err != nil {
-		return err
+		return nil, err
 	}
 	if !rep.Succeeded {
-		return &exitError{code: exitBuildFailed, err: errSilent}
+		return nil, &exitError{code: exitBuildFailed, err: errSilent}
 	}
-	return nil
+	return rep, nil
 }
 
 func report(cmd *cobra.Command, format string, rep *runReport, st store.Store) error {
