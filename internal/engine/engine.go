@@ -54,6 +54,9 @@ type Build struct {
 	// RecordArtifacts hashes every step's workspaces before and after it
 	// runs (materials and products of its in-toto link).
 	RecordArtifacts bool
+	// Variation is the builder's environment; the zero value is the
+	// default one.
+	Variation Variation
 }
 
 // Status of a task or step.

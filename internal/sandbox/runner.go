@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -120,7 +121,15 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), cfg, 0o600); err != nil {
 		return -1, err
 	}
+	if r.rootless && (s.UID != 0 || s.GID != 0) {
+		return -1, fmt.Errorf("running as uid %d: a rootless runner owns a single host id\n  fix: run accord as root for a uid/gid variation, or leave uid/gid unset", s.UID)
+	}
 	cmd := r.command(bundle, s.ID)
+	if s.CPUs > 0 && s.CPUs < runtime.NumCPU() {
+		// Affinity is inherited by the container's processes: nproc and
+		// Go's runtime.NumCPU see s.CPUs.
+		cmd = exec.Command("taskset", append([]string{"-c", fmt.Sprintf("0-%d", s.CPUs-1), cmd.Path}, cmd.Args[1:]...)...)
+	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var runtimeErr strings.Builder

@@ -45,6 +45,15 @@ type Step struct {
 	TmpSize int64
 	// Umask of the process. Default 022.
 	Umask uint32
+	// UID and GID the process runs as; default 0. A non-root id runs in a
+	// user namespace that maps it to the runner's own host id (so files it
+	// writes in binds are the runner's), with container root mapped to an
+	// unprivileged id. Rootless runners cannot (they own one host id).
+	UID, GID uint32
+	// CPUs limits the CPUs the step may run on (affinity); 0 means all.
+	CPUs int
+	// WorkspaceRoot is where the workspace tmpfs goes. Default /workspace.
+	WorkspaceRoot string
 }
 
 // defaultCaps is the set a step's root user keeps: Docker's default set
@@ -72,11 +81,16 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	if umask == 0 {
 		umask = 0o022
 	}
+	wsRoot := s.WorkspaceRoot
+	if wsRoot == "" {
+		wsRoot = "/workspace"
+	}
+	userns := rootless || s.UID != 0 || s.GID != 0
 	caps := append([]string(nil), defaultCaps...)
 	c := &specs.Spec{
 		Version: ociVersion,
 		Process: &specs.Process{
-			User: specs.User{UID: 0, GID: 0, Umask: &umask},
+			User: specs.User{UID: s.UID, GID: s.GID, Umask: &umask},
 			Args: s.Args,
 			Env:  s.Env,
 			Cwd:  cwd,
@@ -90,12 +104,12 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 		Mounts: []specs.Mount{
 			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: devptsOptions(rootless)},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: devptsOptions(userns)},
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			sysMount(rootless),
+			sysMount(userns),
 			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(tmpSize, 10)}},
-			{Destination: "/workspace", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
+			{Destination: wsRoot, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
 			{Destination: "/tekton", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
 		},
 		Linux: &specs.Linux{
@@ -112,10 +126,18 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	if !s.Network {
 		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
-	if rootless {
+	switch {
+	case rootless:
 		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
 		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
+	case userns:
+		// The step's id is the host's root (it owns the binds, as a root
+		// step would) without any capability in the host's namespace;
+		// container root, which only sets the container up, is nobody.
+		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: nobody, Size: 1}, {ContainerID: s.UID, HostID: uint32(os.Geteuid()), Size: 1}}
+		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: nobody, Size: 1}, {ContainerID: s.GID, HostID: uint32(os.Getegid()), Size: 1}}
 	}
 	if cgroups && s.MemoryLimit > 0 {
 		limit := s.MemoryLimit
@@ -133,16 +155,22 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	return c
 }
 
-func devptsOptions(rootless bool) []string {
+// nobody is the host id container root maps to when a step runs as a
+// non-root id.
+const nobody = 65534
+
+func devptsOptions(userns bool) []string {
 	o := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
-	if !rootless {
+	if !userns {
 		o = append(o, "gid=5")
 	}
 	return o
 }
 
-func sysMount(rootless bool) specs.Mount {
-	if rootless {
+// sysMount is /sys: a fresh sysfs, or a read-only bind of the host's where
+// a user namespace without its own network namespace cannot mount one.
+func sysMount(bind bool) specs.Mount {
+	if bind {
 		return specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
 	}
 	return specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}

@@ -114,13 +114,19 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 	if cwd == "" {
 		cwd = img.config.Config.WorkingDir
 	}
-	if err := checkWorkingDir(cwd, img.rootfs, mounts); err != nil {
+	v := r.b.Variation.WithDefaults()
+	if err := checkWorkingDir(cwd, img.rootfs, mounts, v.WorkspaceRoot); err != nil {
 		finish(engine.Failed)
 		return sr, err
 	}
-	if err := checkMountPoints(img.rootfs, mounts); err != nil {
+	if err := checkMountPoints(img.rootfs, mounts, v.WorkspaceRoot); err != nil {
 		finish(engine.Failed)
 		return sr, err
+	}
+	umask, err := v.UmaskBits()
+	if err != nil {
+		finish(engine.Failed)
+		return sr, inputErr("variation: %v", err)
 	}
 	mem := r.e.stepMemory
 	if q, ok := s.ComputeResources.Limits[corev1.ResourceMemory]; ok {
@@ -132,14 +138,20 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		defer cancel()
 	}
 	step := sandbox.Step{
-		ID:          fmt.Sprintf("accord-%s-%s-%d", r.b.ID, task, i),
-		RootFS:      img.rootfs,
-		Args:        args,
-		Env:         stepEnv(img.config.Config.Env, r.b.Source.DateEpoch, s.Env),
-		Cwd:         cwd,
-		Mounts:      append(append([]sandbox.Mount{}, mounts...), networkMounts(network, img.rootfs)...),
-		Network:     network,
-		MemoryLimit: mem,
+		ID:            fmt.Sprintf("accord-%s-%s-%d", r.b.ID, task, i),
+		RootFS:        img.rootfs,
+		Args:          args,
+		Env:           stepEnv(img.config.Config.Env, r.b.Source.DateEpoch, s.Env, v),
+		Cwd:           cwd,
+		Mounts:        append(append([]sandbox.Mount{}, mounts...), networkMounts(network, img.rootfs)...),
+		Network:       network,
+		MemoryLimit:   mem,
+		Hostname:      v.Hostname,
+		Umask:         umask,
+		UID:           uint32(v.UID),
+		GID:           uint32(v.GID),
+		CPUs:          v.CPUs,
+		WorkspaceRoot: v.WorkspaceRoot,
 	}
 	stdout, stderr, closeLogs, err := r.stepWriters(task, sr.Name, dir)
 	if err != nil {
@@ -255,12 +267,13 @@ func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]stri
 	return args, nil
 }
 
-// tmpfsPrefixes are the container paths the sandbox mounts a fresh tmpfs on;
-// mount points below them are created there, not in the image.
-var tmpfsPrefixes = []string{"/workspace", "/tmp", "/tekton"}
+// tmpfsPrefixes are the container paths the sandbox mounts a fresh tmpfs on
+// (the workspace root, /tmp, /tekton); mount points below them are created
+// there, not in the image.
+func tmpfsPrefixes(wsRoot string) []string { return []string{wsRoot, "/tmp", "/tekton"} }
 
-func underTmpfs(p string) bool {
-	for _, prefix := range tmpfsPrefixes {
+func underTmpfs(p, wsRoot string) bool {
+	for _, prefix := range tmpfsPrefixes(wsRoot) {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return true
 		}
@@ -271,9 +284,9 @@ func underTmpfs(p string) bool {
 // checkMountPoints refuses a bind whose mount point is outside the tmpfs
 // prefixes and missing from the image: the runtime would create it inside
 // the shared, cached rootfs.
-func checkMountPoints(rootfs string, mounts []sandbox.Mount) error {
+func checkMountPoints(rootfs string, mounts []sandbox.Mount, wsRoot string) error {
 	for _, m := range mounts {
-		if underTmpfs(m.Destination) {
+		if underTmpfs(m.Destination, wsRoot) {
 			continue
 		}
 		if _, err := os.Lstat(filepath.Join(rootfs, m.Destination)); err != nil {
@@ -285,11 +298,11 @@ func checkMountPoints(rootfs string, mounts []sandbox.Mount) error {
 
 // checkWorkingDir refuses a working directory that would have to be
 // created inside the shared read-only image.
-func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount) error {
+func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount, wsRoot string) error {
 	if cwd == "" || cwd == "/" {
 		return nil
 	}
-	for _, prefix := range tmpfsPrefixes {
+	for _, prefix := range tmpfsPrefixes(wsRoot) {
 		if cwd == prefix || strings.HasPrefix(cwd, prefix+"/") {
 			for _, m := range mounts {
 				if strings.HasPrefix(cwd+"/", m.Destination+"/") && !m.ReadOnly {

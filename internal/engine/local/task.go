@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,6 +174,7 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	for _, b := range bindings {
 		vols[b.Name] = corev1.Volume{Name: "ws-" + b.Name}
 	}
+	spec = r.withWorkspaceRoot(spec)
 	ts := trr.ApplyParameters(spec, trun, spec.Params...)
 	ts = trr.ApplyContexts(ts, taskName, trun)
 	ts = trr.ApplyWorkspaces(ctx, ts, ts.Workspaces, bindings, vols)
@@ -259,7 +261,7 @@ func (r *run) workspaceMounts(pt *v1.PipelineTask, spec *v1.TaskSpec) ([]sandbox
 		if b.SubPath != "" {
 			host = filepath.Join(host, path.Clean("/"+b.SubPath))
 		}
-		mounts = append(mounts, sandbox.Mount{Source: host, Destination: decl.GetMountPath(), ReadOnly: decl.ReadOnly})
+		mounts = append(mounts, sandbox.Mount{Source: host, Destination: r.mountPath(decl), ReadOnly: decl.ReadOnly})
 		bindings = append(bindings, v1.WorkspaceBinding{Name: decl.Name, EmptyDir: &corev1.EmptyDirVolumeSource{}})
 	}
 	return mounts, bindings, nil
@@ -299,15 +301,16 @@ func round(d time.Duration) float64 {
 }
 
 // stepEnv is the step's complete environment: the image's, then accord's
-// fixed variables, then the step's own; sorted by name.
-func stepEnv(image []string, epoch int64, step []corev1.EnvVar) []string {
+// fixed variables, then the step's own; sorted by name (or reversed, as a
+// variation asks).
+func stepEnv(image []string, epoch int64, step []corev1.EnvVar, v engine.Variation) []string {
 	m := map[string]string{}
 	for _, kv := range image {
 		k, v, _ := strings.Cut(kv, "=")
 		m[k] = v
 	}
 	m["HOME"] = "/tekton/home"
-	m["TZ"] = "UTC"
+	m["TZ"] = v.WithDefaults().Timezone
 	m["LANG"] = "C.UTF-8"
 	m["SOURCE_DATE_EPOCH"] = strconv.FormatInt(epoch, 10)
 	for _, e := range step {
@@ -318,6 +321,9 @@ func stepEnv(image []string, epoch int64, step []corev1.EnvVar) []string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	if v.EnvOrder == "reversed" {
+		slices.Reverse(keys)
+	}
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = k + "=" + m[k]
@@ -335,4 +341,27 @@ func multi(f *os.File, w io.Writer) io.Writer {
 		return f
 	}
 	return io.MultiWriter(f, w)
+}
+
+// mountPath is where a declared workspace is mounted: its mountPath, or
+// the build's workspace root and its name.
+func (r *run) mountPath(decl v1.WorkspaceDeclaration) string {
+	if decl.MountPath != "" {
+		return decl.MountPath
+	}
+	return path.Join(r.b.Variation.WithDefaults().WorkspaceRoot, decl.Name)
+}
+
+// withWorkspaceRoot gives workspaces without a mountPath one under the
+// build's workspace root, so $(workspaces.NAME.path) follows it.
+func (r *run) withWorkspaceRoot(spec *v1.TaskSpec) *v1.TaskSpec {
+	root := r.b.Variation.WithDefaults().WorkspaceRoot
+	if root == "/workspace" {
+		return spec
+	}
+	spec = spec.DeepCopy()
+	for i := range spec.Workspaces {
+		spec.Workspaces[i].MountPath = r.mountPath(spec.Workspaces[i])
+	}
+	return spec
 }

@@ -1,0 +1,128 @@
+package builders_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/accord-build/accord/internal/builders"
+	"github.com/accord-build/accord/internal/engine"
+)
+
+const good = `
+apiVersion: accord.dev/v1alpha1
+kind: Builders
+builders:
+- name: primary
+  key: primary.key
+- name: validator-1
+  id: https://builders.example/v1
+  key: awskms:///alias/v1
+  runtime: crun
+  variation:
+    workspaceRoot: /build/v1
+    hostname: validator-1
+    umask: "0077"
+`
+
+func TestParse(t *testing.T) {
+	s, err := builders.Parse("/etc/accord/builders.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []builders.Builder{{
+		Name: "primary", ID: "https://accord.dev/builders/primary", Key: "/etc/accord/primary.key", Engine: "local", Runtime: "runc",
+		Variation: engine.DefaultVariation(),
+	}, {
+		Name: "validator-1", ID: "https://builders.example/v1", Key: "awskms:///alias/v1", Engine: "local", Runtime: "crun",
+		Variation: engine.Variation{WorkspaceRoot: "/build/v1", Hostname: "validator-1", Umask: "0077", Timezone: "UTC", EnvOrder: "sorted"},
+	}}
+	if diff := cmp.Diff(want, s.Builders); diff != "" {
+		t.Errorf("builders (-want +got):\n%s", diff)
+	}
+	if got := s.Differences(s.Builders[1]); !cmp.Equal(got, []string{"runtime", "workspaceRoot", "hostname", "umask"}) {
+		t.Errorf("differences = %v", got)
+	}
+	if b, ok := s.Get("validator-1"); !ok || b.Runtime != "crun" {
+		t.Errorf("Get(validator-1) = %v, %v", b, ok)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	head := "apiVersion: accord.dev/v1alpha1\nkind: Builders\n"
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"kind", "apiVersion: v1\nkind: Policy\nbuilders: []", "field apiVersion: want apiVersion accord.dev/v1alpha1 and kind Builders"},
+		{"unknown field", head + "builders:\n- name: a\n  key: k\n  runtim: crun\n", `unknown field "runtim"`},
+		{"empty", head + "builders: []\n", "field builders: no builders"},
+		{"name", head + "builders:\n- name: Primary_1\n  key: k\n", "field builders[0].name: \"Primary_1\" is not a DNS label"},
+		{"dup name", head + "builders:\n- {name: a, key: k1}\n- {name: a, key: k2}\n", "field builders[1].name: \"a\" is also builders[0]"},
+		{"dup id", head + "builders:\n- {name: a, key: k1, id: 'https://x/a'}\n- {name: b, key: k2, id: 'https://x/a', runtime: crun, variation: {hostname: b, umask: '0077'}}\n", "field builders[1].id"},
+		{"relative id", head + "builders:\n- {name: a, key: k1, id: a}\n", "field builders[0].id: \"a\" is not an absolute URI"},
+		{"no key", head + "builders:\n- {name: a}\n", "field builders[0].key: no signing key"},
+		{"shared key", head + "builders:\n- {name: a, key: k}\n- {name: b, key: k, runtime: crun, variation: {hostname: b, umask: '0077'}}\n", "one key under two identities counts once"},
+		{"engine", head + "builders:\n- {name: a, key: k, engine: docker}\n", "field builders[0].engine: \"docker\""},
+		{"tekton", head + "builders:\n- {name: a, key: k, engine: tekton}\n", "tekton engine is not available"},
+		{"runtime", head + "builders:\n- {name: a, key: k, runtime: youki}\n", "use runc or crun"},
+		{"umask", head + "builders:\n- {name: a, key: k, variation: {umask: '999'}}\n", "builders[0].variation: umask \"999\""},
+		{"root", head + "builders:\n- {name: a, key: k, variation: {workspaceRoot: /tmp/ws}}\n", "/tmp is the sandbox's own"},
+		{"relative root", head + "builders:\n- {name: a, key: k, variation: {workspaceRoot: ws}}\n", "want a clean absolute path"},
+		{"uid alone", head + "builders:\n- {name: a, key: k, variation: {uid: 5}}\n", "give both or neither"},
+		{"env order", head + "builders:\n- {name: a, key: k, variation: {envOrder: random}}\n", "want sorted or reversed"},
+		{"too similar", head + "builders:\n- {name: a, key: k}\n- {name: b, key: k2, variation: {hostname: b}}\n",
+			`validator "b" differs from the primary in 1 dimension(s) [hostname], fewer than minDifferences 3`},
+		{"min", head + "minDifferences: 9\nbuilders:\n- {name: a, key: k}\n", "field minDifferences: 9"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := builders.Parse("b.yaml", []byte(tc.doc))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "b.yaml") || !strings.Contains(err.Error(), "fix: ") {
+				t.Errorf("error %q\nwant it to name b.yaml, contain %q and a fix", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDefaultValidators checks that the default profiles differ from the
+// default primary in at least three dimensions, root or not.
+func TestDefaultValidators(t *testing.T) {
+	primary := builders.Builder{Runtime: "runc", Variation: engine.DefaultVariation()}
+	for i := 1; i <= 4; i++ {
+		for _, root := range []bool{true, false} {
+			v := builders.Validator(i, "runc", root)
+			if err := v.Variation.Validate(); err != nil {
+				t.Errorf("validator %d: %v", i, err)
+			}
+			if d := builders.Differences(primary, v); len(d) < builders.DefaultMinDifferences {
+				t.Errorf("validator %d (root %v) differs in %v only", i, root, d)
+			}
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("apiVersion: accord.dev/v1alpha1\nkind: Builders\nbuilders:\n- {name: a, key: k, variation: {cpus: -1}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := builders.Parse("f.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if len(s.Builders) == 0 {
+			t.Fatal("a set without builders")
+		}
+		for _, b := range s.Builders {
+			if err := b.Variation.Validate(); err != nil {
+				t.Fatalf("accepted an invalid variation: %v", err)
+			}
+		}
+	})
+}
