@@ -255,6 +255,11 @@ type Summary struct {
 	BuildType      string
 	// SourceDateEpoch is the SOURCE_DATE_EPOCH the build used.
 	SourceDateEpoch int64
+	// Internal are the builder's internalParameters (runtime, variation).
+	Internal map[string]any
+	// Dependencies map each resolved dependency (name, else URI) to its
+	// digest ("sha256:...").
+	Dependencies map[string]string
 }
 
 // ParseProvenance reads a provenance predicate of accord's build type.
@@ -276,6 +281,12 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 				} `json:"pipeline"`
 				Params map[string]any `json:"params"`
 			} `json:"externalParameters"`
+			InternalParameters   map[string]any `json:"internalParameters"`
+			ResolvedDependencies []struct {
+				Name   string            `json:"name"`
+				URI    string            `json:"uri"`
+				Digest map[string]string `json:"digest"`
+			} `json:"resolvedDependencies"`
 		} `json:"buildDefinition"`
 		RunDetails struct {
 			Builder struct {
@@ -287,7 +298,18 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 		return nil, fmt.Errorf("provenance predicate: %w", err)
 	}
 	ep := p.BuildDefinition.ExternalParameters
+	deps := map[string]string{}
+	for _, d := range p.BuildDefinition.ResolvedDependencies {
+		k := d.Name
+		if k == "" {
+			k = d.URI
+		}
+		if v, ok := d.Digest["sha256"]; ok {
+			deps[k] = "sha256:" + v
+		}
+	}
 	return &Summary{
+		Internal: p.BuildDefinition.InternalParameters, Dependencies: deps,
 		BuilderID: p.RunDetails.Builder.ID, SourceURI: ep.Source.URI, SourceRef: ep.Source.Ref,
 		SourceCommit: ep.Source.Commit, SourceTree: ep.Source.DirHash1,
 		Pipeline: ep.Pipeline.Name, PipelineDigest: ep.Pipeline.Digest, Params: ep.Params,
