@@ -86,7 +86,9 @@ func normalizers(buildPaths []string) []normalizer {
 		{BuildPath, known},
 		{Timestamp, replaceAll(timeREs, "<TIME>")},
 		{Toolchain, replaceAll(toolchainREs, "<VERSION>")},
-		{Derived, func(s string) string { return sizeRE.ReplaceAllString(digestRE.ReplaceAllString(s, "<DIGEST>"), `"size": <N>`) }},
+		{Derived, func(s string) string {
+			return sizeRE.ReplaceAllString(digestRE.ReplaceAllString(s, "<DIGEST>"), `"size": <N>`)
+		}},
 		// Unknown absolute paths last: weaker evidence of a build path.
 		{BuildPath, func(s string) string { return pathRE.ReplaceAllString(known(s), "<PATH>") }},
 	}
