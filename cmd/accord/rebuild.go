@@ -4,6 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/accord-build/accord/internal/builders"
+	"github.com/accord-build/accord/internal/divergence"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"io"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"time"
@@ -20,7 +26,7 @@ func newRebuildCmd() *cobra.Command {
 	o := &runOptions{}
 	var builder, from, sourceDir string
 	cmd := &cobra.Command{
-		Use:   "rebuild ARTIFACT --builder NAME --key FILE",
+		Use:   "rebuild ARTIFACT --builder NAME [--key FILE]",
 		Short: "Rebuild an artifact from its stored provenance alone, as an independent validator",
 		Long: `Re-execute the build that produced ARTIFACT from what its SLSA provenance
 records, nothing else: the source (repository URI and exact commit), the
@@ -31,22 +37,32 @@ count it toward the policy's threshold. The rebuilt digests are compared with
 the recorded ones: exit 0 when they agree, 1 when they do not, 3 when the
 build failed.
 
+The validator's environment is NAME's profile in the builders file
+(--builders-file; its key too, unless --key is given); a NAME the file
+does not have builds with the default validator profile: crun when
+installed, workspaces under /build/validator-1, another hostname, umask,
+timezone, one CPU, reversed environment (and uid/gid when run as root).
+When the digests disagree, a signed divergence report (predicate type
+https://accord.dev/attestations/divergence/v1) is stored beside both
+artifacts and printed.
+
 A provenance of a directory build records the tree's hash, not a location:
 give the tree with --source, and accord checks its hash first.`,
+		Example: `  accord rebuild app@sha256:... --builder validator-1 --builders-file builders/builders.yaml
+  accord rebuild registry.example/app@sha256:... --store registry.example/accord --builder https://ci.example/validator --key validator.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if builder == "" || o.key == "" {
-				return usageErr(fmt.Errorf("--builder and --key are required: a rebuild is signed by the validator that ran it"))
+			if builder == "" {
+				return usageErr(fmt.Errorf("--builder is required: a rebuild is signed by the validator that ran it"))
 			}
-			o.builderID = builder
-			if !strings.Contains(builder, "://") {
-				o.builderID = "https://accord.dev/builders/" + builder
+			if err := o.asValidator(cmd, builder); err != nil {
+				return usageErr(err)
 			}
 			st, err := store.Open(o.storeRef)
 			if err != nil {
 				return usageErr(err)
 			}
-			want, sum, err := recordedBuild(cmd, st, args[0], from)
+			rec, sum, err := recordedBuild(cmd, st, args[0], from)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -57,16 +73,17 @@ give the tree with --source, and accord checks its hash first.`,
 			if err != nil {
 				return err
 			}
-			return compareRebuild(cmd, want, rep)
+			return compareRebuild(cmd, o, st, rec, rep)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&builder, "builder", "", "this validator's identity: a name (https://accord.dev/builders/NAME) or a URI")
-	f.StringVar(&o.key, "key", "", "this validator's signing key (cosign key file or KMS URI)")
+	f.StringVar(&o.key, "key", "", "this validator's signing key (cosign key file or KMS URI); default: NAME's key in the builders file")
+	f.StringVar(&o.buildersFile, "builders-file", defaultBuildersFile(), "builders file with NAME's identity, key, runtime and variation (used when it exists)")
 	f.StringVar(&o.storeRef, "store", "", "store holding ARTIFACT and its provenance; the rebuild is recorded there")
 	f.StringVar(&from, "from", "", "use the provenance of this builder id (default: the first one stored)")
 	f.StringVar(&sourceDir, "source", "", "the source tree, for a provenance of a directory build (its hash is checked)")
-	f.StringVar(&o.runtime, "runtime", "runc", "OCI runtime: runc or crun")
+	f.StringVar(&o.runtime, "runtime", "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
 	f.StringVar(&o.workDir, "workdir", "", "where the run keeps its temporary state")
 	f.DurationVar(&o.timeout, "timeout", time.Hour, "limit for the whole run")
 	f.Int64Var(&o.stepMemory, "step-memory", 4<<30, "memory limit in bytes for steps that set none")
@@ -74,9 +91,18 @@ give the tree with --source, and accord checks its hash first.`,
 	return cmd
 }
 
+// recorded is the build a rebuild reproduces: the artifact as stored and
+// the digests its provenance names.
+type recorded struct {
+	name    string
+	stored  ggcrv1.Hash
+	builder string
+	want    map[string]string
+}
+
 // recordedBuild reads the provenance stored for ARTIFACT: the artifacts it
 // names (all subjects' digests) and what it says about the build.
-func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string) (map[string]string, *attest.Summary, error) {
+func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string) (*recorded, *attest.Summary, error) {
 	name, h, err := resolveArtifact(cmd.Context(), st, arg)
 	if err != nil {
 		return nil, nil, err
@@ -86,19 +112,7 @@ func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string) (map[st
 		return nil, nil, fmt.Errorf("no provenance stored for %s (%v)\n  fix: rebuild needs an artifact built with 'accord run --key'", arg, err)
 	}
 	for _, raw := range envs {
-		env, err := attest.ParseEnvelope(raw)
-		if err != nil {
-			continue
-		}
-		payload, err := base64.StdEncoding.DecodeString(env.Payload)
-		if err != nil {
-			continue
-		}
-		stmt, err := attest.ParseStatement(payload)
-		if err != nil {
-			continue
-		}
-		sum, err := attest.ParseProvenance(stmt.Predicate)
+		sum, stmt, err := summaryOf(raw)
 		if err != nil || (from != "" && sum.BuilderID != from) {
 			continue
 		}
@@ -109,7 +123,7 @@ func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string) (map[st
 		for _, s := range stmt.Subject {
 			want[s.Name] = "sha256:" + s.Digest["sha256"]
 		}
-		return want, sum, nil
+		return &recorded{name: name, stored: h, builder: sum.BuilderID, want: want}, sum, nil
 	}
 	return nil, nil, fmt.Errorf("no readable provenance for %s from builder %q", arg, from)
 }
@@ -168,26 +182,102 @@ func (o *runOptions) fromProvenance(cmd *cobra.Command, s *attest.Summary, sourc
 }
 
 // compareRebuild checks that every recorded artifact came out with the
-// same digest.
-func compareRebuild(cmd *cobra.Command, want map[string]string, rep *runReport) error {
-	got := map[string]string{}
+// same digest; when one did not, it explains why.
+func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *recorded, rep *runReport) error {
+	got := map[string]artifactRef{}
 	for _, a := range rep.Artifacts {
-		got[a.Name] = a.Digest
+		got[a.Name] = artifactRef{Name: a.Name, Digest: a.Digest, Stored: a.Stored}
 	}
 	var diffs []string
-	for name, d := range want {
-		if got[name] != d {
-			diffs = append(diffs, fmt.Sprintf("%s: recorded %s, rebuilt %s", name, d, orNone(got[name])))
-		}
+	var reports []*divergence.Report
+	names := make([]string, 0, len(rec.want))
+	for name := range rec.want {
+		names = append(names, name)
 	}
-	sort.Strings(diffs)
+	sort.Strings(names)
+	for _, name := range names {
+		d := rec.want[name]
+		b, ok := got[name]
+		if b.Digest == d {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("%s: recorded %s, rebuilt %s", name, d, orNone(b.Digest)))
+		if !ok || name != rec.name && len(rec.want) > 1 {
+			continue
+		}
+		signer, err := loadSigner(cmd.Context(), o.key)
+		if err != nil {
+			return err
+		}
+		r, err := explain(cmd.Context(), st, sideOf(name, rec.stored.String(), d, rec.builder), sideOf(name, b.Stored, b.Digest, o.builderID), signer, o.builderID)
+		if err != nil {
+			return err
+		}
+		reports = append(reports, r)
+	}
+	json := o.output == "json"
 	if len(diffs) > 0 {
+		if json {
+			writeJSON(cmd.OutOrStdout(), map[string]any{"agree": false, "differences": diffs, "divergence": reports})
+		} else {
+			for _, r := range reports {
+				fmt.Fprintln(cmd.OutOrStdout(), "\ndivergence report:")
+				r.WriteText(cmd.OutOrStdout())
+			}
+		}
 		return &exitError{code: exitNotVerified, err: fmt.Errorf("no agreement with the recorded build:\n  %s", strings.Join(diffs, "\n  "))}
 	}
-	if o := cmd.Flags().Lookup("output"); o == nil || o.Value.String() != "json" {
-		fmt.Fprintf(cmd.OutOrStdout(), "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", len(want))
+	if !json {
+		fmt.Fprintf(cmd.OutOrStdout(), "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", len(rec.want))
 	}
 	return nil
+}
+
+// asValidator sets this rebuild's identity, key, runtime and variation:
+// NAME's entry in the builders file, else the default validator profile.
+func (o *runOptions) asValidator(cmd *cobra.Command, name string) error {
+	fileGiven := cmd.Flags().Changed("builders-file")
+	if _, err := os.Stat(o.buildersFile); err == nil || fileGiven {
+		set, err := builders.Load(o.buildersFile)
+		if err != nil {
+			return err
+		}
+		if b, ok := set.Get(name); ok {
+			key, rt := o.key, o.runtime
+			*o = *o.forBuilder(b)
+			if key != "" {
+				o.key = key
+			}
+			if rt != "" {
+				o.runtime = rt
+			}
+			return nil
+		}
+		if fileGiven {
+			return fmt.Errorf("--builder %q is not in %s\n  fix: use one of its builders' names, or leave out --builders-file", name, o.buildersFile)
+		}
+	}
+	if o.key == "" {
+		return fmt.Errorf("--key is required for a builder that is not in a builders file")
+	}
+	o.builderID = name
+	if !strings.Contains(name, "://") {
+		o.builderID = "https://accord.dev/builders/" + name
+	}
+	if o.runtime == "" {
+		o.runtime = "runc"
+		if _, err := exec.LookPath("crun"); err == nil {
+			o.runtime = "crun"
+		}
+	}
+	o.variation = builders.Validator(1, o.runtime, os.Geteuid() == 0).Variation
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 func orNone(s string) string {
@@ -195,4 +285,22 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
+}
+
+// summaryOf reads a provenance envelope (signatures are verify's business).
+func summaryOf(raw []byte) (*attest.Summary, *attest.ParsedStatement, error) {
+	env, err := attest.ParseEnvelope(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	stmt, err := attest.ParseStatement(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum, err := attest.ParseProvenance(stmt.Predicate)
+	return sum, stmt, err
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -46,6 +47,13 @@ type runOptions struct {
 	key           string
 	builderID     string
 	sourceGiven   bool
+	// builderName and variation come from the builders file (or a
+	// rebuild's default validator profile).
+	builderName  string
+	variation    engine.Variation
+	builders     int
+	buildersFile string
+	threshold    int
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
@@ -66,6 +74,9 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&o.key, "key", "", "builder signing key: a cosign key file or KMS URI (hashivault://, awskms://, gcpkms://, azurekms://); with it, every step gets a signed in-toto link and every artifact signed SLSA provenance and an SBOM")
 	f.StringVar(&o.builderID, "builder-id", "https://accord.dev/builders/local", "this builder's identity (runDetails.builder.id)")
+	f.IntVar(&o.builders, "builders", 1, "run the primary and N-1 validators of the builders file, compare their digests; exit 1 without consensus")
+	f.StringVar(&o.buildersFile, "builders-file", defaultBuildersFile(), "the builders file for --builders (see 'accord builders --help'); $ACCORD_BUILDERS")
+	f.IntVar(&o.threshold, "threshold", 0, "with --builders: how many builders must produce identical artifacts (default: all N); any disagreement still fails")
 }
 
 func newRunCmd() *cobra.Command {
@@ -86,16 +97,27 @@ Artifacts announced by Tekton Chains type hints (IMAGE_URL/IMAGE_DIGEST,
 *_ARTIFACT_OUTPUTS) are checked against the bytes the run produced and put
 into the store.
 
-Exit codes: 0 ok, 2 bad input, 3 build failed.`,
+With --builders N, the primary and N-1 validators from the builders file
+each build the same request in their own environment (runtime, workspace
+path, hostname, uid/gid, umask, timezone, CPU count, environment order),
+sign with their own keys, and their digests are compared: consensus marks
+the artifacts released (a .released attachment); any disagreement exits 1
+and prints a signed divergence report that names the cause.
+
+Exit codes: 0 ok (consensus), 1 no consensus, 2 bad input, 3 build failed.`,
 		Example: `  accord run --source examples/hello
   accord run --source https://example.com/org/app.git --revision v1.2.0 -o json
-  accord run --source ./app --pipeline ./my-pipeline.yaml -p package=./cmd/app`,
+  accord run --source ./app --pipeline ./my-pipeline.yaml -p package=./cmd/app
+  accord builders init ./builders && accord run --source examples/hello --builders 2 --builders-file ./builders/builders.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.output != "text" && o.output != "json" {
 				return usageErr(fmt.Errorf("--output %q: use text or json", o.output))
 			}
 			o.sourceGiven = cmd.Flags().Changed("source")
+			if o.builders != 1 || cmd.Flags().Changed("threshold") {
+				return runConsensus(cmd, o)
+			}
 			return runBuild(cmd, o)
 		},
 	}
@@ -105,6 +127,9 @@ Exit codes: 0 ok, 2 bad input, 3 build failed.`,
 
 // runReport is the JSON output of 'accord run'.
 type runReport struct {
+	Builder   string                 `json:"builder,omitempty"`
+	BuilderID string                 `json:"builderId"`
+	Variation engine.Variation       `json:"variation"`
 	Succeeded bool                   `json:"succeeded"`
 	Reason    string                 `json:"reason,omitempty"`
 	Pipeline  pipelineInfo           `json:"pipeline"`
@@ -197,7 +222,10 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 	}
 	exec := local.New(st, runner, rootfs, work, local.WithParallel(o.parallel), local.WithKeep(o.keep), local.WithStepMemory(o.stepMemory))
 	prog := newProgress(cmd.ErrOrStderr(), o.output == "json")
-	b := &engine.Build{ID: id, Pipeline: resolved, Params: params, Source: src, Timeout: o.timeout, Observer: prog, RecordArtifacts: signer != nil}
+	if err := o.variation.Validate(); err != nil {
+		return nil, nil, usageErr(fmt.Errorf("variation: %w", err))
+	}
+	b := &engine.Build{ID: id, Pipeline: resolved, Params: params, Source: src, Timeout: o.timeout, Observer: prog, RecordArtifacts: signer != nil, Variation: o.variation}
 	started := time.Now()
 	if o.output != "json" {
 		prog.header(resolved, srcInfo, runner)
@@ -211,7 +239,7 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 		}
 		return nil, nil, &exitError{code: exitBuildFailed, err: err}
 	}
-	rep := &runReport{Succeeded: res.Succeeded, Reason: res.Reason, Pipeline: pipelineInfo{resolved.Pipeline.Name, resolved.Digest},
+	rep := &runReport{Builder: o.builderName, BuilderID: o.builderID, Variation: effectiveVariation(o.variation), Succeeded: res.Succeeded, Reason: res.Reason, Pipeline: pipelineInfo{resolved.Pipeline.Name, resolved.Digest},
 		Source: srcInfo, Runtime: string(rt), Rootless: runner.Rootless(), Tasks: res.Tasks, Results: res.Results, Seconds: res.Seconds, Artifacts: []artifact.Artifact{}}
 	for _, d := range resolved.Definitions() {
 		rep.Unpinned = append(rep.Unpinned, pipelines.UnpinnedImages(d)...)
@@ -224,7 +252,7 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 		rep.Artifacts = append(rep.Artifacts, arts...)
 		if err == nil && signer != nil {
 			in := &proof.Input{RunID: id, Pipeline: resolved, Params: params, Source: src, Result: res, Artifacts: arts,
-				Internal: map[string]any{"runtime": string(rt), "rootless": runner.Rootless()}, Started: started, Finished: time.Now()}
+				Internal: internalParameters(o, rt, runner), Started: started, Finished: time.Now()}
 			if in.SourceTree, err = sourceTree(src.Dir); err == nil {
 				rep.Proof, err = proof.Record(ctx, in, proof.Options{Signer: signer, BuilderID: o.builderID, Store: st})
 			}
@@ -383,4 +411,28 @@ func sourceTree(dir string) (string, error) {
 		return "", err
 	}
 	return h.DirHash1(), nil
+}
+
+// internalParameters are what the provenance records about this builder:
+// runtime, rootless, and the variation profile as the steps saw it.
+func internalParameters(o *runOptions, rt sandbox.Runtime, runner *sandbox.Runner) map[string]any {
+	v := effectiveVariation(o.variation)
+	m := map[string]any{"runtime": string(rt), "rootless": runner.Rootless(), "variation": map[string]any{
+		"workspaceRoot": v.WorkspaceRoot, "hostname": v.Hostname, "uid": v.UID, "gid": v.GID, "umask": v.Umask,
+		"timezone": v.Timezone, "cpus": v.CPUs, "envOrder": v.EnvOrder, "runtime": string(rt),
+	}}
+	if o.builderName != "" {
+		m["builder"] = o.builderName
+	}
+	return m
+}
+
+// effectiveVariation is the variation with defaults filled and the CPU
+// count the steps saw.
+func effectiveVariation(v engine.Variation) engine.Variation {
+	v = v.WithDefaults()
+	if v.CPUs == 0 || v.CPUs > runtime.NumCPU() {
+		v.CPUs = runtime.NumCPU()
+	}
+	return v
 }

@@ -21,23 +21,23 @@ type Variation struct {
 	// WorkspaceRoot is where workspaces are mounted ($(workspaces.NAME.path)
 	// is WorkspaceRoot/NAME for workspaces without a mountPath). Default
 	// /workspace, Tekton's.
-	WorkspaceRoot string `json:"workspaceRoot"`
+	WorkspaceRoot string `json:"workspaceRoot,omitempty"`
 	// Hostname of the sandbox. Default "accord".
-	Hostname string `json:"hostname"`
+	Hostname string `json:"hostname,omitempty"`
 	// UID and GID the steps run as. Default 0 (root in the container).
-	UID int `json:"uid"`
-	GID int `json:"gid"`
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 	// Umask of the steps, octal. Default "0022".
-	Umask string `json:"umask"`
+	Umask string `json:"umask,omitempty"`
 	// Timezone is the TZ of the steps: a zone name or a POSIX TZ string
 	// ("NPT-5:45"). Default "UTC".
-	Timezone string `json:"timezone"`
+	Timezone string `json:"timezone,omitempty"`
 	// CPUs bounds the CPUs the steps see (CPU affinity, so nproc and Go's
 	// runtime.NumCPU follow). Default 0: all of the host's.
-	CPUs int `json:"cpus"`
+	CPUs int `json:"cpus,omitempty"`
 	// EnvOrder is the order of the steps' environment: "sorted" (default)
 	// or "reversed".
-	EnvOrder string `json:"envOrder"`
+	EnvOrder string `json:"envOrder,omitempty"`
 }
 
 // DefaultVariation is accord's default environment.
