@@ -74,6 +74,7 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	opts := make([]*runOptions, n)
 	for i, b := range chosen {
 		opts[i] = o.forBuilder(b)
+		opts[i].validator = i > 0
 	}
 	reports := make([]*runReport, n)
 	errs := make([]error, n)

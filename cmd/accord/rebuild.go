@@ -58,6 +58,7 @@ give the tree with --source, and accord checks its hash first.`,
 			if err := o.asValidator(cmd, builder); err != nil {
 				return usageErr(err)
 			}
+			o.validator = true
 			st, err := store.Open(o.storeRef)
 			if err != nil {
 				return usageErr(err)
@@ -69,9 +70,20 @@ give the tree with --source, and accord checks its hash first.`,
 			if err := o.fromProvenance(cmd, sum, sourceDir); err != nil {
 				return usageErr(err)
 			}
-			rep, err := runAndReport(cmd, o)
+			rep, _, err := build(cmd, o)
 			if err != nil {
 				return err
+			}
+			if o.output != "json" {
+				if err := report(cmd, o.output, rep, st); err != nil {
+					return err
+				}
+			}
+			if !rep.Succeeded {
+				if o.output == "json" {
+					writeJSON(cmd.OutOrStdout(), map[string]any{"agree": false, "build": rep})
+				}
+				return &exitError{code: exitBuildFailed, err: errSilent}
 			}
 			return compareRebuild(cmd, o, st, rec, rep)
 		},
@@ -82,6 +94,7 @@ give the tree with --source, and accord checks its hash first.`,
 	f.StringVar(&o.buildersFile, "builders-file", defaultBuildersFile(), "builders file with NAME's identity, key, runtime and variation (used when it exists)")
 	f.StringVar(&o.storeRef, "store", "", "store holding ARTIFACT and its provenance; the rebuild is recorded there")
 	f.StringVar(&from, "from", "", "use the provenance of this builder id (default: the first one stored)")
+	f.StringVar(&o.pipeline, "pipeline", "", "a pipeline file, for a provenance of a pipeline outside the catalog (its digest is checked)")
 	f.StringVar(&sourceDir, "source", "", "the source tree, for a provenance of a directory build (its hash is checked)")
 	f.StringVar(&o.runtime, "runtime", "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
 	f.StringVar(&o.workDir, "workdir", "", "where the run keeps its temporary state")
@@ -134,15 +147,23 @@ func (o *runOptions) fromProvenance(cmd *cobra.Command, s *attest.Summary, sourc
 	if err != nil {
 		return err
 	}
-	r, err := cat.Resolve(cmd.Context(), s.Pipeline)
+	want := s.Pipeline
+	if o.pipeline != "" {
+		want = o.pipeline // a pipeline file; its digest is checked below
+	}
+	r, err := cat.Resolve(cmd.Context(), want)
 	if err != nil {
-		return fmt.Errorf("pipeline %q of the provenance: %w", s.Pipeline, err)
+		return fmt.Errorf("pipeline %q of the provenance: %w", want, err)
 	}
 	if r.Digest != s.PipelineDigest {
 		return fmt.Errorf("this builder's catalog has pipeline %s at %s, the provenance records %s\n  fix: rebuild with the catalog the artifact was built from", s.Pipeline, r.Digest, s.PipelineDigest)
 	}
-	o.pipeline = s.Pipeline
+	o.pipeline = want
 	switch {
+	case s.SourceCommit == "" && s.SourceTree == "" && s.SourceURI == "":
+		// The build took no source.
+		o.source, o.epoch = "", s.SourceDateEpoch
+		return o.paramsFrom(s)
 	case s.SourceCommit != "":
 		o.source, o.revision = s.SourceURI, s.SourceCommit
 	case sourceDir != "":
@@ -158,6 +179,12 @@ func (o *runOptions) fromProvenance(cmd *cobra.Command, s *attest.Summary, sourc
 		return fmt.Errorf("the provenance records a directory build (tree %s)\n  fix: give that tree with --source DIR", s.SourceTree)
 	}
 	o.sourceGiven = true
+	return o.paramsFrom(s)
+}
+
+// paramsFrom sets the recorded params (the source ones are filled from the
+// fetched source).
+func (o *runOptions) paramsFrom(s *attest.Summary) error {
 	names := make([]string, 0, len(s.Params))
 	for k := range s.Params {
 		names = append(names, k)
@@ -218,7 +245,7 @@ func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *reco
 	json := o.output == "json"
 	if len(diffs) > 0 {
 		if json {
-			writeJSON(cmd.OutOrStdout(), map[string]any{"agree": false, "differences": diffs, "divergence": reports})
+			writeJSON(cmd.OutOrStdout(), map[string]any{"agree": false, "differences": diffs, "divergence": reports, "build": rep})
 		} else {
 			for _, r := range reports {
 				fmt.Fprintln(cmd.OutOrStdout(), "\ndivergence report:")
@@ -227,7 +254,9 @@ func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *reco
 		}
 		return &exitError{code: exitNotVerified, err: fmt.Errorf("no agreement with the recorded build:\n  %s", strings.Join(diffs, "\n  "))}
 	}
-	if !json {
+	if json {
+		writeJSON(cmd.OutOrStdout(), map[string]any{"agree": true, "build": rep})
+	} else {
 		fmt.Fprintf(cmd.OutOrStdout(), "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", len(rec.want))
 	}
 	return nil

@@ -58,7 +58,11 @@ const FileArtifactType = "application/vnd.accord.file.v1"
 
 // Collect verifies each output of res and puts it into st. Nothing is
 // stored unless every output verifies.
-func Collect(ctx context.Context, res *engine.Result, st store.Store) ([]Artifact, error) {
+//
+// Unless named is false, each artifact is recorded under its name (a
+// validator stores its artifacts by digest only, so that a disagreeing
+// rebuild never takes over the primary's name).
+func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool) ([]Artifact, error) {
 	mounts := map[string]map[string]string{}
 	for _, t := range res.Tasks {
 		mounts[t.Name] = t.Mounts
@@ -84,7 +88,11 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store) ([]Artifac
 	}
 	var out []Artifact
 	for _, p := range todo {
-		h, err := st.Put(ctx, p.a.Name, p.img)
+		ref := p.a.Name
+		if !named {
+			ref = ""
+		}
+		h, err := st.Put(ctx, ref, p.img)
 		if err != nil {
 			return nil, fmt.Errorf("storing %s: %w", p.a.Name, err)
 		}
