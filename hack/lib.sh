@@ -2,8 +2,9 @@
 # packages and pinned Go modules only; idempotent.
 
 # Debian packages: OCI runtimes, git, tools for 'accord images build'
-# (dpkg-deb), jq for the demo's digest comparison.
-ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd docker-registry)
+# (dpkg-deb), jq for the demo's digest comparison, util-linux for taskset
+# (CPU-count variation), diffoscope-minimal for divergence reports.
+ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd docker-registry diffoscope-minimal)
 
 # The unprivileged user the rootless runs and tests use.
 ACCORD_TEST_USER=accordtest
@@ -22,7 +23,7 @@ install_deps() {
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   command -v go >/dev/null || { echo "Go is required (go1.26 or newer)" >&2; exit 2; }
 }

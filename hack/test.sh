@@ -39,3 +39,6 @@ go test -run='^$' -fuzz=FuzzParse -fuzztime=15s ./pipelines
 go test -run='^$' -fuzz=FuzzParseStatement -fuzztime=10s ./attest
 go test -run='^$' -fuzz=FuzzParseEnvelope -fuzztime=10s ./attest
 go test -run='^$' -fuzz=FuzzParseJSON -fuzztime=10s ./sbom
+go test -run='^$' -fuzz=FuzzParsePolicy -fuzztime=10s ./verify
+go test -run='^$' -fuzz=FuzzParse -fuzztime=10s ./internal/builders
+go test -run='^$' -fuzz=FuzzFromFile -fuzztime=10s ./internal/divergence

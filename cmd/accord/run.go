@@ -55,7 +55,7 @@ type runOptions struct {
 	buildersFile string
 	// validator stores artifacts by digest only.
 	validator bool
-	threshold    int
+	threshold int
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {

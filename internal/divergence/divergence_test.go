@@ -5,6 +5,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +150,23 @@ func FuzzFromFile(f *testing.F) {
 		}
 		divergence.New(divergence.Side{}, divergence.Side{}, tr, other, divergence.Hints{BuildPaths: []string{"/workspace"}})
 	})
+}
+
+// TestDiffoscope runs the real diffoscope (Debian diffoscope-minimal, which
+// hack/lib.sh installs) on two differing tarballs.
+func TestDiffoscope(t *testing.T) {
+	if _, err := exec.LookPath("diffoscope"); err != nil {
+		t.Fatal("diffoscope is not installed: run hack/test.sh (it installs diffoscope-minimal)")
+	}
+	ta, _ := divergence.FromFile("out.tar", tarOf(t, file{name: "etc/version", data: "built Mon Nov 23 11:40:00 UTC 2026\n"}))
+	tb, _ := divergence.FromFile("out.tar", tarOf(t, file{name: "etc/version", data: "built Mon Nov 23 17:25:12 NPT 2026\n"}))
+	d, err := divergence.RunDiffoscope(context.Background(), ta, tb)
+	if err != nil || d == nil {
+		t.Fatalf("RunDiffoscope: %v, %v", d, err)
+	}
+	for _, want := range []string{"etc/version", "-built Mon Nov 23 11:40:00 UTC 2026", "+built Mon Nov 23 17:25:12 NPT 2026"} {
+		if !strings.Contains(d.Output, want) {
+			t.Errorf("diffoscope output lacks %q:\n%s", want, d.Output)
+		}
+	}
 }
