@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Sets up this machine and runs accord's main job end to end:
 #   1. builds accord and the catalog's Go builder image from pinned inputs;
-#   2. runs the go-image pipeline hermetically on examples/hello (runc) with
-#      the primary builder's key: signed in-toto links, SLSA provenance,
-#      SPDX SBOM and cosign signature stored beside the artifacts;
-#   3. rebuilds independently: a validator with its own key and identity on
-#      another runtime (crun) and workspace path, and an unprivileged user
-#      (rootless runc) with its own store and its own builder image built
-#      from the same pinned inputs;
-#   4. checks that every build produced bit-identical artifacts;
-#   5. verifies the image and the binary against a policy: signatures,
-#      provenance subject, SBOM, the catalog's in-toto layout, and 2 distinct
-#      trusted builders agreeing.
+#   2. writes a builders file: a primary (runc) and two validators (crun)
+#      that differ from it in workspace path, hostname, uid/gid, umask,
+#      timezone, CPU count and environment order, each with its own key;
+#   3. builds examples/hello from git (exact commit) with all three: each
+#      step hermetic and linked in-toto, each builder signing its own SLSA
+#      provenance and SPDX SBOM; their digests agree (consensus), so the
+#      artifacts are marked released;
+#   4. an independent validator rebuilds the image from its stored provenance
+#      alone (source URI + commit, pipeline digest, params) and agrees;
+#   5. an unprivileged user rebuilds with rootless runc, its own store and its
+#      own builder image built from the same pinned inputs: same digests;
+#   6. verifies the image and the binary against a policy: signatures,
+#      provenance subject, allowed source/ref and pipeline, the catalog's
+#      in-toto layout, the SBOM, and 2 distinct trusted builders agreeing;
+#   7. writes a release bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -24,10 +28,7 @@ work=$(mktemp -d /tmp/accord-demo.XXXXXX)
 chmod 1777 "$work"
 trap 'rm -rf "$work"' EXIT
 store=${ACCORD_STORE:-$PWD/.cache/store}
-src=$work/src
-cp -r examples/hello "$src"
-chmod -R a+rX "$src"
-run_args=(--source "$src" --source-date-epoch 1700000000 -p name=hello -p image=accord.dev/examples/hello -o json)
+export ACCORD_PASSWORD=""
 
 log "accord doctor"
 bin/accord doctor || true
@@ -35,51 +36,65 @@ bin/accord doctor || true
 log "building the Go builder image from pinned inputs"
 bin/accord images build --store "$store"
 
-log "keys: primary builder, validator, catalog owner (cosign format)"
-export ACCORD_PASSWORD=""
-for k in primary validator owner; do bin/accord keys generate "$work/$k" >/dev/null; done
+log "the source: examples/hello committed to a git repository"
+repo=$work/hello.git
+git init -q -b main "$work/hello-work"
+cp -r examples/hello/. "$work/hello-work/"
+git -C "$work/hello-work" add -A
+GIT_AUTHOR_DATE=@1700000000 GIT_COMMITTER_DATE=@1700000000 \
+  git -C "$work/hello-work" -c user.name=demo -c user.email=demo@accord.invalid commit -q -m "hello"
+git clone -q --bare "$work/hello-work" "$repo"
+chmod -R a+rX "$repo"
+run_args=(--source "file://$repo" --revision main -p name=hello -p image=accord.dev/examples/hello)
 
-log "build 1: primary (runc, root), signed"
-bin/accord run "${run_args[@]}" --store "$store" --runtime runc --workdir "$work/a" \
-  --key "$work/primary.key" --builder-id https://accord.dev/builders/primary > "$work/1.json"
+log "builders: a primary and two deliberately different validators, one key each"
+bin/accord builders init "$work/builders" --validators 2
+bin/accord builders check "$work/builders/builders.yaml"
+bin/accord keys generate "$work/owner" >/dev/null
 
-log "build 2: validator rebuild (crun, root, another workspace path), signed with its own key"
-bin/accord run "${run_args[@]}" --store "$store" --runtime crun --workdir "$work/b/deeper" \
-  --key "$work/validator.key" --builder-id https://accord.dev/builders/validator > "$work/2.json"
+log "build + consensus: primary and 2 validators build the same commit"
+bin/accord run "${run_args[@]}" --store "$store" --builders 3 --builders-file "$work/builders/builders.yaml" -o json > "$work/consensus.json"
+jq -r '.artifacts[] | .name as $n | .digests | to_entries[] | "\($n)  \(.key)  \(.value)"' "$work/consensus.json"
+jq -e '.consensus' "$work/consensus.json" >/dev/null || { echo "no consensus" >&2; exit 1; }
+echo "consensus: $(jq -r '.agreeing | join(", ")' "$work/consensus.json") produced bit-identical artifacts; released"
+image=$(jq -r '.builders[0].artifacts[] | select(.kind == "image") | "\(.name)@\(.digest)"' "$work/consensus.json")
 
-log "build 3: independent rebuild as $ACCORD_TEST_USER (rootless runc, own store, own builder image)"
-run_as_test_user "$PWD/bin/accord" images build --store "$work/user-store"
-run_as_test_user "$PWD/bin/accord" run "${run_args[@]}" --store "$work/user-store" --runtime runc --workdir "$work/user-work" > "$work/3.json"
+log "independent rebuild from the stored provenance alone (its own key, default validator profile)"
+bin/accord keys generate "$work/independent" >/dev/null
+(cd "$work" && "$OLDPWD/bin/accord" rebuild "$image" --store "$store" --from https://accord.dev/builders/primary --builder independent --key "$work/independent.key")
 
-log "comparing artifact digests"
-for i in 1 2 3; do
-  jq -r '.artifacts[] | "\(.kind) \(.name) \(.digest)"' "$work/$i.json" | sort > "$work/$i.digests"
-done
-cat "$work/1.digests"
-if cmp -s "$work/1.digests" "$work/2.digests" && cmp -s "$work/1.digests" "$work/3.digests"; then
-  echo "3 of 3 builds agree: bit-identical artifacts (runc root, crun root, runc rootless)"
+log "rootless rebuild as $ACCORD_TEST_USER (own store, own builder image from the same pinned inputs)"
+# git refuses repositories owned by someone else: the user gets its own copy.
+cp -r "$repo" "$work/hello-user.git" && chown -R "$ACCORD_TEST_USER" "$work/hello-user.git"
+run_as_test_user "$PWD/bin/accord" images build --store "$work/user-store" >/dev/null
+run_as_test_user "$PWD/bin/accord" run --source "file://$work/hello-user.git" "${run_args[@]:2}" --store "$work/user-store" --runtime runc --workdir "$work/user-work" -o json > "$work/rootless.json"
+jq -r '.artifacts[] | "\(.name) \(.digest)"' "$work/rootless.json" | sort > "$work/rootless.digests"
+jq -r '.builders[0].artifacts[] | "\(.name) \(.digest)"' "$work/consensus.json" | sort > "$work/primary.digests"
+if cmp -s "$work/primary.digests" "$work/rootless.digests"; then
+  echo "rootless rebuild agrees: bit-identical artifacts"
 else
-  echo "builds DISAGREE:" >&2
-  diff "$work/1.digests" "$work/2.digests" >&2 || true
-  diff "$work/1.digests" "$work/3.digests" >&2 || true
-  exit 1
+  echo "rootless rebuild DISAGREES:" >&2; diff "$work/primary.digests" "$work/rootless.digests" >&2; exit 1
 fi
 
-log "verifying against a policy: 2 distinct trusted builders, SBOM, in-toto layout"
-bin/accord layout --key "$work/owner.key" --functionary "$work/primary.pub" --functionary "$work/validator.pub" --out "$work/root.layout" >/dev/null
+log "verify: signatures, subject, source, pipeline, in-toto layout, SBOM, 2 distinct trusted builders"
+b=$work/builders
+bin/accord layout --key "$work/owner.key" --functionary "$b/primary.pub" --functionary "$b/validator-1.pub" --functionary "$b/validator-2.pub" --out "$work/root.layout" >/dev/null
 cat > "$work/policy.yaml" <<POLICY
 apiVersion: accord.dev/v1alpha1
 kind: Policy
 builders:
-  - {id: https://accord.dev/builders/primary, key: primary.pub}
-  - {id: https://accord.dev/builders/validator, key: validator.pub}
+  - {id: https://accord.dev/builders/primary, key: builders/primary.pub}
+  - {id: https://accord.dev/builders/validator-1, key: builders/validator-1.pub}
+  - {id: https://accord.dev/builders/validator-2, key: builders/validator-2.pub}
 threshold: 2
-pipelines: [$(jq -r .pipeline.digest "$work/1.json")]
+sources:
+  - {uri: "$(jq -r '.builders[0].source.uri' "$work/consensus.json")", refs: [main]}
+pipelines: [$(jq -r '.builders[0].pipeline.digest' "$work/consensus.json")]
 sbom: required
 layout: {file: root.layout, ownerKey: owner.pub}
 POLICY
-for name in $(jq -r '.artifacts[].name' "$work/1.json"); do
-  bin/accord verify "$name" --store "$store" --policy "$work/policy.yaml"
+for a in $(jq -r '.builders[0].artifacts[] | "\(.name)@\(.digest)"' "$work/consensus.json"); do
+  bin/accord verify "$a" --store "$store" --policy "$work/policy.yaml"
 done
-bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --pub "$work/primary.pub" --layout "$work/root.layout" >/dev/null
+bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --pub "$b/primary.pub" --layout "$work/root.layout" >/dev/null
 echo "release bundle:"; ls "$work/release"

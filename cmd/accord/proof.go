@@ -31,7 +31,24 @@ func resolveArtifact(ctx context.Context, st store.Store, arg string) (string, g
 	name, dg, hasDigest := strings.Cut(arg, "@")
 	if hasDigest {
 		h, err := ggcrv1.NewHash(dg)
-		return name, h, err
+		if err != nil {
+			return "", h, err
+		}
+		if _, err := st.Image(ctx, h); err == nil {
+			return name, h, nil
+		}
+		// A file artifact's digest is the file's: find the stored
+		// artifact under its name whose file has that digest.
+		if l, ok := st.(*store.Layout); ok {
+			if sh, err := l.Resolve(name); err == nil {
+				if img, err := st.Image(ctx, sh); err == nil {
+					if m, err := img.Manifest(); err == nil && len(m.Layers) == 1 && m.Layers[0].Digest == h {
+						return name, sh, nil
+					}
+				}
+			}
+		}
+		return name, h, nil
 	}
 	l, ok := st.(*store.Layout)
 	if !ok {

@@ -67,6 +67,9 @@ give the tree with --source, and accord checks its hash first.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			if o.output != "json" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "rebuilding %s from the provenance of %s\n", args[0], sum.BuilderID)
+			}
 			if err := o.fromProvenance(cmd, sum, sourceDir); err != nil {
 				return usageErr(err)
 			}
@@ -93,7 +96,7 @@ give the tree with --source, and accord checks its hash first.`,
 	f.StringVar(&o.key, "key", "", "this validator's signing key (cosign key file or KMS URI); default: NAME's key in the builders file")
 	f.StringVar(&o.buildersFile, "builders-file", defaultBuildersFile(), "builders file with NAME's identity, key, runtime and variation (used when it exists)")
 	f.StringVar(&o.storeRef, "store", "", "store holding ARTIFACT and its provenance; the rebuild is recorded there")
-	f.StringVar(&from, "from", "", "use the provenance of this builder id (default: the first one stored)")
+	f.StringVar(&from, "from", "", "use the provenance of this builder id (default: the first one stored; several builders may have attested the artifact)")
 	f.StringVar(&o.pipeline, "pipeline", "", "a pipeline file, for a provenance of a pipeline outside the catalog (its digest is checked)")
 	f.StringVar(&sourceDir, "source", "", "the source tree, for a provenance of a directory build (its hash is checked)")
 	f.StringVar(&o.runtime, "runtime", "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
