@@ -76,6 +76,11 @@ install_interop_tools() {
 
 SYFT_VERSION=v1.54.1
 install_bench_tools() {
+  local p
+  for p in bc time curl; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+  done
   export ACCORD_SYFT; ACCORD_SYFT=$(install_go_tool syft github.com/anchore/syft/cmd/syft "$SYFT_VERSION")
   install_interop_tools
 }

@@ -118,6 +118,13 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 		p.Threshold = 1
 	}
 	r := &Result{}
+	// The layout check (in-toto over every step link) is independent of
+	// the rest: it runs alongside.
+	var layout chan Check
+	if len(p.Layout) > 0 {
+		layout = make(chan Check, 1)
+		go func() { layout <- layoutCheck(ev.Links, p.Layout, p.LayoutOwnerKey) }()
+	}
 	prov := verified(ev.Attestations, p.Builders, verifiers, attest.SLSAProvenanceV1)
 	r.Checks = append(r.Checks, signatureCheck(CheckProvenanceSignature, "SLSA provenance", prov))
 	r.Checks = append(r.Checks, subjectCheck(CheckProvenanceSubject, "provenance", prov, ev.ArtifactSHA256))
@@ -136,8 +143,8 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 		r.Checks = append(r.Checks, signatureCheck(CheckSBOMSignature, "SPDX SBOM", sb))
 		r.Checks = append(r.Checks, subjectCheck(CheckSBOMSubject, "SBOM", sb, ev.ArtifactSHA256))
 	}
-	if len(p.Layout) > 0 {
-		r.Checks = append(r.Checks, layoutCheck(ev.Links, p.Layout, p.LayoutOwnerKey))
+	if layout != nil {
+		r.Checks = append(r.Checks, <-layout)
 	}
 	r.Verified = len(r.Failed()) == 0
 	return r, nil

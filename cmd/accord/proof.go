@@ -346,13 +346,13 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 			return nil, err
 		}
 	}
-	links, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
-	for _, l := range links {
-		title := filepath.Base(l.Annotations["org.opencontainers.image.title"])
-		if title == "." || title == "" {
-			continue
-		}
-		if err := write(filepath.Join("links", title), l.Blob); err != nil {
+	layers, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
+	links, err := proof.ReadLinks(layers)
+	if err != nil {
+		return nil, err
+	}
+	for _, title := range sortedKeys(links) {
+		if err := write(filepath.Join("links", title), links[title]); err != nil {
 			return nil, err
 		}
 	}
@@ -402,4 +402,13 @@ func describe(f string) string {
 		return "the signed in-toto layout"
 	}
 	return "the artifact"
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

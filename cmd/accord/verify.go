@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/proof"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/verify"
 )
@@ -98,6 +101,35 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 // evidence reads the artifact and what is stored beside it. The digest is
 // computed from the bytes: a file artifact's content, an image's manifest.
 func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence, error) {
+	// With a digest in the argument, the attachments are fetched at once,
+	// concurrently with the artifact: from a registry each is a round trip.
+	type fetched struct {
+		h          ggcrv1.Hash
+		att, links []store.Layer
+		done       chan struct{}
+	}
+	fetch := func(name string, h ggcrv1.Hash) *fetched {
+		f := &fetched{h: h, done: make(chan struct{})}
+		repo := store.Name(st, name)
+		go func() {
+			defer close(f.done)
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f.links, _ = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
+			}()
+			f.att, _ = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
+			wg.Wait()
+		}()
+		return f
+	}
+	var early *fetched
+	if name, dg, ok := strings.Cut(arg, "@"); ok {
+		if h, err := ggcrv1.NewHash(dg); err == nil {
+			early = fetch(name, h)
+		}
+	}
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
 		return nil, err
@@ -110,18 +142,20 @@ func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence
 	if err != nil {
 		return nil, err
 	}
+	f := early
+	if f == nil || f.h != h { // a name, or a file artifact's file digest
+		f = fetch(name, h)
+	}
+	<-f.done
 	ev := &verify.Evidence{ArtifactSHA256: sha, Links: map[string][]byte{}}
-	repo := store.Name(st, name)
-	att, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
-	for _, l := range att {
+	for _, l := range f.att {
 		ev.Attestations = append(ev.Attestations, l.Blob)
 	}
-	links, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
-	for _, l := range links {
-		if t := l.Annotations["org.opencontainers.image.title"]; t != "" {
-			ev.Links[t] = l.Blob
-		}
+	links, err := proof.ReadLinks(f.links)
+	if err != nil {
+		return nil, err
 	}
+	ev.Links = links
 	return ev, nil
 }
 

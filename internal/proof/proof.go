@@ -216,7 +216,7 @@ func sbomStatement(ctx context.Context, st store.Store, a artifact.Artifact, sub
 
 // signLinks makes and signs the in-toto link of every step that ran.
 func signLinks(ctx context.Context, res *engine.Result, o Options) ([]store.Layer, error) {
-	var out []store.Layer
+	files := map[string][]byte{}
 	for _, t := range res.Tasks {
 		for _, s := range t.Steps {
 			if s.Status == engine.Skipped || s.Products == nil {
@@ -234,13 +234,16 @@ func signLinks(ctx context.Context, res *engine.Result, o Options) ([]store.Laye
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, store.Layer{MediaType: store.LinkMediaType, Blob: blob, Annotations: map[string]string{
-				store.StepAnnotation: name, store.BuilderAnnotation: o.BuilderID,
-				"org.opencontainers.image.title": attest.LinkFileName(name, o.Signer.KeyID()),
-			}})
+			files[attest.LinkFileName(name, o.Signer.KeyID())] = blob
 		}
 	}
-	return out, nil
+	bundle, err := tarFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	return []store.Layer{{MediaType: store.LinksBundleMediaType, Blob: bundle, Annotations: map[string]string{
+		store.BuilderAnnotation: o.BuilderID, "org.opencontainers.image.title": "links.tar",
+	}}}, nil
 }
 
 func paramsMap(ps v1.Params) map[string]any {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -34,6 +35,10 @@ const (
 	StepAnnotation = "accord.dev/step"
 	// LinkMediaType is the layer type of an in-toto link (accord's).
 	LinkMediaType types.MediaType = "application/vnd.in-toto.link+json"
+	// LinksBundleMediaType is a tar of one builder's in-toto link files
+	// (accord's): one layer per builder keeps verification to one fetch
+	// per builder.
+	LinksBundleMediaType types.MediaType = "application/vnd.accord.intoto-links.v1+tar"
 )
 
 // Suffixes of the tags beside an artifact: sha256-<hex>.<suffix>.
@@ -68,7 +73,7 @@ func (r *Registry) Lookup(ctx context.Context, ref string) (v1.Image, error) {
 	if tag == "" {
 		return nil, fmt.Errorf("%s: no tag: %w", ref, ErrNotFound)
 	}
-	img, err := remote.Image(r.repo.Tag(tag), append([]remote.Option{remote.WithContext(ctx)}, r.opts...)...)
+	img, err := remote.Image(r.repo.Tag(tag), r.readOptions(ctx)...)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == 404 {
 		return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
@@ -169,18 +174,34 @@ func Layers(ctx context.Context, st Store, ref string) ([]Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Layer
+	// Blobs are fetched concurrently: from a registry each is a round trip.
+	out := make([]Layer, len(m.Layers))
+	errs := make([]error, len(m.Layers))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for i, d := range m.Layers {
-		rc, err := ls[i].Compressed()
-		if err != nil {
-			return nil, err
-		}
-		b, err := readAllLimit(rc, 64<<20)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s layer %d: %w", ref, i, err)
-		}
-		out = append(out, Layer{MediaType: d.MediaType, Blob: b, Annotations: d.Annotations})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			rc, err := ls[i].Compressed()
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			b, err := readAllLimit(rc, 64<<20)
+			rc.Close()
+			if err != nil {
+				errs[i] = fmt.Errorf("%s layer %d: %w", ref, i, err)
+				return
+			}
+			out[i] = Layer{MediaType: d.MediaType, Blob: b, Annotations: d.Annotations}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -14,6 +15,27 @@ import (
 type Registry struct {
 	repo name.Repository
 	opts []remote.Option
+
+	pullOnce sync.Once
+	puller   *remote.Puller
+
+	mu     sync.Mutex
+	images map[v1.Hash]v1.Image // by digest: immutable, fetched once
+}
+
+// readOptions are the options of reads: one puller for the store's
+// lifetime, so the registry is pinged and authenticated once.
+func (r *Registry) readOptions(ctx context.Context) []remote.Option {
+	r.pullOnce.Do(func() {
+		if p, err := remote.NewPuller(r.opts...); err == nil {
+			r.puller = p
+		}
+	})
+	opts := []remote.Option{remote.WithContext(ctx)}
+	if r.puller != nil {
+		return append(opts, remote.Reuse(r.puller))
+	}
+	return append(opts, r.opts...)
 }
 
 // RegistryOption configures a [Registry].
@@ -57,11 +79,22 @@ func (r *Registry) Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, 
 
 // Image implements [Store].
 func (r *Registry) Image(ctx context.Context, h v1.Hash) (v1.Image, error) {
-	opts := append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
-	img, err := remote.Image(r.repo.Digest(h.String()), opts...)
+	r.mu.Lock()
+	img, ok := r.images[h]
+	r.mu.Unlock()
+	if ok {
+		return img, nil
+	}
+	img, err := remote.Image(r.repo.Digest(h.String()), r.readOptions(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("image %s in %s: %w", h, r.repo, err)
 	}
+	r.mu.Lock()
+	if r.images == nil {
+		r.images = map[v1.Hash]v1.Image{}
+	}
+	r.images[h] = img
+	r.mu.Unlock()
 	return img, nil
 }
 
