@@ -140,7 +140,7 @@ func TestCollectFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: tc.uri, Digest: tc.digest}
-			arts, err := Collect(ctx, f.result(out), f.store)
+			arts, err := Collect(ctx, f.result(out), f.store, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +215,7 @@ func TestCollectFileMismatch(t *testing.T) {
 	)
 	idxBefore, blobsBefore := f.snapshot(t)
 
-	arts, err := Collect(ctx, res, f.store)
+	arts, err := Collect(ctx, res, f.store, true)
 	if arts != nil {
 		t.Errorf("artifacts returned with the error: %v", arts)
 	}
@@ -257,7 +257,7 @@ func TestCollectImage(t *testing.T) {
 			img := f.writeImage(t, tc.at)
 			h := digestOfImage(t, img)
 			out := engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: tc.digest(h)}
-			arts, err := Collect(ctx, f.result(out), f.store)
+			arts, err := Collect(ctx, f.result(out), f.store, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,7 +301,7 @@ func TestCollectImageAndFileTogether(t *testing.T) {
 		engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()},
 		engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: sha(bin)},
 	)
-	arts, err := Collect(ctx, res, f.store)
+	arts, err := Collect(ctx, res, f.store, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestCollectImageTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	idxBefore, _ := f.snapshot(t)
-	_, err = Collect(ctx, f.result(engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}), f.store)
+	_, err = Collect(ctx, f.result(engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}), f.store, true)
 	var me *MismatchError
 	if !errors.As(err, &me) {
 		t.Fatalf("got %T (%v), want *MismatchError", err, err)
@@ -405,7 +405,7 @@ func TestCollectNotFound(t *testing.T) {
 			f.writeFile(t, "bin/app", content)
 			f.writeImage(t, "image")
 			idxBefore, _ := f.snapshot(t)
-			arts, err := Collect(ctx, f.result(tc.out), f.store)
+			arts, err := Collect(ctx, f.result(tc.out), f.store, true)
 			if err == nil {
 				t.Fatalf("Collect succeeded: %+v", arts)
 			}
@@ -450,7 +450,7 @@ func TestCollectFileSymlinkOutOfWorkspace(t *testing.T) {
 			}
 			idxBefore, _ := f.snapshot(t)
 			out := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: tc.digest}
-			arts, err := Collect(ctx, f.result(out), f.store)
+			arts, err := Collect(ctx, f.result(out), f.store, true)
 			if err == nil {
 				t.Fatalf("Collect stored a file from outside the workspace: %+v", arts)
 			}
@@ -476,7 +476,7 @@ func TestCollectFileNotRegular(t *testing.T) {
 	for _, name := range []string{"fifo", "dir"} {
 		t.Run(name, func(t *testing.T) {
 			out := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "X_ARTIFACT_URI", URI: mount + "/bin/" + name, Digest: sha(nil)}
-			_, err := Collect(context.Background(), f.result(out), f.store)
+			_, err := Collect(context.Background(), f.result(out), f.store, true)
 			if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "not a regular file") {
 				t.Errorf("got %v, want a 'not a regular file' ErrNotFound", err)
 			}
@@ -522,7 +522,7 @@ func TestCollectImageSymlinkOutOfWorkspace(t *testing.T) {
 			tc.redirect(t, filepath.Join(f.out, "image"), h, ld)
 			idxBefore, blobsBefore := f.snapshot(t)
 			out := engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}
-			arts, err := Collect(ctx, f.result(out), f.store)
+			arts, err := Collect(ctx, f.result(out), f.store, true)
 			if err == nil {
 				t.Fatalf("Collect stored an image read from outside the workspace: %+v", arts)
 			}
@@ -618,7 +618,7 @@ func TestCollectFromTaskResults(t *testing.T) {
 		{Name: "IMAGE_DIGEST", Type: v1.ResultsTypeString, Value: *v1.NewStructuredValues(h.String())},
 	}
 	res.Outputs = engine.Outputs(res.Tasks)
-	arts, err := Collect(ctx, res, f.store)
+	arts, err := Collect(ctx, res, f.store, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,6 +630,37 @@ func TestCollectFromTaskResults(t *testing.T) {
 	want := []got{{"app", "artifact", sha(bin)}, {"example.com/app", "image", h.String()}}
 	if diff := cmp.Diff(want, gots); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestCollectUnnamed: a validator's artifacts are stored by digest only;
+// the name keeps pointing at the primary's.
+func TestCollectUnnamed(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.writeFile(t, "bin/app", []byte("primary"))
+	res := f.result()
+	res.Tasks[1].Results = []v1.TaskRunResult{{Name: "BINARY_ARTIFACT_OUTPUTS", Type: v1.ResultsTypeObject,
+		Value: *v1.NewObject(map[string]string{"uri": mount + "/bin/app", "digest": sha([]byte("primary"))})}}
+	res.Outputs = engine.Outputs(res.Tasks)
+	primary, err := Collect(ctx, res, f.store, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.writeFile(t, "bin/app", []byte("validator"))
+	res.Tasks[1].Results[0].Value = *v1.NewObject(map[string]string{"uri": mount + "/bin/app", "digest": sha([]byte("validator"))})
+	res.Outputs = engine.Outputs(res.Tasks)
+	validator, err := Collect(ctx, res, f.store, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.store.Resolve("app")
+	if err != nil || h.String() != primary[0].Stored {
+		t.Errorf("app resolves to %s (%v), want the primary's %s", h, err, primary[0].Stored)
+	}
+	vh, _ := ggcrv1.NewHash(validator[0].Stored)
+	if _, err := f.store.Image(ctx, vh); err != nil {
+		t.Errorf("the validator's artifact is not in the store by digest: %v", err)
 	}
 }
 
