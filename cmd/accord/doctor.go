@@ -79,6 +79,8 @@ func doctorChecks(storeRef string) []check {
 	cs = append(cs, binCheck("go", []string{"version"}, true, "install Go (needed by 'accord images build' to fetch the pinned toolchain module)"))
 	cs = append(cs, binCheck("apt-get", []string{"--version"}, true, "a Debian-based host (needed by 'accord images build' for the pinned busybox package)"))
 	cs = append(cs, binCheck("dpkg-deb", []string{"--version"}, true, "apt-get install dpkg"))
+	cs = append(cs, binCheck("taskset", []string{"--version"}, true, "apt-get install util-linux (needed for a builder's cpus variation)"))
+	cs = append(cs, binCheck("diffoscope", []string{"--version"}, true, "apt-get install diffoscope-minimal (optional: full text diffs in divergence reports)"))
 	return cs
 }
 

@@ -70,7 +70,8 @@ var (
 	hostnameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	tzRE       = regexp.MustCompile(`^[A-Za-z0-9_+:/<>,.-]{1,64}$`)
 	// reservedRoots are container paths the sandbox uses for itself.
-	reservedRoots = []string{"/", "/tmp", "/tekton", "/proc", "/dev", "/sys", "/etc", "/bin", "/usr", "/lib"}
+	reservedRoots = []string{"/", "/tmp", "/tekton", "/proc", "/dev", "/sys", "/etc", "/bin", "/sbin", "/usr", "/lib", "/lib32",
+		"/lib64", "/libx32", "/var", "/opt", "/root", "/run", "/home", "/srv", "/boot", "/mnt", "/media"}
 )
 
 // Validate checks each field; the error names the field and the fix.

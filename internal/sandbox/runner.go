@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -125,10 +126,19 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 		return -1, fmt.Errorf("running as uid %d: a rootless runner owns a single host id\n  fix: run accord as root for a uid/gid variation, or leave uid/gid unset", s.UID)
 	}
 	cmd := r.command(bundle, s.ID)
-	if s.CPUs > 0 && s.CPUs < runtime.NumCPU() {
+	if s.CPUs > 0 {
 		// Affinity is inherited by the container's processes: nproc and
 		// Go's runtime.NumCPU see s.CPUs.
-		cmd = exec.Command("taskset", append([]string{"-c", fmt.Sprintf("0-%d", s.CPUs-1), cmd.Path}, cmd.Args[1:]...)...)
+		cpus, err := allowedCPUs(s.CPUs)
+		if err != nil {
+			return -1, err
+		}
+		if cpus != "" {
+			if _, err := exec.LookPath("taskset"); err != nil {
+				return -1, fmt.Errorf("a cpus variation needs taskset: %w\n  fix: apt-get install util-linux", err)
+			}
+			cmd = exec.Command("taskset", append([]string{"-c", cpus, cmd.Path}, cmd.Args[1:]...)...)
+		}
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -171,6 +181,25 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	}
 	r.delete(s.ID)
 	return -1, fmt.Errorf("running %s: %w", r.runtime, err)
+}
+
+// allowedCPUs lists the first n CPUs this process may run on ("" when it
+// may run on n or fewer anyway).
+func allowedCPUs(n int) (string, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return "", fmt.Errorf("reading CPU affinity: %w", err)
+	}
+	if set.Count() <= n {
+		return "", nil
+	}
+	var ids []string
+	for i := 0; len(ids) < n && i < 1024; i++ {
+		if set.IsSet(i) {
+			ids = append(ids, strconv.Itoa(i))
+		}
+	}
+	return strings.Join(ids, ","), nil
 }
 
 // command builds the runtime invocation. crun runs in a private mount

@@ -107,9 +107,9 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: devptsOptions(userns)},
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			sysMount(userns),
+			sysMount(rootless, userns, s.Network),
 			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=" + strconv.FormatInt(tmpSize, 10)}},
-			{Destination: wsRoot, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
+			{Destination: "/workspace", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
 			{Destination: "/tekton", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}},
 		},
 		Linux: &specs.Linux{
@@ -122,6 +122,11 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 			},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
+	}
+	if wsRoot != "/workspace" {
+		// Another workspace root; /workspace stays for tasks that name
+		// paths under it.
+		c.Mounts = append(c.Mounts, specs.Mount{Destination: wsRoot, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=1m"}})
 	}
 	if !s.Network {
 		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
@@ -167,11 +172,18 @@ func devptsOptions(userns bool) []string {
 	return o
 }
 
-// sysMount is /sys: a fresh sysfs, or a read-only bind of the host's where
-// a user namespace without its own network namespace cannot mount one.
-func sysMount(bind bool) specs.Mount {
-	if bind {
+// sysMount is /sys. A fresh read-only sysfs where the container may mount
+// one: as root, or in a user namespace with its own network namespace. A
+// rootless runner (an unprivileged host user) gets a read-only bind of the
+// host's. A root runner's non-root step in the host's network namespace
+// gets an empty read-only tmpfs: its id is the host's root in the user
+// namespace, so a bind's writable submounts (cgroups, tracefs) would be its.
+func sysMount(rootless, userns, hostNetwork bool) specs.Mount {
+	switch {
+	case rootless:
 		return specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+	case userns && hostNetwork:
+		return specs.Mount{Destination: "/sys", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "nodev", "ro", "size=4k"}}
 	}
 	return specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
 }

@@ -268,9 +268,9 @@ func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]stri
 }
 
 // tmpfsPrefixes are the container paths the sandbox mounts a fresh tmpfs on
-// (the workspace root, /tmp, /tekton); mount points below them are created
-// there, not in the image.
-func tmpfsPrefixes(wsRoot string) []string { return []string{wsRoot, "/tmp", "/tekton"} }
+// (/workspace, the workspace root, /tmp, /tekton); mount points below them
+// are created there, not in the image.
+func tmpfsPrefixes(wsRoot string) []string { return []string{"/workspace", wsRoot, "/tmp", "/tekton"} }
 
 func underTmpfs(p, wsRoot string) bool {
 	for _, prefix := range tmpfsPrefixes(wsRoot) {

@@ -17,7 +17,7 @@ apiVersion: tekton.dev/v1
 kind: Task
 metadata: {name: probe}
 spec:
-  workspaces: [{name: ws}]
+  workspaces: [{name: ws}, {name: fixed, mountPath: /workspace/fixed}]
   steps:
   - name: probe
     image: {{IMAGE}}
@@ -34,6 +34,8 @@ spec:
       echo "first=$(tr '\0' '\n' < /proc/1/environ | head -n1 | cut -d= -f1)"
       echo hi > "$(workspaces.ws.path)/file"
       echo "mode=$(stat -c %a "$(workspaces.ws.path)/file")"
+      echo fixed > /workspace/fixed/f && echo "fixed=$(workspaces.fixed.path)"
+      if echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null || touch /sys/kernel/x 2>/dev/null; then echo sys=writable; else echo sys=read-only; fi
     workingDir: $(workspaces.ws.path)
 ---
 apiVersion: tekton.dev/v1
@@ -44,7 +46,7 @@ spec:
   tasks:
   - name: probe
     taskRef: {name: probe}
-    workspaces: [{name: ws, workspace: shared}]
+    workspaces: [{name: ws, workspace: shared}, {name: fixed, workspace: shared, subPath: fixed}]
 `
 
 // TestVariation runs one step under the default environment and under a
@@ -61,6 +63,7 @@ func TestVariation(t *testing.T) {
 	wantValidator := map[string]string{
 		"path": "/build/v1/ws/ws", "pwd": "/build/v1/ws/ws", "host": "validator-1", "id": "1000:1000",
 		"umask": "0077", "tz": "NPT-5:45", "nproc": "1", "first": "TZ", "mode": "600",
+		"fixed": "/workspace/fixed", "sys": "read-only",
 	}
 	if f.runner.Rootless() {
 		wantValidator["id"] = "0:0"
@@ -74,19 +77,36 @@ func TestVariation(t *testing.T) {
 		want: map[string]string{
 			"path": "/workspace/ws", "pwd": "/workspace/ws", "host": "accord", "id": "0:0", "umask": "0022",
 			"tz": "UTC", "nproc": strconv.Itoa(runtime.NumCPU()), "first": "GOROOT", "mode": "644",
+			"fixed": "/workspace/fixed", "sys": "read-only",
 		},
 	}, {
 		name: "validator",
 		v:    validator,
 		want: wantValidator,
 	}}
+	netWant := map[string]string{}
+	for k, v := range wantValidator {
+		netWant[k] = v
+	}
+	cases = append(cases, struct {
+		name string
+		v    engine.Variation
+		want map[string]string
+	}{name: "validator with network", v: validator, want: netWant})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, rec := f.build(t, variationPipeline, nil)
+			yaml := variationPipeline
+			if strings.Contains(tc.name, "network") {
+				yaml = strings.Replace(yaml, "metadata: {name: probe}", "metadata: {name: probe, annotations: {accord.dev/network: \"true\"}}", 1)
+			}
+			b, rec := f.build(t, yaml, nil)
 			b.Variation = tc.v
 			res := f.run(t, b)
 			if !res.Succeeded {
 				t.Fatalf("build failed: %s", res.Reason)
+			}
+			if net := task(t, res, "probe").Network; net != strings.Contains(tc.name, "network") {
+				t.Fatalf("task network = %v", net)
 			}
 			got := map[string]string{}
 			for _, line := range strings.Split(strings.TrimSpace(rec.stdout("probe", "probe")), "\n") {
