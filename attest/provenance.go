@@ -260,6 +260,8 @@ type Summary struct {
 	// Dependencies map each resolved dependency (name, else URI) to its
 	// digest ("sha256:...").
 	Dependencies map[string]string
+	// Started and Finished are the run's times (runDetails.metadata).
+	Started, Finished time.Time
 }
 
 // ParseProvenance reads a provenance predicate of accord's build type.
@@ -292,6 +294,10 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 			Builder struct {
 				ID string `json:"id"`
 			} `json:"builder"`
+			Metadata struct {
+				StartedOn  time.Time `json:"startedOn"`
+				FinishedOn time.Time `json:"finishedOn"`
+			} `json:"metadata"`
 		} `json:"runDetails"`
 	}
 	if err := json.Unmarshal(pred, &p); err != nil {
@@ -310,6 +316,7 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 	}
 	return &Summary{
 		Internal: p.BuildDefinition.InternalParameters, Dependencies: deps,
+		Started: p.RunDetails.Metadata.StartedOn, Finished: p.RunDetails.Metadata.FinishedOn,
 		BuilderID: p.RunDetails.Builder.ID, SourceURI: ep.Source.URI, SourceRef: ep.Source.Ref,
 		SourceCommit: ep.Source.Commit, SourceTree: ep.Source.DirHash1,
 		Pipeline: ep.Pipeline.Name, PipelineDigest: ep.Pipeline.Digest, Params: ep.Params,

@@ -133,6 +133,9 @@ func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string
 	if err != nil {
 		return usageErr(err)
 	}
+	if len(pass) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: the keys are not encrypted (empty password); keep DIR out of any source tree you build")
+	}
 	root := os.Geteuid() == 0
 	set := []builders.Builder{{Name: "primary", Key: "primary.key", Runtime: "runc"}}
 	for i := 1; i <= validators; i++ {

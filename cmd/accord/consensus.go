@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -163,7 +165,8 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 		cr.ExitCode = exitNotVerified
 		signer, err := loadSigner(cmd.Context(), chosen[0].Key)
 		if err != nil {
-			return usageErr(err)
+			fmt.Fprintf(cmd.ErrOrStderr(), "divergence reports will not be signed: %v\n", err)
+			signer = nil
 		}
 		for _, i := range dissent {
 			for _, a := range primary.Artifacts {
@@ -171,11 +174,8 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 				if b == nil || b.Digest == a.Digest {
 					continue
 				}
-				r, err := explain(cmd.Context(), st, sideOf(a.Name, a.Stored, a.Digest, chosen[0].ID), sideOf(b.Name, b.Stored, b.Digest, chosen[i].ID), signer, chosen[0].ID)
-				if err != nil {
-					return err
-				}
-				cr.Divergence = append(cr.Divergence, r)
+				roots := []string{chosen[0].Variation.WithDefaults().WorkspaceRoot, chosen[i].Variation.WithDefaults().WorkspaceRoot}
+				cr.Divergence = append(cr.Divergence, explain(cmd.Context(), st, sideOf(a.Name, a.Stored, a.Digest, chosen[0].ID), sideOf(b.Name, b.Stored, b.Digest, chosen[i].ID), signer, chosen[0].ID, roots))
 			}
 		}
 	case len(cr.Agreeing) < k:
@@ -218,8 +218,13 @@ func writeConsensus(w io.Writer, cr *consensusReport) {
 		}
 		fmt.Fprintln(w)
 	}
-	for name, why := range cr.Failed {
-		fmt.Fprintf(w, "builder %s failed: %s\n", name, why)
+	failed := make([]string, 0, len(cr.Failed))
+	for name := range cr.Failed {
+		failed = append(failed, name)
+	}
+	sort.Strings(failed)
+	for _, name := range failed {
+		fmt.Fprintf(w, "builder %s failed: %s\n", name, cr.Failed[name])
 	}
 	for _, a := range cr.Artifacts {
 		fmt.Fprintf(w, "artifact %s\n", a.Name)
@@ -298,28 +303,38 @@ type divSide struct {
 }
 
 // explain builds, signs and stores the divergence report of a and b (both
-// in st); signer may be nil for an unsigned report.
-func explain(ctx context.Context, st store.Store, a, b divSide, signer *attest.Signer, signerID string) (*divergence.Report, error) {
+// in st); signer may be nil for an unsigned report. roots are the builders'
+// workspace roots when known from their configuration. A comparison that
+// fails still gives a report (with its error): the builds disagree either
+// way.
+func explain(ctx context.Context, st store.Store, a, b divSide, signer *attest.Signer, signerID string, roots []string) *divergence.Report {
+	incomplete := func(err error) *divergence.Report {
+		return &divergence.Report{A: a.Side, B: b.Side, Causes: []divergence.Cause{}, Differences: []divergence.Difference{}, Error: err.Error()}
+	}
 	ta, sa, err := unpackStored(ctx, st, a)
 	if err != nil {
-		return nil, err
+		return incomplete(err)
 	}
 	tb, sb, err := unpackStored(ctx, st, b)
 	if err != nil {
-		return nil, err
+		return incomplete(err)
 	}
-	r := divergence.New(a.Side, b.Side, ta, tb, hintsFrom(sa, sb))
+	h := hintsFrom(sa, sb)
+	h.BuildPaths = append(h.BuildPaths, roots...)
+	r := divergence.New(a.Side, b.Side, ta, tb, h)
 	if os.Getenv("ACCORD_NO_DIFFOSCOPE") == "" {
-		if r.Diffoscope, err = divergence.RunDiffoscope(ctx, ta, tb); err != nil {
-			return nil, err
+		d, err := divergence.RunDiffoscope(ctx, ta, tb)
+		if err != nil {
+			r.Error = "diffoscope: " + err.Error()
 		}
+		r.Diffoscope = d
 	}
 	if signer != nil {
 		if err := storeDivergence(ctx, st, a, b, r, signer, signerID); err != nil {
-			return nil, fmt.Errorf("storing the divergence report: %w", err)
+			r.Error = strings.TrimPrefix(r.Error+"; ", "; ") + "storing the signed report: " + err.Error()
 		}
 	}
-	return r, nil
+	return r
 }
 
 // unpackStored unpacks a stored artifact and reads its provenance summary
@@ -361,9 +376,19 @@ func hintsFrom(sums ...*attest.Summary) divergence.Hints {
 			continue
 		}
 		if v, ok := s.Internal["variation"].(map[string]any); ok {
-			if root, ok := v["workspaceRoot"].(string); ok {
+			// Only a clean absolute path other than / can name a build
+			// path: anything else could make real changes look benign.
+			if root, ok := v["workspaceRoot"].(string); ok && path.IsAbs(root) && path.Clean(root) == root && root != "/" {
 				h.BuildPaths = append(h.BuildPaths, root)
 			}
+		}
+		for _, t := range []time.Time{s.Started, s.Finished} {
+			if !t.IsZero() {
+				h.Times = append(h.Times, t.Unix())
+			}
+		}
+		if s.SourceDateEpoch > 0 {
+			h.Times = append(h.Times, s.SourceDateEpoch)
 		}
 		if i == 0 {
 			h.DependenciesA = s.Dependencies

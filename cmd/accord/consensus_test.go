@@ -1,6 +1,9 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"os"
@@ -257,4 +260,45 @@ func runtimeForRebuild() string {
 		return "crun"
 	}
 	return "runc"
+}
+
+// TestDiffFiles: two local archives with different names line up member by
+// member; identical files exit 0.
+func TestDiffFiles(t *testing.T) {
+	t.Setenv("ACCORD_NO_DIFFOSCOPE", "1")
+	dir := t.TempDir()
+	mk := func(name, stamp string) string {
+		var tb bytes.Buffer
+		tw := tar.NewWriter(&tb)
+		body := "version 1.0\nbuilt " + stamp + "\n"
+		tw.WriteHeader(&tar.Header{Name: "etc/version", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+		tw.Close()
+		var gb bytes.Buffer
+		zw := gzip.NewWriter(&gb)
+		zw.Write(tb.Bytes())
+		zw.Close()
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, gb.Bytes(), 0o644)
+		return p
+	}
+	a := mk("out-a.tar.gz", "2026-11-23T11:40:00Z")
+	b := mk("out-b.tar.gz", "2026-11-23T17:25:12Z")
+	out, _, err := accord(t, "diff", a, b, "-o", "json")
+	if exitCode(err) != exitNotVerified {
+		t.Fatalf("diff: exit %d, want 1", exitCode(err))
+	}
+	var r divergence.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Differences) != 1 || r.Differences[0].Path != "out-a.tar.gz!/out-a.tar!/etc/version" || !cmp.Equal(r.Causes, []divergence.Cause{divergence.Timestamp}) {
+		t.Errorf("report: %+v", r)
+	}
+	if _, _, err := accord(t, "diff", a, a); err != nil {
+		t.Errorf("a file against itself: %v, want exit 0", err)
+	}
+	if _, _, err := accord(t, "diff", a, filepath.Join(dir, "missing"), "--store", t.TempDir()); exitCode(err) != exitUsage {
+		t.Errorf("a missing file: exit %d, want 2", exitCode(err))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -64,11 +65,14 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 			var sides [2]divSide
 			var trees [2]*divergence.Tree
 			var sums [2]*attest.Summary
+			// Two files are compared under one name (A's), so that their
+			// contents line up whatever the files are called.
+			root := filepath.Base(args[0])
 			for i, arg := range args {
 				if data, err := os.ReadFile(arg); err == nil {
 					sum := sha256.Sum256(data)
 					sides[i] = divSide{Side: divergence.Side{Name: arg, Digest: "sha256:" + hex.EncodeToString(sum[:])}}
-					if trees[i], err = divergence.FromFile(arg, data); err != nil {
+					if trees[i], err = divergence.FromFile(root, data); err != nil {
 						return usageErr(err)
 					}
 					continue

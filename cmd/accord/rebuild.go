@@ -237,13 +237,10 @@ func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *reco
 		}
 		signer, err := loadSigner(cmd.Context(), o.key)
 		if err != nil {
-			return err
+			signer = nil // it signed the build a moment ago; report unsigned rather than nothing
 		}
-		r, err := explain(cmd.Context(), st, sideOf(name, rec.stored.String(), d, rec.builder), sideOf(name, b.Stored, b.Digest, o.builderID), signer, o.builderID)
-		if err != nil {
-			return err
-		}
-		reports = append(reports, r)
+		roots := []string{o.variation.WithDefaults().WorkspaceRoot}
+		reports = append(reports, explain(cmd.Context(), st, sideOf(name, rec.stored.String(), d, rec.builder), sideOf(name, b.Stored, b.Digest, o.builderID), signer, o.builderID, roots))
 	}
 	json := o.output == "json"
 	if len(diffs) > 0 {

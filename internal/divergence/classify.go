@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -48,15 +49,14 @@ var (
 		// ISO 8601 / RFC 3339
 		regexp.MustCompile(`\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( ?(Z|[+-]\d{2}:?\d{2}))?)?`),
 		regexp.MustCompile(`\d{1,2}:\d{2}:\d{2}(\.\d+)?`),
-		// Unix time in s, ms, µs or ns (2001 to 2033)
-		regexp.MustCompile(`\b1\d{9}(\d{3}|\d{6}|\d{9})?(\.\d+)?\b`),
 	}
+	// epochRE is a Unix time in s, ms, µs or ns; it counts only near the
+	// builds' times.
+	epochRE      = regexp.MustCompile(`\b1\d{9}(\d{3}|\d{6}|\d{9})?(\.\d+)?\b`)
 	toolchainREs = []*regexp.Regexp{
 		regexp.MustCompile(`\bgo1\.\d+(\.\d+)?([a-z]+\d*)?`),
 		regexp.MustCompile(`\b(gcc|clang|rustc|javac|node|python)( version)? v?\d+(\.\d+)+\S*`),
-		regexp.MustCompile(`\bv?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?\b`),
 	}
-	pathRE   = regexp.MustCompile(`(/[A-Za-z0-9._+@-]+){2,}/?`)
 	digestRE = regexp.MustCompile(`\b(sha256:)?[0-9a-f]{64}\b`)
 	sizeRE   = regexp.MustCompile(`"size": *\d+`)
 )
@@ -70,8 +70,10 @@ func replaceAll(res []*regexp.Regexp, with string) func(string) string {
 	}
 }
 
-// normalizers for the given build paths (longest first).
-func normalizers(buildPaths []string) []normalizer {
+// normalizers for the given build paths (longest first) and build times.
+// Only the builders' own workspace roots count as build paths: any other
+// path (or URL) that changed is a content change.
+func normalizers(buildPaths []string, times []int64) []normalizer {
 	paths := append([]string(nil), buildPaths...)
 	sort.Slice(paths, func(i, j int) bool { return len(paths[i]) > len(paths[j]) })
 	known := func(s string) string {
@@ -84,13 +86,19 @@ func normalizers(buildPaths []string) []normalizer {
 	}
 	return []normalizer{
 		{BuildPath, known},
-		{Timestamp, replaceAll(timeREs, "<TIME>")},
+		{Timestamp, func(s string) string {
+			s = replaceAll(timeREs, "<TIME>")(s)
+			return epochRE.ReplaceAllStringFunc(s, func(m string) string {
+				if isTime(m, times) {
+					return "<TIME>"
+				}
+				return m
+			})
+		}},
 		{Toolchain, replaceAll(toolchainREs, "<VERSION>")},
 		{Derived, func(s string) string {
 			return sizeRE.ReplaceAllString(digestRE.ReplaceAllString(s, "<DIGEST>"), `"size": <N>`)
 		}},
-		// Unknown absolute paths last: weaker evidence of a build path.
-		{BuildPath, func(s string) string { return pathRE.ReplaceAllString(known(s), "<PATH>") }},
 	}
 }
 
@@ -156,9 +164,10 @@ func printable(b []byte) []string {
 }
 
 // binaryTimestamp reports whether every differing byte of two equal-length
-// buffers lies in an aligned 32-bit word that reads as a plausible Unix time
-// on both sides (zip, gzip and object-file headers).
-func binaryTimestamp(a, b []byte) bool {
+// buffers lies in an aligned 32-bit word that reads as a Unix time within
+// two days of the builds' times on both sides (zip, gzip and object-file
+// headers).
+func binaryTimestamp(a, b []byte, times []int64) bool {
 	found := false
 	for i := 0; i < len(a); i++ {
 		if a[i] == b[i] {
@@ -168,7 +177,7 @@ func binaryTimestamp(a, b []byte) bool {
 		if w+4 > len(a) {
 			return false
 		}
-		if !plausible(a[w:w+4]) || !plausible(b[w:w+4]) {
+		if !plausible(a[w:w+4], times) || !plausible(b[w:w+4], times) {
 			return false
 		}
 		found = true
@@ -177,9 +186,41 @@ func binaryTimestamp(a, b []byte) bool {
 	return found
 }
 
-func plausible(w []byte) bool {
+func plausible(w []byte, times []int64) bool {
 	for _, v := range []uint32{binary.LittleEndian.Uint32(w), binary.BigEndian.Uint32(w)} {
-		if v >= 1_000_000_000 && v <= 2_100_000_000 {
+		if near(int64(v), times) {
+			return true
+		}
+	}
+	return false
+}
+
+// window is how far from a build's time a number may be to count as a
+// timestamp.
+const window = 2 * 24 * 3600
+
+// isTime reports whether a decimal Unix time (s, ms, µs or ns; a fraction
+// allowed) lies near one of times; with no times, in 2001 to 2033.
+func isTime(s string, times []int64) bool {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 10 {
+		s = s[:10]
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return false
+	}
+	if len(times) == 0 {
+		return v >= 1_000_000_000 && v < 2_000_000_000
+	}
+	return near(v, times)
+}
+
+func near(v int64, times []int64) bool {
+	for _, t := range times {
+		if t > 0 && v >= t-window && v <= t+window {
 			return true
 		}
 	}

@@ -30,7 +30,12 @@ type Hints struct {
 	BuildPaths []string
 	// DependenciesA and DependenciesB map each build's resolved
 	// dependencies (name to digest); a difference is a toolchain cause.
+	// Compared only when both are known.
 	DependenciesA, DependenciesB map[string]string
+	// Times are the builds' times (Unix seconds: start, finish,
+	// SOURCE_DATE_EPOCH). A number or binary word counts as a timestamp
+	// only within two days of one of them.
+	Times []int64
 }
 
 // maxEvidence bounds the evidence kept per path.
@@ -38,9 +43,13 @@ const maxEvidence = 8
 
 // Compare lists every path in which a and b differ, classified.
 func Compare(a, b *Tree, h Hints) []Difference {
-	ns := normalizers(h.BuildPaths)
+	ns := normalizers(h.BuildPaths, h.Times)
 	var out []Difference
-	for _, name := range sortedUnion(h.DependenciesA, h.DependenciesB) {
+	deps := sortedUnion(h.DependenciesA, h.DependenciesB)
+	if h.DependenciesA == nil || h.DependenciesB == nil {
+		deps = nil
+	}
+	for _, name := range deps {
 		da, db := h.DependenciesA[name], h.DependenciesB[name]
 		if da != db {
 			out = append(out, Difference{Path: "provenance: resolvedDependencies " + name, Causes: []Cause{Toolchain},
@@ -48,6 +57,7 @@ func Compare(a, b *Tree, h Hints) []Difference {
 		}
 	}
 	paths := sortedUnion(a.Entries, b.Entries)
+	var archives []string
 	for _, p := range paths {
 		ea, eb := a.Entries[p], b.Entries[p]
 		switch {
@@ -68,16 +78,40 @@ func Compare(a, b *Tree, h Hints) []Difference {
 			out = append(out, Difference{Path: p, Causes: classifyText(ea.Link, eb.Link, ns), Detail: "link targets differ",
 				Evidence: []Evidence{{At: "link", A: ea.Link, B: eb.Link}}})
 		}
-		if bytes.Equal(ea.Data, eb.Data) {
+		if ea.Digest == eb.Digest && bytes.Equal(ea.Data, eb.Data) {
 			continue
 		}
 		if ea.Archive && eb.Archive {
+			archives = append(archives, p)
 			out = append(out, compareArchive(p, a, b)...)
 			continue
 		}
-		out = append(out, compareData(p, ea.Data, eb.Data, ns))
+		if bytes.Equal(ea.Data, eb.Data) {
+			out = append(out, Difference{Path: p, Causes: []Cause{Content}, Detail: fmt.Sprintf("differs after the first %d bytes (sha256 %s vs %s)", maxEntryData, ea.Digest, eb.Digest)})
+			continue
+		}
+		out = append(out, compareData(p, ea, eb, h.Times, ns))
 	}
+	// An archive whose bytes differ while nothing in it was found to: the
+	// difference is in what was not compared (padding, trailing bytes,
+	// unparsed headers). It is reported, never dropped.
+	for _, p := range archives {
+		if !explained(out, p) {
+			out = append(out, Difference{Path: p, Causes: []Cause{Content}, Detail: "archive bytes differ outside the members compared",
+				Evidence: byteEvidence(a.Entries[p].Data, b.Entries[p].Data)})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+func explained(ds []Difference, p string) bool {
+	for _, d := range ds {
+		if d.Path == p || strings.HasPrefix(d.Path, p+"!/") {
+			return true
+		}
+	}
+	return false
 }
 
 // compareMeta compares what archives record about a member.
@@ -90,6 +124,10 @@ func compareMeta(p string, a, b *Entry) (Difference, bool) {
 	}
 	if a.UID != b.UID || a.GID != b.GID || a.Owner != b.Owner {
 		ev = append(ev, Evidence{At: "owner", A: fmt.Sprintf("%d:%d %s", a.UID, a.GID, a.Owner), B: fmt.Sprintf("%d:%d %s", b.UID, b.GID, b.Owner)})
+		causes = appendCause(causes, ModeOwner)
+	}
+	if a.Extra != b.Extra {
+		ev = append(ev, Evidence{At: "header records (xattrs, capabilities, devices)", A: a.Extra, B: b.Extra})
 		causes = appendCause(causes, ModeOwner)
 	}
 	if a.ModTime != b.ModTime {
@@ -114,7 +152,7 @@ func compareArchive(p string, a, b *Tree) []Difference {
 	for _, k := range sortedUnion(na, nb) {
 		if na[k] != nb[k] {
 			c := Content
-			if strings.Contains(k, "mtime") {
+			if strings.Contains(k, "mtime") && isTime(na[k], nil) && isTime(nb[k], nil) {
 				c = Timestamp
 			}
 			out = append(out, Difference{Path: p, Causes: []Cause{c}, Detail: k + " differs", Evidence: []Evidence{{At: k, A: na[k], B: nb[k]}}})
@@ -153,10 +191,17 @@ func firstOrderDifference(a, b []string) (int, string, string, bool) {
 }
 
 // compareData classifies two differing file contents.
-func compareData(p string, a, b []byte, ns []normalizer) Difference {
+func compareData(p string, ea, eb *Entry, times []int64, ns []normalizer) Difference {
+	a, b := ea.Data, eb.Data
+	if !isImageMetadata(p) {
+		ns = withoutDerived(ns)
+	}
 	if isText(a) && isText(b) {
 		la, lb := lines(string(a)), lines(string(b))
-		if len(la) > 1 && sameMultiset(la, lb) {
+		// Reordered lines are output order only in data: in a script or
+		// an executable, order is meaning.
+		data := ea.Mode&0o111 == 0 && eb.Mode&0o111 == 0 && !bytes.HasPrefix(a, []byte("#!")) && !bytes.HasPrefix(b, []byte("#!"))
+		if data && len(la) > 1 && sameMultiset(la, lb) {
 			i := 0
 			for i < len(la) && la[i] == lb[i] {
 				i++
@@ -175,7 +220,7 @@ func compareData(p string, a, b []byte, ns []normalizer) Difference {
 		return d
 	}
 	d := Difference{Path: p, Causes: []Cause{Content}}
-	if len(a) == len(b) && binaryTimestamp(a, b) {
+	if len(a) == len(b) && binaryTimestamp(a, b, times) {
 		d.Causes = []Cause{Timestamp}
 	}
 	d.Detail = fmt.Sprintf("binary (%d vs %d bytes); differing bytes", len(a), len(b))
@@ -354,6 +399,20 @@ func sortedUnion[V any](a, b map[string]V) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// isImageMetadata reports whether p is an image's manifest or config, where
+// digests and sizes follow from the layers.
+func isImageMetadata(p string) bool { return p == "manifest.json" || p == "config.json" }
+
+func withoutDerived(ns []normalizer) []normalizer {
+	out := make([]normalizer, 0, len(ns))
+	for _, n := range ns {
+		if n.cause != Derived {
+			out = append(out, n)
+		}
+	}
 	return out
 }
 

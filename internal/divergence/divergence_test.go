@@ -6,12 +6,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 
 	"github.com/accord-build/accord/internal/divergence"
 )
@@ -41,6 +45,19 @@ func tarOf(t *testing.T, files ...file) []byte {
 	return b.Bytes()
 }
 
+// tarOfX is a tar of one file with the given PAX records.
+func tarOfX(t *testing.T, pax map[string]string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: "bin/x", Mode: 0o755, Size: 1, Typeflag: tar.TypeReg, Format: tar.FormatPAX, PAXRecords: pax}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("x"))
+	tw.Close()
+	return b.Bytes()
+}
+
 func gz(t *testing.T, data []byte, mtime int64) []byte {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
@@ -66,6 +83,7 @@ func zipOf(t *testing.T, mtime int64, files ...file) []byte {
 
 func TestCauses(t *testing.T) {
 	hints := divergence.Hints{BuildPaths: []string{"/workspace", "/build/validator-1/ws"}}
+	timed := divergence.Hints{BuildPaths: hints.BuildPaths, Times: []int64{1700000000}}
 	cases := []struct {
 		name  string
 		a, b  []byte
@@ -76,7 +94,19 @@ func TestCauses(t *testing.T) {
 		{"iso", []byte(`{"created":"2026-11-23T11:40:00Z"}`), []byte(`{"created":"2026-11-23T11:40:07Z"}`), hints, []divergence.Cause{divergence.Timestamp}},
 		{"epoch ns", []byte("t=1763898000123456789\n"), []byte("t=1763898042000000001\n"), hints, []divergence.Cause{divergence.Timestamp}},
 		{"known build path", []byte("panic at /workspace/source/main.go:3\n"), []byte("panic at /build/validator-1/ws/source/main.go:3\n"), hints, []divergence.Cause{divergence.BuildPath}},
-		{"unknown build path", []byte("cwd=/home/ci/job-1/src\n"), []byte("cwd=/var/lib/runner/7/src\n"), divergence.Hints{}, []divergence.Cause{divergence.BuildPath}},
+		// Only the builders' own roots are build paths: another path or a
+		// URL that changed is content (it could point anywhere).
+		{"unknown path is content", []byte("cwd=/home/ci/job-1/src\n"), []byte("cwd=/var/lib/runner/7/src\n"), divergence.Hints{}, []divergence.Cause{divergence.Content}},
+		{"URL is content", []byte("curl https://good.example/dl/tool\n"), []byte("curl https://evil.example/x/y\n"), hints, []divergence.Cause{divergence.Content}},
+		{"address is content", []byte("nameserver 10.0.0.1\n"), []byte("nameserver 6.6.6.1\n"), hints, []divergence.Cause{divergence.Content}},
+		{"limit is content", []byte("max=1000000000\n"), []byte("max=1999999999\n"), timed, []divergence.Cause{divergence.Content}},
+		{"epoch near the build", []byte("t=1700000100\n"), []byte("t=1700003600\n"), timed, []divergence.Cause{divergence.Timestamp}},
+		{"je to jne is content", []byte{0x48, 0x85, 0xc0, 0x74, 0x05}, []byte{0x48, 0x85, 0xc0, 0x75, 0x05}, timed, []divergence.Cause{divergence.Content}},
+		{"pinned digest is content", []byte("image: r/app@sha256:" + strings.Repeat("a", 64) + "\n"), []byte("image: r/app@sha256:" + strings.Repeat("b", 64) + "\n"), hints, []divergence.Cause{divergence.Content}},
+		{"reordered script is content", []byte("#!/bin/sh\ncheck_signature\nexit 1\ninstall\n"), []byte("#!/bin/sh\ninstall\ncheck_signature\nexit 1\n"), hints, []divergence.Cause{divergence.Content}},
+		{"xattr added", tarOfX(t, nil), tarOfX(t, map[string]string{"SCHILY.xattr.security.capability": "\x01"}), hints, []divergence.Cause{divergence.ModeOwner}},
+		{"member listed twice", tarOf(t, file{name: "bin/x", data: "good"}), tarOf(t, file{name: "bin/x", data: "evil"}, file{name: "bin/x", data: "good"}), hints, []divergence.Cause{divergence.Content}},
+		{"trailing bytes", tarOf(t, file{name: "a", data: "x"}), append(tarOf(t, file{name: "a", data: "x"}), "PAYLOAD"...), hints, []divergence.Cause{divergence.Content}},
 		{"binary build path", []byte("\x7fELF\x00\x01/workspace/source/main.go\x00\x02\x03"), []byte("\x7fELF\x00\x01/build/validator-1/ws/source/main.go\x00\x02\x03"), hints, []divergence.Cause{divergence.BuildPath}},
 		{"map order", []byte("alpha=1\nbeta=2\ngamma=3\ndelta=4\n"), []byte("gamma=3\nalpha=1\ndelta=4\nbeta=2\n"), hints, []divergence.Cause{divergence.Ordering}},
 		{"toolchain", []byte("built with go1.26.8\n"), []byte("built with go1.25.3\n"), hints, []divergence.Cause{divergence.Toolchain}},
@@ -168,5 +198,34 @@ func TestDiffoscope(t *testing.T) {
 		if !strings.Contains(d.Output, want) {
 			t.Errorf("diffoscope output lacks %q:\n%s", want, d.Output)
 		}
+	}
+}
+
+// TestHostileTitle: a file artifact's title is a name, never a path, and
+// diffoscope's inputs stay in its own directory.
+func TestHostileTitle(t *testing.T) {
+	mk := func(data string) *divergence.Tree {
+		img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: static.NewLayer([]byte(data), "application/octet-stream"),
+			Annotations: map[string]string{"org.opencontainers.image.title": "../../../../tmp/accord-hostile-title"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img = mutate.ConfigMediaType(img, divergence.FileArtifactType)
+		tr, err := divergence.FromImage(context.Background(), "x", img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	a, b := mk("one\n"), mk("two\n")
+	if _, ok := a.Entries["accord-hostile-title"]; !ok || len(a.Entries) != 1 {
+		t.Fatalf("entries: %v", a.Entries)
+	}
+	os.Remove("/tmp/accord-hostile-title")
+	if _, err := divergence.RunDiffoscope(context.Background(), a, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/tmp/accord-hostile-title"); err == nil {
+		t.Error("diffoscope's input escaped its directory")
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +32,9 @@ type Report struct {
 	Identical   bool         `json:"identical"`
 	Causes      []Cause      `json:"causes"`
 	Differences []Difference `json:"differences"`
+	// Error says why the comparison could not be completed; the builds
+	// still disagree.
+	Error string `json:"error,omitempty"`
 	// Diffoscope is diffoscope's text diff, when it was available.
 	Diffoscope *Diffoscope `json:"diffoscope,omitempty"`
 }
@@ -83,12 +88,19 @@ func RunDiffoscope(ctx context.Context, ta, tb *Tree) (*Diffoscope, error) {
 	}
 	defer os.RemoveAll(dir)
 	var out bytes.Buffer
-	for _, p := range sortedUnion(ta.Entries, tb.Entries) {
+	for i, p := range sortedUnion(ta.Entries, tb.Entries) {
 		ea, eb := ta.Entries[p], tb.Entries[p]
 		if strings.Contains(p, "!/") || ea == nil || eb == nil || bytes.Equal(ea.Data, eb.Data) {
 			continue
 		}
-		fa, fb := filepath.Join(dir, "a", p), filepath.Join(dir, "b", p)
+		// Files are named by index (and the entry's base name, which tells
+		// diffoscope the format): entry names come from the artifacts.
+		base := path.Base(path.Clean("/" + p))
+		if base == "/" || base == "." || base == ".." {
+			base = "file"
+		}
+		sub := strconv.Itoa(i)
+		fa, fb := filepath.Join(dir, "a", sub, base), filepath.Join(dir, "b", sub, base)
 		for _, f := range []struct {
 			name string
 			data []byte
@@ -111,6 +123,7 @@ func RunDiffoscope(ctx context.Context, ta, tb *Tree) (*Diffoscope, error) {
 		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 			fmt.Fprintf(&out, "diffoscope on %s failed: %v\n", p, err)
 		}
+		fmt.Fprintf(&out, "# %s\n", p)
 		out.WriteString(strings.ReplaceAll(o.String(), dir+"/", ""))
 	}
 	d := &Diffoscope{Output: out.String()}
@@ -131,6 +144,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  (built by %s)", r.B.Builder)
 	}
 	fmt.Fprintln(w)
+	if r.Error != "" {
+		fmt.Fprintf(w, "the comparison is incomplete: %s\n", r.Error)
+	}
 	if len(r.Differences) == 0 {
 		if r.Identical {
 			fmt.Fprintln(w, "identical")
