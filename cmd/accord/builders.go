@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ and in another timezone instead. Each validator's profile is recorded in its
 provenance (buildDefinition.internalParameters.variation).`,
 	}
 	var validators int
-	var runtime string
+	var rt string
 	initCmd := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Write a builders file, one key pair per builder and a matching verify policy into DIR",
@@ -75,17 +76,17 @@ builder). Existing files are never overwritten.`,
 			if validators < 0 || validators > 9 {
 				return usageErr(fmt.Errorf("--validators %d: want 0 to 9", validators))
 			}
-			if runtime == "" {
-				runtime = "runc"
+			if rt == "" {
+				rt = "runc"
 				if _, err := exec.LookPath("crun"); err == nil {
-					runtime = "crun"
+					rt = "crun"
 				}
 			}
-			return initBuilders(cmd, args[0], validators, runtime)
+			return initBuilders(cmd, args[0], validators, rt)
 		},
 	}
 	initCmd.Flags().IntVar(&validators, "validators", 2, "how many validators")
-	initCmd.Flags().StringVar(&runtime, "validator-runtime", "", "the validators' runtime (default crun when installed, else runc)")
+	initCmd.Flags().StringVar(&rt, "validator-runtime", "", "the validators' runtime (default crun when installed, else runc)")
 	var output string
 	check := &cobra.Command{
 		Use:   "check FILE",
@@ -118,6 +119,9 @@ builder). Existing files are never overwritten.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%-14s %-9s %s  runtime=%s\n", r.Name, role, r.ID, r.Runtime)
 				if !r.Primary {
 					fmt.Fprintf(cmd.OutOrStdout(), "%14s differs in %d: %s\n", "", len(r.Differences), strings.Join(r.Differences, ", "))
+					if c := r.Variation.CPUs; c >= runtime.NumCPU() {
+						fmt.Fprintf(cmd.OutOrStdout(), "%14s note: cpus %d has no effect on this host (%d CPUs)\n", "", c, runtime.NumCPU())
+					}
 				}
 			}
 			return nil
