@@ -43,6 +43,11 @@ type artifactVotes struct {
 	Digests map[string]string `json:"digests"`
 }
 
+// buildersConcurrently says whether n builders run at once: when every one
+// of them can have two CPUs; otherwise one after another (they would only
+// slow each other down). A variable for tests.
+var buildersConcurrently = func(n int) bool { return runtime.NumCPU() >= 2*n }
+
 // forBuilder returns run options for builder b of set s.
 func (o *runOptions) forBuilder(b builders.Builder) *runOptions {
 	c := *o
@@ -82,9 +87,7 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	errs := make([]error, n)
 	var st store.Store
 	text := o.output != "json"
-	// Builders run at once when every one of them can have two CPUs;
-	// otherwise one after another (they would only slow each other down).
-	concurrent := runtime.NumCPU() >= 2*n
+	concurrent := buildersConcurrently(n)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i := range chosen {

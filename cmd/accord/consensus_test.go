@@ -61,6 +61,11 @@ func released(t *testing.T, st store.Store, name, digest string) bool {
 func TestDiagnosis(t *testing.T) {
 	stDir := builderStore(t)
 	t.Setenv("ACCORD_NO_DIFFOSCOPE", "1") // diffoscope is tested on its own
+	// The builders run at once here (TestConsensus runs them one after
+	// another, as this 2-CPU machine does by default).
+	old := buildersConcurrently
+	buildersConcurrently = func(int) bool { return true }
+	t.Cleanup(func() { buildersConcurrently = old })
 	dir := testBuilders(t, 1)
 	stdout, stderr, err := accord(t, "run", "--pipeline", "testdata/nondeterministic.yaml", "--source-date-epoch", "1700000000",
 		"--store", stDir, "--builders", "2", "--builders-file", filepath.Join(dir, "builders.yaml"), "-o", "json")
