@@ -46,9 +46,9 @@ type Step struct {
 	// Umask of the process. Default 022.
 	Umask uint32
 	// UID and GID the process runs as; default 0. A non-root id runs in a
-	// user namespace that maps it to the runner's own host id (so files it
-	// writes in binds are the runner's), with container root mapped to an
-	// unprivileged id. Rootless runners cannot (they own one host id).
+	// user namespace that maps it to [StepHostID] on the host: the binds it
+	// writes must be owned by that id. Rootless runners cannot (they own
+	// one host id).
 	UID, GID uint32
 	// CPUs limits the CPUs the step may run on (affinity); 0 means all.
 	CPUs int
@@ -137,12 +137,13 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
 		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
 	case userns:
-		// The step's id is the host's root (it owns the binds, as a root
-		// step would) without any capability in the host's namespace;
-		// container root, which only sets the container up, is nobody.
+		// The step runs as an unprivileged host id (StepHostID): it owns
+		// nothing on the host but what accord handed it. Container root
+		// stays the host's root inside the namespace, for the runtime's own
+		// setup only: no step process runs as it.
 		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: nobody, Size: 1}, {ContainerID: s.UID, HostID: uint32(os.Geteuid()), Size: 1}}
-		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: nobody, Size: 1}, {ContainerID: s.GID, HostID: uint32(os.Getegid()), Size: 1}}
+		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: s.UID, HostID: StepHostID(s.UID), Size: 1}}
+		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: s.GID, HostID: StepHostID(s.GID), Size: 1}}
 	}
 	if cgroups && s.MemoryLimit > 0 {
 		limit := s.MemoryLimit
@@ -160,9 +161,12 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	return c
 }
 
-// nobody is the host id container root maps to when a step runs as a
-// non-root id.
-const nobody = 65534
+// StepHostID is the host id a step's non-root uid or gid maps to under a
+// root runner: far above any account's, so the step owns no host file but
+// those accord chowned to it (its workspaces).
+func StepHostID(id uint32) uint32 { return stepIDBase + id }
+
+const stepIDBase = 1 << 30
 
 func devptsOptions(userns bool) []string {
 	o := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}

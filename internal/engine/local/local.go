@@ -155,6 +155,11 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 			return nil, fmt.Errorf("copying source into the %s workspace: %w", engine.SourceWorkspace, err)
 		}
 	}
+	for _, dir := range r.workspaces {
+		if err := r.handOver(dir); err != nil {
+			return nil, fmt.Errorf("handing the workspaces to the steps' user: %w", err)
+		}
+	}
 	applied, err := prr.ApplyParameters(spec, r.pr)
 	if err != nil {
 		return nil, inputErr("pipeline %q: %w", p.Name, err)

@@ -115,7 +115,11 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		cwd = img.config.Config.WorkingDir
 	}
 	v := r.b.Variation.WithDefaults()
-	if err := checkWorkingDir(cwd, img.rootfs, mounts, v.WorkspaceRoot); err != nil {
+	made, err := checkWorkingDir(cwd, img.rootfs, mounts, v.WorkspaceRoot)
+	if err == nil && made != "" {
+		err = r.handOverDirs(made)
+	}
+	if err != nil {
 		finish(engine.Failed)
 		return sr, err
 	}
@@ -298,25 +302,26 @@ func checkMountPoints(rootfs string, mounts []sandbox.Mount, wsRoot string) erro
 
 // checkWorkingDir refuses a working directory that would have to be
 // created inside the shared read-only image.
-func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount, wsRoot string) error {
+func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount, wsRoot string) (string, error) {
 	if cwd == "" || cwd == "/" {
-		return nil
+		return "", nil
 	}
 	for _, prefix := range tmpfsPrefixes(wsRoot) {
 		if cwd == prefix || strings.HasPrefix(cwd, prefix+"/") {
 			for _, m := range mounts {
 				if strings.HasPrefix(cwd+"/", m.Destination+"/") && !m.ReadOnly {
 					rel, _ := filepath.Rel(m.Destination, cwd)
-					return os.MkdirAll(filepath.Join(m.Source, rel), 0o755)
+					d := filepath.Join(m.Source, rel)
+					return d, os.MkdirAll(d, 0o755)
 				}
 			}
-			return nil
+			return "", nil
 		}
 	}
 	if st, err := os.Stat(filepath.Join(rootfs, cwd)); err != nil || !st.IsDir() {
-		return inputErr("workingDir %q does not exist in the step image\n  fix: use a directory under a workspace (/workspace/<name>/...) or /tmp", cwd)
+		return "", inputErr("workingDir %q does not exist in the step image\n  fix: use a directory under a workspace (/workspace/<name>/...) or /tmp", cwd)
 	}
-	return nil
+	return "", nil
 }
 
 // copyTree copies a source tree (regular files, directories, symlinks),

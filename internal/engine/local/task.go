@@ -188,6 +188,9 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 			return err
 		}
 	}
+	if err := r.handOver(filepath.Join(dir, "results"), filepath.Join(dir, "home")); err != nil {
+		return err
+	}
 	mounts = append(mounts,
 		sandbox.Mount{Source: filepath.Join(dir, "results"), Destination: "/tekton/results"},
 		sandbox.Mount{Source: filepath.Join(dir, "scripts"), Destination: "/tekton/scripts", ReadOnly: true},
@@ -227,6 +230,9 @@ func (r *run) taskMounts(pt *v1.PipelineTask, spec *v1.TaskSpec, dir string) ([]
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.Source, 0o755); err != nil {
+			return nil, nil, err
+		}
+		if err := r.handOverDirs(m.Source); err != nil {
 			return nil, nil, err
 		}
 	}

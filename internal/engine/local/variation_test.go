@@ -5,11 +5,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/sandbox"
 )
 
 const variationPipeline = `
@@ -119,8 +121,18 @@ func TestVariation(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("what the step saw (-want +got):\n%s", diff)
 			}
-			if _, err := os.Stat(hostDir(t, task(t, res, "probe"), pathOf(tc.v)) + "/file"); err != nil {
+			st, err := os.Stat(hostDir(t, task(t, res, "probe"), pathOf(tc.v)) + "/file")
+			if err != nil {
 				t.Fatalf("the step's file is not in the host workspace: %v", err)
+			}
+			// A non-root step owns nothing on the host but its workspaces:
+			// what it writes belongs to an unprivileged host id.
+			wantUID := uint32(os.Geteuid())
+			if tc.v.UID != 0 {
+				wantUID = sandbox.StepHostID(uint32(tc.v.UID))
+			}
+			if got := st.Sys().(*syscall.Stat_t).Uid; got != wantUID {
+				t.Errorf("the step's file is owned by host uid %d, want %d", got, wantUID)
 			}
 		})
 	}
