@@ -35,10 +35,13 @@ for t in "$tbin"/*.test; do
 done
 
 log "fuzzing (short)"
-go test -run='^$' -fuzz=FuzzParse -fuzztime=15s ./pipelines
-go test -run='^$' -fuzz=FuzzParseStatement -fuzztime=10s ./attest
-go test -run='^$' -fuzz=FuzzParseEnvelope -fuzztime=10s ./attest
-go test -run='^$' -fuzz=FuzzParseJSON -fuzztime=10s ./sbom
-go test -run='^$' -fuzz=FuzzParsePolicy -fuzztime=10s ./verify
-go test -run='^$' -fuzz=FuzzParse -fuzztime=10s ./internal/builders
-go test -run='^$' -fuzz=FuzzFromFile -fuzztime=10s ./internal/divergence
+# Budgets are execution counts, not durations: with go1.26 a duration races
+# the fuzzing coordinator's own deadline ("context deadline exceeded" with
+# no failing input, go.dev/issue/75804, fixed in Go 1.27).
+go test -run='^$' -fuzz=FuzzParse -fuzztime=20000x ./pipelines
+go test -run='^$' -fuzz=FuzzParseStatement -fuzztime=30000x ./attest
+go test -run='^$' -fuzz=FuzzParseEnvelope -fuzztime=30000x ./attest
+go test -run='^$' -fuzz=FuzzParseJSON -fuzztime=100000x ./sbom
+go test -run='^$' -fuzz=FuzzParsePolicy -fuzztime=30000x ./verify
+go test -run='^$' -fuzz=FuzzParse -fuzztime=50000x ./internal/builders
+go test -run='^$' -fuzz=FuzzFromFile -fuzztime=100000x ./internal/divergence
