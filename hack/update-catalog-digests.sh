@@ -7,5 +7,5 @@ store=$(mktemp -d)
 trap 'rm -rf "$store"' EXIT
 ref=$(go run ./cmd/accord images build --store "$store" | tail -1)
 digest=${ref#*@}
-sed -i -E "s#(accord\.dev/builders/go@)sha256:[0-9a-f]{64}#\1${digest}#g" pipelines/catalog/*.yaml
+sed -i -E "s#(accord\.dev/builders/go@)sha256:[0-9a-f]{64}#\1${digest}#g" pipelines/catalog/*.yaml cmd/accord/testdata/*.yaml
 echo "catalog now pins accord.dev/builders/go@${digest}"

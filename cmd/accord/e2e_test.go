@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,19 @@ func TestBuilderImageMatchesCatalog(t *testing.T) {
 		for _, s := range task.Task.Spec.Steps {
 			if strings.HasPrefix(s.Image, images.GoBuilderRef+"@") && s.Image != ref {
 				t.Errorf("task %s step %s pins %s, but the pinned inputs build %s\n  fix: run hack/update-catalog-digests.sh", task.Name, s.Name, s.Image, ref)
+			}
+		}
+	}
+	// The test pipelines pin the same image.
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(regexp.QuoteMeta(images.GoBuilderRef)+`@sha256:[0-9a-f]{64}`).FindAllString(string(b), -1) {
+			if m != ref {
+				t.Errorf("%s pins %s, but the pinned inputs build %s\n  fix: run hack/update-catalog-digests.sh", f, m, ref)
 			}
 		}
 	}
