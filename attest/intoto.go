@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
@@ -107,6 +108,35 @@ type LayoutOptions struct {
 	Expires time.Time
 	// Readme is a human description.
 	Readme string
+	// PipelineDigest is the pipeline closure digest ("sha256:...") the
+	// layout is generated for (required). It is written into the signed
+	// readme as a line "accord.dev/pipeline-digest: <digest>"
+	// ([LayoutPipelineDigest]), so verification can check it against the
+	// pipeline the provenance records.
+	PipelineDigest string
+}
+
+// pipelineDigestLine prefixes the readme line naming the pipeline digest.
+const pipelineDigestLine = "accord.dev/pipeline-digest: "
+
+// LayoutPipelineDigest returns the pipeline digest a layout [Layout] wrote
+// names in its signed readme; an error when it names none or several.
+func LayoutPipelineDigest(l intoto.Layout) (string, error) {
+	var found []string
+	for _, line := range strings.Split(l.Readme, "\n") {
+		if d, ok := strings.CutPrefix(strings.TrimSpace(line), pipelineDigestLine); ok {
+			found = append(found, strings.TrimSpace(d))
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return "", fmt.Errorf("the layout names no pipeline digest (no %q line in its readme)\n  fix: regenerate it with 'accord layout'", strings.TrimSpace(pipelineDigestLine))
+	case len(found) > 1:
+		return "", fmt.Errorf("the layout names %d pipeline digests: %s", len(found), strings.Join(found, ", "))
+	case !strings.HasPrefix(found[0], "sha256:") || len(found[0]) != 71:
+		return "", fmt.Errorf("the layout's pipeline digest %q is not a sha256 digest", found[0])
+	}
+	return found[0], nil
 }
 
 // Layout builds and signs (with the catalog owner's key) the in-toto layout
@@ -121,12 +151,19 @@ type LayoutOptions struct {
 //   - a writable workspace may change (ALLOW);
 //   - nothing else may appear (DISALLOW *).
 func Layout(ctx context.Context, owner *Signer, steps []LayoutStep, o LayoutOptions) (*intoto.Metablock, error) {
+	readme := pipelineDigestLine + o.PipelineDigest
+	if o.Readme != "" {
+		readme = o.Readme + "\n" + readme
+	}
 	l := intoto.Layout{
 		Type:    "layout",
 		Keys:    map[string]intoto.Key{},
 		Inspect: []intoto.Inspection{},
 		Expires: o.Expires.UTC().Format("2006-01-02T15:04:05Z"),
-		Readme:  o.Readme,
+		Readme:  readme,
+	}
+	if _, err := LayoutPipelineDigest(l); err != nil {
+		return nil, fmt.Errorf("layout: pipeline digest %q: %w", o.PipelineDigest, err)
 	}
 	var ids []string
 	for _, pem := range o.Functionaries {
@@ -175,28 +212,75 @@ func Layout(ctx context.Context, owner *Signer, steps []LayoutStep, o LayoutOpti
 }
 
 // VerifyLinks runs in-toto-golang's verification of the links in linkDir
-// against the signed layout and the owner's public key.
-func VerifyLinks(layout *intoto.Metablock, ownerPubPEM []byte, linkDir string) error {
+// against the signed layout and the owner's public key. On success it
+// returns the final products of the pipeline: every file path to its
+// sha256, as the last step (in layout order) that saw the path left it (a
+// path among a step's materials but not its products was deleted).
+func VerifyLinks(layout *intoto.Metablock, ownerPubPEM []byte, linkDir string) (map[string]string, error) {
 	k, err := InTotoKey(ownerPubPEM)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// in-toto-golang expects the layout as loaded from disk.
 	tmp, err := os.MkdirTemp("", "accord-layout-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	p := filepath.Join(tmp, "root.layout")
 	if err := WriteMetablock(layout, p); err != nil {
-		return err
+		return nil, err
 	}
 	md, err := intoto.LoadMetadata(p)
 	if err != nil {
-		return fmt.Errorf("loading layout: %w", err)
+		return nil, fmt.Errorf("loading layout: %w", err)
 	}
-	_, err = intoto.InTotoVerify(md, map[string]intoto.Key{k.KeyID: k}, linkDir, "accord", nil, nil, false)
-	return err
+	if _, err = intoto.InTotoVerify(md, map[string]intoto.Key{k.KeyID: k}, linkDir, "accord", nil, nil, false); err != nil {
+		return nil, err
+	}
+	return finalProducts(md, linkDir)
+}
+
+// finalProducts replays the links in-toto just verified, in layout order:
+// the same loading, signature thresholds and reduction as InTotoVerify, so
+// only the links it accepted count.
+func finalProducts(md intoto.Metadata, linkDir string) (map[string]string, error) {
+	l, ok := md.GetPayload().(intoto.Layout)
+	if !ok {
+		return nil, intoto.ErrNotLayout
+	}
+	roots, intermediates, err := intoto.LoadLayoutCertificates(l, nil)
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := intoto.LoadLinksForLayout(l, linkDir)
+	if err != nil {
+		return nil, err
+	}
+	verified, err := intoto.VerifyLinkSignatureThesholds(l, loaded, roots, intermediates)
+	if err != nil {
+		return nil, err
+	}
+	reduced, err := intoto.ReduceStepsMetadata(l, verified)
+	if err != nil {
+		return nil, err
+	}
+	final := map[string]string{}
+	for _, s := range l.Steps {
+		link, ok := reduced[s.Name].GetPayload().(intoto.Link)
+		if !ok {
+			return nil, fmt.Errorf("step %s: not a link", s.Name)
+		}
+		for p := range link.Materials {
+			if _, kept := link.Products[p]; !kept {
+				delete(final, p)
+			}
+		}
+		for p, h := range link.Products {
+			final[p] = h["sha256"]
+		}
+	}
+	return final, nil
 }
 
 func sortedCopy(s []string) []string {

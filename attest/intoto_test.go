@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
+
+var testPipeline = "sha256:" + strings.Repeat("b", 64)
 
 // chain is a three-step pipeline: fetch reads the source, build reads the
 // source and writes output, package rewrites output.
@@ -53,12 +57,18 @@ func TestLayoutVerification(t *testing.T) {
 	owner, ownerPub := newSigner(t, "")
 	builder, builderPub := newSigner(t, "")
 	intruder, _ := newSigner(t, "")
-	layout, err := Layout(ctx, owner, chain, LayoutOptions{Functionaries: [][]byte{builderPub}, Expires: time.Now().Add(time.Hour)})
+	layout, err := Layout(ctx, owner, chain, LayoutOptions{Functionaries: [][]byte{builderPub}, Expires: time.Now().Add(time.Hour), PipelineDigest: testPipeline})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyLinks(layout, ownerPub, writeLinks(t, builder, honestLinks())); err != nil {
+	final, err := VerifyLinks(layout, ownerPub, writeLinks(t, builder, honestLinks()))
+	if err != nil {
 		t.Fatalf("honest links do not verify: %v", err)
+	}
+	// The final products: what the last step that saw each path left.
+	want := map[string]string{"source/main.go": sha("main"), "source/go.mod": sha("mod"), "output/bin/hello": sha("bin"), "output/image/index.json": sha("idx")}
+	if diff := cmp.Diff(want, final); diff != "" {
+		t.Errorf("final products (-want +got):\n%s", diff)
 	}
 	tests := []struct {
 		name   string
@@ -115,7 +125,7 @@ func TestLayoutVerification(t *testing.T) {
 			if tc.signer != nil {
 				s = tc.signer
 			}
-			err := VerifyLinks(layout, ownerPub, writeLinks(t, s, tc.links()))
+			_, err := VerifyLinks(layout, ownerPub, writeLinks(t, s, tc.links()))
 			if err == nil {
 				t.Fatal("verification passed")
 			}
@@ -126,7 +136,7 @@ func TestLayoutVerification(t *testing.T) {
 	}
 	t.Run("layout signed by another owner", func(t *testing.T) {
 		_, otherPub := newSigner(t, "")
-		if err := VerifyLinks(layout, otherPub, writeLinks(t, builder, honestLinks())); err == nil {
+		if _, err := VerifyLinks(layout, otherPub, writeLinks(t, builder, honestLinks())); err == nil {
 			t.Fatal("verified against the wrong owner key")
 		}
 	})

@@ -66,7 +66,16 @@ type Run struct {
 	InvocationID string
 	Started      time.Time
 	Finished     time.Time
+	// LinksSHA256 is the SHA-256 (hex) of the builder's links bundle
+	// ([LinksBundle]) exactly as stored, recorded as the "links" byproduct:
+	// verification uses only the links a trusted provenance names. Empty
+	// for a build that recorded no links.
+	LinksSHA256 string
 }
+
+// LinksByproduct is the name of the runDetails.byproducts entry that names
+// the links bundle.
+const LinksByproduct = "links"
 
 // Provenance returns the in-toto Statement v1 with an SLSA v1 provenance
 // predicate about subjects, as compact JSON with sorted keys.
@@ -129,6 +138,11 @@ func Provenance(b *Build, subjects []Subject) ([]byte, error) {
 				FinishedOn:   timestamppb.New(b.Run.Finished.UTC()),
 			},
 		},
+	}
+	if b.Run.LinksSHA256 != "" {
+		pred.RunDetails.Byproducts = []*intoto.ResourceDescriptor{{
+			Name: LinksByproduct, Digest: map[string]string{"sha256": b.Run.LinksSHA256}, MediaType: LinksBundleMediaType,
+		}}
 	}
 	if err := pred.Validate(); err != nil {
 		return nil, fmt.Errorf("provenance: %w", err)
@@ -262,6 +276,9 @@ type Summary struct {
 	Dependencies map[string]string
 	// Started and Finished are the run's times (runDetails.metadata).
 	Started, Finished time.Time
+	// LinksSHA256 is the digest of the links bundle the provenance names
+	// (runDetails.byproducts "links"), or "".
+	LinksSHA256 string
 }
 
 // ParseProvenance reads a provenance predicate of accord's build type.
@@ -298,6 +315,10 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 				StartedOn  time.Time `json:"startedOn"`
 				FinishedOn time.Time `json:"finishedOn"`
 			} `json:"metadata"`
+			Byproducts []struct {
+				Name   string            `json:"name"`
+				Digest map[string]string `json:"digest"`
+			} `json:"byproducts"`
 		} `json:"runDetails"`
 	}
 	if err := json.Unmarshal(pred, &p); err != nil {
@@ -314,8 +335,17 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 			deps[k] = "sha256:" + v
 		}
 	}
+	links := ""
+	for _, bp := range p.RunDetails.Byproducts {
+		if bp.Name == LinksByproduct {
+			if links != "" {
+				return nil, fmt.Errorf("provenance names more than one links byproduct")
+			}
+			links = bp.Digest["sha256"]
+		}
+	}
 	return &Summary{
-		Internal: p.BuildDefinition.InternalParameters, Dependencies: deps,
+		Internal: p.BuildDefinition.InternalParameters, Dependencies: deps, LinksSHA256: links,
 		Started: p.RunDetails.Metadata.StartedOn, Finished: p.RunDetails.Metadata.FinishedOn,
 		BuilderID: p.RunDetails.Builder.ID, SourceURI: ep.Source.URI, SourceRef: ep.Source.Ref,
 		SourceCommit: ep.Source.Commit, SourceTree: ep.Source.DirHash1,

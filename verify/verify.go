@@ -2,11 +2,8 @@ package verify
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
-	intoto "github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/accord-build/accord/attest"
@@ -19,6 +16,10 @@ const (
 	CheckSBOMSignature       = "sbom-signature"
 	CheckSBOMSubject         = "sbom-subject"
 	CheckLayout              = "in-toto-layout"
+	// CheckArtifactBytes: every blob of the artifact's stored manifest
+	// (the manifest, its config and each layer) has the digest and size
+	// the manifest names.
+	CheckArtifactBytes = "artifact-bytes"
 )
 
 // Check is one named verification step.
@@ -32,6 +33,10 @@ type Check struct {
 type Result struct {
 	Verified bool    `json:"verified"`
 	Checks   []Check `json:"checks"`
+	// Notes name the evidence that was skipped: unreadable, malformed,
+	// untrusted or unbound attestations and link bundles. Skipped evidence
+	// never counts for or against the artifact; a note is not a failure.
+	Notes []string `json:"notes"`
 }
 
 // Failed returns the names of the failed checks.
@@ -59,15 +64,37 @@ func (e *Error) Error() string {
 	return "not verified: " + strings.Join(parts, "; ")
 }
 
-// Evidence is what is stored beside an artifact.
+// Evidence is what is stored beside an artifact. None of it is trusted:
+// each item counts only once it verifies.
 type Evidence struct {
 	// ArtifactSHA256 is the digest of the artifact's bytes, computed by the
 	// caller from the artifact itself (never taken from the evidence).
 	ArtifactSHA256 string
+	// Blobs are the caller's check of the artifact's stored blobs against
+	// the digests and sizes its manifest names; nil when the artifact has no
+	// manifest (a file the caller hashed itself), and then there is no
+	// artifact-bytes check.
+	Blobs []Blob
 	// Attestations are DSSE envelopes (JSON).
 	Attestations [][]byte
-	// Links are in-toto link files (JSON Metablocks) by file name.
-	Links map[string][]byte
+	// LinkBundles are the stored links bundles ([attest.LinksBundle]), as
+	// stored. Only a bundle whose SHA-256 a trusted provenance about the
+	// artifact names (runDetails.byproducts "links") is used.
+	LinkBundles [][]byte
+	// Notes are evidence the caller could not read (an attestation layer
+	// over its size limit); they are reported with the result.
+	Notes []string
+}
+
+// Blob is one blob of the artifact's stored manifest, as the caller read it.
+type Blob struct {
+	// Role says which blob: "manifest", "config", "layer 1", ...
+	Role string
+	// Digest is the digest the manifest names.
+	Digest string
+	// Problem is how the bytes read differ from the digest and size the
+	// manifest names ("" when they match).
+	Problem string
 }
 
 // Builder is a trusted builder: its identity and public key (PEM).
@@ -91,7 +118,9 @@ type Policy struct {
 	// RequireSBOM requires a signed SBOM about the artifact.
 	RequireSBOM bool
 	// Layout and LayoutOwnerKey, when set, require the step links to
-	// satisfy this signed in-toto layout.
+	// satisfy this signed in-toto layout: the links of the bundles trusted
+	// provenance about the artifact names, of the pipeline the layout was
+	// generated for, whose final products contain the artifact.
 	Layout         []byte
 	LayoutOwnerKey []byte
 }
@@ -105,6 +134,9 @@ const (
 
 // Artifact runs every check and returns the result; err is for problems
 // with the inputs themselves (an unreadable key), not for failed checks.
+// Evidence that is malformed, untrusted or not bound to the artifact is
+// skipped with a note: it can neither verify the artifact nor hide the
+// evidence that does.
 func Artifact(ev Evidence, p Policy) (*Result, error) {
 	var verifiers []signature.Verifier
 	for i, b := range p.Builders {
@@ -117,18 +149,26 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 	if p.Threshold == 0 {
 		p.Threshold = 1
 	}
-	r := &Result{}
-	// The layout check (in-toto over every step link) is independent of
-	// the rest: it runs alongside.
+	r := &Result{Notes: append([]string{}, ev.Notes...)}
+	if len(ev.Blobs) > 0 {
+		r.Checks = append(r.Checks, bytesCheck(ev.Blobs))
+	}
+	envs, notes := parseAttestations(ev.Attestations)
+	r.Notes = append(r.Notes, notes...)
+	prov := verified(envs, p.Builders, verifiers, attest.SLSAProvenanceV1)
+	r.Notes = append(r.Notes, prov.notes...)
+	about := prov.about(ev.ArtifactSHA256)
+	bundles, notes := selectBundles(ev.LinkBundles, about)
+	r.Notes = append(r.Notes, notes...)
+	// The layout check (in-toto over every step link) runs alongside the
+	// rest.
 	var layout chan Check
 	if len(p.Layout) > 0 {
 		layout = make(chan Check, 1)
-		go func() { layout <- layoutCheck(ev.Links, p.Layout, p.LayoutOwnerKey) }()
+		go func() { layout <- layoutCheck(bundles, about, p.Layout, p.LayoutOwnerKey, ev.ArtifactSHA256) }()
 	}
-	prov := verified(ev.Attestations, p.Builders, verifiers, attest.SLSAProvenanceV1)
 	r.Checks = append(r.Checks, signatureCheck(CheckProvenanceSignature, "SLSA provenance", prov))
 	r.Checks = append(r.Checks, subjectCheck(CheckProvenanceSubject, "provenance", prov, ev.ArtifactSHA256))
-	about := prov.about(ev.ArtifactSHA256)
 	if len(p.Sources) > 0 {
 		r.Checks = append(r.Checks, sourceCheck(about, p.Sources))
 		about = filter(about, func(a *attestation) bool { return sourceAllowed(a.prov, p.Sources) })
@@ -139,7 +179,8 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 	}
 	r.Checks = append(r.Checks, thresholdCheck(about, p))
 	if p.RequireSBOM {
-		sb := verified(ev.Attestations, p.Builders, verifiers, attest.SPDXDocument)
+		sb := verified(envs, p.Builders, verifiers, attest.SPDXDocument)
+		r.Notes = append(r.Notes, sb.notes...)
 		r.Checks = append(r.Checks, signatureCheck(CheckSBOMSignature, "SPDX SBOM", sb))
 		r.Checks = append(r.Checks, subjectCheck(CheckSBOMSubject, "SBOM", sb, ev.ArtifactSHA256))
 	}
@@ -157,32 +198,70 @@ type attestation struct {
 	prov    provenanceFields
 }
 
+// envelope is one stored attestation, parsed but not trusted: its
+// predicate type (read from the unverified payload) only routes it.
+type envelope struct {
+	index         int // 1-based, for notes
+	env           *attest.Envelope
+	predicateType string
+}
+
+// predicateNames are the predicate types verify reads.
+var predicateNames = map[string]string{attest.SLSAProvenanceV1: "SLSA provenance", attest.SPDXDocument: "SPDX SBOM"}
+
+// parseAttestations keeps the DSSE envelopes of the statements verify
+// reads; every other item is a note.
+func parseAttestations(raws [][]byte) ([]envelope, []string) {
+	var out []envelope
+	var notes []string
+	for i, raw := range raws {
+		env, err := attest.ParseEnvelope(raw)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("attestation %d: %v: skipped", i+1, err))
+			continue
+		}
+		payload, err := decodeB64(env.Payload)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("attestation %d: payload is not base64: skipped", i+1))
+			continue
+		}
+		st, err := attest.ParseStatement(payload)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("attestation %d: %v: skipped", i+1, err))
+			continue
+		}
+		if _, ok := predicateNames[st.PredicateType]; !ok {
+			notes = append(notes, fmt.Sprintf("attestation %d: predicate type %q is not one verify reads: skipped", i+1, st.PredicateType))
+			continue
+		}
+		out = append(out, envelope{index: i + 1, env: env, predicateType: st.PredicateType})
+	}
+	return out, notes
+}
+
 // found is what the attestations of one predicate type yielded.
 type found struct {
 	ok       []*attestation
 	present  int // envelopes of this type, verified or not
 	problems []string
+	notes    []string
 }
 
 func (f found) about(sha string) []*attestation {
 	return filter(f.ok, func(a *attestation) bool { return a.st.HasSubject(sha) })
 }
 
-func verified(envs [][]byte, builders []Builder, vs []signature.Verifier, predicateType string) found {
+func verified(envs []envelope, builders []Builder, vs []signature.Verifier, predicateType string) found {
 	var f found
-	for i, raw := range envs {
-		env, err := attest.ParseEnvelope(raw)
-		if err != nil {
-			f.problems = append(f.problems, fmt.Sprintf("attestation %d: %v", i+1, err))
-			continue
-		}
-		if st, err := attest.ParseStatement(payloadOf(env)); err != nil || st.PredicateType != predicateType {
+	for _, e := range envs {
+		if e.predicateType != predicateType {
 			continue
 		}
 		f.present++
-		a, problem := trusted(env, builders, vs, predicateType)
+		a, problem := trusted(e.env, builders, vs, predicateType)
 		if a == nil {
-			f.problems = append(f.problems, fmt.Sprintf("attestation %d: %s", i+1, problem))
+			f.problems = append(f.problems, fmt.Sprintf("attestation %d: %s", e.index, problem))
+			f.notes = append(f.notes, fmt.Sprintf("attestation %d (%s): %s: skipped", e.index, predicateNames[predicateType], problem))
 			continue
 		}
 		f.ok = append(f.ok, a)
@@ -204,6 +283,9 @@ func trusted(env *attest.Envelope, builders []Builder, vs []signature.Verifier, 
 		if err != nil {
 			return nil, err.Error()
 		}
+		if st.PredicateType != predicateType {
+			return nil, fmt.Sprintf("signed payload has predicate type %q", st.PredicateType)
+		}
 		a := &attestation{builder: i, st: st}
 		if predicateType != attest.SLSAProvenanceV1 {
 			return a, ""
@@ -217,11 +299,6 @@ func trusted(env *attest.Envelope, builders []Builder, vs []signature.Verifier, 
 		problem = fmt.Sprintf("signed by the key of %s but claims builder %q", builders[i].ID, a.prov.BuilderID)
 	}
 	return nil, problem
-}
-
-func payloadOf(env *attest.Envelope) []byte {
-	b, _ := decodeB64(env.Payload)
-	return b
 }
 
 func signatureCheck(name, what string, f found) Check {
@@ -248,36 +325,4 @@ func subjectCheck(name, what string, f found, sha string) Check {
 		}
 	}
 	return Check{name, false, fmt.Sprintf("the artifact is sha256:%s but the signed %s is about %s (artifact changed after signing, or evidence for another artifact)", sha, what, strings.Join(subs, ", "))}
-}
-
-func layoutCheck(links map[string][]byte, layout, ownerKey []byte) Check {
-	dir, err := os.MkdirTemp("", "accord-links-")
-	if err != nil {
-		return Check{CheckLayout, false, err.Error()}
-	}
-	defer os.RemoveAll(dir)
-	for name, b := range links {
-		if filepath.Base(name) != name || !strings.HasSuffix(name, ".link") {
-			return Check{CheckLayout, false, fmt.Sprintf("bad link file name %q", name)}
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return Check{CheckLayout, false, err.Error()}
-		}
-	}
-	lp := filepath.Join(dir, "root.layout.json")
-	if err := os.WriteFile(lp, layout, 0o644); err != nil {
-		return Check{CheckLayout, false, err.Error()}
-	}
-	md, err := intoto.LoadMetadata(lp)
-	if err != nil {
-		return Check{CheckLayout, false, "layout: " + err.Error()}
-	}
-	mb, ok := md.(*intoto.Metablock)
-	if !ok {
-		return Check{CheckLayout, false, "layout is not a signed Metablock"}
-	}
-	if err := attest.VerifyLinks(mb, ownerKey, dir); err != nil {
-		return Check{CheckLayout, false, err.Error()}
-	}
-	return Check{CheckLayout, true, fmt.Sprintf("%d step links satisfy the layout", len(links))}
 }

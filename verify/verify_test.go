@@ -24,7 +24,7 @@ type world struct {
 	builderPub, ownerPub     []byte
 	artifact                 []byte
 	layout                   []byte
-	links                    map[string][]byte
+	links                    []byte // the honest build's links bundle
 }
 
 func signer(t *testing.T) (*attest.Signer, []byte) {
@@ -58,19 +58,32 @@ func newWorld(t *testing.T) *world {
 	w.builder, w.builderPub = signer(t)
 	w.owner, w.ownerPub = signer(t)
 	w.intruder, _ = signer(t)
-	mb, err := attest.Layout(context.Background(), w.owner, steps, attest.LayoutOptions{Functionaries: [][]byte{w.builderPub}, Expires: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.layout, _ = json.Marshal(mb)
+	w.layout = w.makeLayout(t, pipelineDigest)
 	w.links = w.signLinks(t, w.builder, false, false)
 	return w
 }
 
-func (w *world) signLinks(t *testing.T, s *attest.Signer, sunburst, dropLast bool) map[string][]byte {
+func (w *world) makeLayout(t *testing.T, pipeline string) []byte {
+	t.Helper()
+	mb, err := attest.Layout(context.Background(), w.owner, steps, attest.LayoutOptions{Functionaries: [][]byte{w.builderPub}, Expires: time.Now().Add(time.Hour), PipelineDigest: pipeline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(mb)
+	return b
+}
+
+func (w *world) signLinks(t *testing.T, s *attest.Signer, sunburst, dropLast bool) []byte {
+	t.Helper()
+	return w.signLinksOf(t, s, w.artifact, sunburst, dropLast)
+}
+
+// signLinksOf returns the links bundle of a build of the test pipeline
+// whose output is artifact.
+func (w *world) signLinksOf(t *testing.T, s *attest.Signer, artifact []byte, sunburst, dropLast bool) []byte {
 	t.Helper()
 	src := map[string]string{"source/main.go": hexSHA([]byte("main"))}
-	built := map[string]string{"source/main.go": hexSHA([]byte("main")), "output/bin/app": hexSHA(w.artifact)}
+	built := map[string]string{"source/main.go": hexSHA([]byte("main")), "output/bin/app": hexSHA(artifact)}
 	if sunburst {
 		built["source/main.go"] = hexSHA([]byte("main + implant"))
 	}
@@ -89,7 +102,11 @@ func (w *world) signLinks(t *testing.T, s *attest.Signer, sunburst, dropLast boo
 		}
 		out[attest.LinkFileName(in.Name, s.KeyID())], _ = json.Marshal(mb)
 	}
-	return out
+	b, err := attest.LinksBundle(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 const (
@@ -104,13 +121,25 @@ func (w *world) envelope(t *testing.T, s *attest.Signer, predicateType, subjectS
 	return w.provenance(t, s, predicateType, subjectSHA, testBuilder, commitA, "main", pipelineDigest)
 }
 
+// provenanceNaming is the builder's provenance about subjectSHA, for
+// pipeline, naming the links bundle links.
+func (w *world) provenanceNaming(t *testing.T, subjectSHA, pipeline string, links []byte) []byte {
+	t.Helper()
+	return w.provenanceLinks(t, w.builder, attest.SLSAProvenanceV1, subjectSHA, testBuilder, commitA, "main", pipeline, attest.SHA256Hex(links))
+}
+
 func (w *world) provenance(t *testing.T, s *attest.Signer, predicateType, subjectSHA, builderID, commit, ref, pipeline string) []byte {
+	t.Helper()
+	return w.provenanceLinks(t, s, predicateType, subjectSHA, builderID, commit, ref, pipeline, "")
+}
+
+func (w *world) provenanceLinks(t *testing.T, s *attest.Signer, predicateType, subjectSHA, builderID, commit, ref, pipeline, links string) []byte {
 	t.Helper()
 	var stmt []byte
 	var err error
 	if predicateType == attest.SLSAProvenanceV1 {
 		stmt, err = attest.Provenance(&attest.Build{Pipeline: "p", PipelineDigest: pipeline, SourceURI: repoURI, SourceRef: ref, SourceCommit: commit,
-			Params: map[string]any{}, Run: attest.Run{BuilderID: builderID}},
+			Params: map[string]any{}, Run: attest.Run{BuilderID: builderID, LinksSHA256: links}},
 			[]attest.Subject{{Name: "app", SHA256: subjectSHA}})
 	} else {
 		stmt, err = attest.Statement(predicateType, []attest.Subject{{Name: "app", SHA256: subjectSHA}}, map[string]any{"spdxVersion": "SPDX-2.3"})
@@ -129,13 +158,16 @@ func (w *world) provenance(t *testing.T, s *attest.Signer, predicateType, subjec
 func TestAttacks(t *testing.T) {
 	w := newWorld(t)
 	sha := hexSHA(w.artifact)
-	honest := func() Evidence {
+	// with is the evidence of a build whose provenance names its links
+	// bundle.
+	with := func(links []byte) Evidence {
 		return Evidence{
 			ArtifactSHA256: sha,
-			Attestations:   [][]byte{w.envelope(t, w.builder, attest.SLSAProvenanceV1, sha), w.envelope(t, w.builder, attest.SPDXDocument, sha)},
-			Links:          w.links,
+			Attestations:   [][]byte{w.provenanceNaming(t, sha, pipelineDigest, links), w.envelope(t, w.builder, attest.SPDXDocument, sha)},
+			LinkBundles:    [][]byte{links},
 		}
 	}
+	honest := func() Evidence { return with(w.links) }
 	policy := Policy{Builders: []Builder{{ID: testBuilder, Key: w.builderPub}}, Threshold: 1, RequireSBOM: true, Layout: w.layout, LayoutOwnerKey: w.ownerPub}
 	tests := []struct {
 		name   string
@@ -147,7 +179,7 @@ func TestAttacks(t *testing.T) {
 			ev := honest()
 			ev.ArtifactSHA256 = hexSHA([]byte("the binary, patched"))
 			return ev
-		}, []string{CheckProvenanceSubject, CheckThreshold, CheckSBOMSubject}},
+		}, []string{CheckProvenanceSubject, CheckThreshold, CheckSBOMSubject, CheckLayout}},
 		{"provenance payload edited", func() Evidence {
 			ev := honest()
 			var env attest.Envelope
@@ -157,12 +189,12 @@ func TestAttacks(t *testing.T) {
 			env.Payload = base64.StdEncoding.EncodeToString(p)
 			ev.Attestations[0], _ = json.Marshal(env)
 			return ev
-		}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold}},
+		}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold, CheckLayout}},
 		{"signature by another key", func() Evidence {
 			ev := honest()
 			ev.Attestations[0] = w.envelope(t, w.intruder, attest.SLSAProvenanceV1, sha)
 			return ev
-		}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold}},
+		}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold, CheckLayout}},
 		{"SBOM about another subject", func() Evidence {
 			ev := honest()
 			ev.Attestations[1] = w.envelope(t, w.builder, attest.SPDXDocument, hexSHA([]byte("something else")))
@@ -173,21 +205,9 @@ func TestAttacks(t *testing.T) {
 			ev.Attestations = ev.Attestations[:1]
 			return ev
 		}, []string{CheckSBOMSignature, CheckSBOMSubject}},
-		{"a step's link missing", func() Evidence {
-			ev := honest()
-			ev.Links = w.signLinks(t, w.builder, false, true)
-			return ev
-		}, []string{CheckLayout}},
-		{"SUNBURST: build step rewrites the source it may only read", func() Evidence {
-			ev := honest()
-			ev.Links = w.signLinks(t, w.builder, true, false)
-			return ev
-		}, []string{CheckLayout}},
-		{"links signed by an untrusted key", func() Evidence {
-			ev := honest()
-			ev.Links = w.signLinks(t, w.intruder, false, false)
-			return ev
-		}, []string{CheckLayout}},
+		{"a step's link missing", func() Evidence { return with(w.signLinks(t, w.builder, false, true)) }, []string{CheckLayout}},
+		{"SUNBURST: build step rewrites the source it may only read", func() Evidence { return with(w.signLinks(t, w.builder, true, false)) }, []string{CheckLayout}},
+		{"links signed by an untrusted key", func() Evidence { return with(w.signLinks(t, w.intruder, false, false)) }, []string{CheckLayout}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

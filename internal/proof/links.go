@@ -1,69 +1,33 @@
 package proof
 
 import (
-	"archive/tar"
-	"bytes"
+	"errors"
 	"fmt"
-	"io"
 	"path"
-	"sort"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/store"
 )
 
-// maxLinkFile bounds one link file read from a bundle.
-const maxLinkFile = 16 << 20
-
-// tarFiles is a deterministic tar of files: sorted names, fixed mode and
-// owner, no times.
-func tarFiles(files map[string][]byte) ([]byte, error) {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(files[n]); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
 // ReadLinks returns the in-toto link files (file name to content) of the
 // layers of a .links attachment: bundles, and single links named by their
-// title annotation.
+// title annotation. A layer that cannot be read is skipped; the error
+// returned names each one, alongside the links of the others. These links
+// are not bound to any provenance: verification selects bundles by the
+// digest a trusted provenance names instead (package verify).
 func ReadLinks(layers []store.Layer) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, l := range layers {
+	var errs []error
+	for i, l := range layers {
 		switch l.MediaType {
 		case store.LinksBundleMediaType:
-			tr := tar.NewReader(bytes.NewReader(l.Blob))
-			for {
-				h, err := tr.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return nil, fmt.Errorf("links bundle of %s: %w", l.Annotations[store.BuilderAnnotation], err)
-				}
-				name := path.Base(h.Name)
-				if h.Typeflag != tar.TypeReg || name == "." || name == "/" || name == ".." {
-					continue
-				}
-				b, err := io.ReadAll(io.LimitReader(tr, maxLinkFile))
-				if err != nil {
-					return nil, err
-				}
-				out[name] = b
+			files, err := attest.ReadLinksBundle(l.Blob)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("links layer %d (sha256:%s, says builder %q): %w", i+1, attest.SHA256Hex(l.Blob), l.Annotations[store.BuilderAnnotation], err))
+				continue
+			}
+			for n, b := range files {
+				out[n] = b
 			}
 		default:
 			if t := path.Base(l.Annotations["org.opencontainers.image.title"]); t != "" && t != "." && t != "/" {
@@ -71,5 +35,5 @@ func ReadLinks(layers []store.Layer) (map[string][]byte, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

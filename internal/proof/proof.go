@@ -66,9 +66,10 @@ func Record(ctx context.Context, in *Input, o Options) ([]Recorded, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The links bundle comes first: the provenance names it by digest.
 	links, err := signLinks(ctx, in.Result, o)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("signing step links: %w", err)
 	}
 	b := &attest.Build{
 		SourceURI: in.Source.URI, SourceRef: in.Source.Ref, SourceCommit: in.Source.Commit, SourceTree: in.SourceTree,
@@ -77,7 +78,8 @@ func Record(ctx context.Context, in *Input, o Options) ([]Recorded, error) {
 		Params:       paramsMap(in.Params),
 		Dependencies: dependencies(in),
 		Internal:     in.Internal,
-		Run:          attest.Run{BuilderID: o.BuilderID, InvocationID: in.RunID, Started: in.Started, Finished: in.Finished},
+		Run: attest.Run{BuilderID: o.BuilderID, InvocationID: in.RunID, Started: in.Started, Finished: in.Finished,
+			LinksSHA256: attest.SHA256Hex(links[0].Blob)},
 	}
 	var out []Recorded
 	for _, a := range in.Artifacts {
@@ -214,7 +216,9 @@ func sbomStatement(ctx context.Context, st store.Store, a artifact.Artifact, sub
 	return attest.Statement(attest.SPDXDocument, []attest.Subject{sub}, pred)
 }
 
-// signLinks makes and signs the in-toto link of every step that ran.
+// signLinks makes and signs the in-toto link of every step that ran, and
+// returns them as one links bundle layer: its blob is stored as it is, so
+// its SHA-256 is the digest the provenance names.
 func signLinks(ctx context.Context, res *engine.Result, o Options) ([]store.Layer, error) {
 	files := map[string][]byte{}
 	for _, t := range res.Tasks {
@@ -237,7 +241,7 @@ func signLinks(ctx context.Context, res *engine.Result, o Options) ([]store.Laye
 			files[attest.LinkFileName(name, o.Signer.KeyID())] = blob
 		}
 	}
-	bundle, err := tarFiles(files)
+	bundle, err := attest.LinksBundle(files)
 	if err != nil {
 		return nil, err
 	}
