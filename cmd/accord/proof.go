@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -198,9 +201,10 @@ Verify with the upstream tool:
 				return err
 			}
 			mb, err := attest.Layout(ctx, owner, steps, attest.LayoutOptions{
-				Functionaries: pems,
-				Expires:       time.Now().Add(expires),
-				Readme:        fmt.Sprintf("accord layout for pipeline %s %s", r.Pipeline.Name, r.Digest),
+				Functionaries:  pems,
+				Expires:        time.Now().Add(expires),
+				Readme:         fmt.Sprintf("accord layout for pipeline %s %s", r.Pipeline.Name, r.Digest),
+				PipelineDigest: r.Digest,
 			})
 			if err != nil {
 				return err
@@ -234,7 +238,7 @@ func newExportCmd() *cobra.Command {
 			if err != nil {
 				return usageErr(err)
 			}
-			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile)
+			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -251,110 +255,37 @@ func newExportCmd() *cobra.Command {
 	return cmd
 }
 
-func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string) ([]string, error) {
+// export writes the release bundle of arg into dir. Every blob of the
+// artifact is checked against its digest and size before anything is
+// written, and the exported copy again after: a bundle is complete and
+// exact, or export fails and removes what it wrote. Attachments it cannot
+// read are skipped with a warning on warn.
+func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string, warn io.Writer) (files []string, err error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
 		return nil, usageErr(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "links"), 0o755); err != nil {
-		return nil, err
-	}
-	var files []string
-	write := func(rel string, b []byte) error {
-		files = append(files, rel)
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
 	}
 	img, err := st.Image(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	m, err := img.Manifest()
+	if err := store.VerifyBlobs(img, h); err != nil {
+		return nil, fmt.Errorf("refusing to export %s: %w\n  fix: the store holds other bytes than were built and signed; rebuild the artifact or restore the store", arg, err)
+	}
+	out, err := newBundleDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if string(m.Config.MediaType) == artifact.FileArtifactType {
-		ls, err := img.Layers()
-		if err != nil || len(ls) != 1 {
-			return nil, fmt.Errorf("file artifact %s: want one layer", arg)
-		}
-		rc, err := ls[0].Compressed()
+	defer func() {
 		if err != nil {
-			return nil, err
+			out.remove()
 		}
-		var buf bytes.Buffer
-		_, err = buf.ReadFrom(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
-		if err := write(filepath.Base(name), buf.Bytes()); err != nil {
-			return nil, err
-		}
-	} else {
-		p, err := layout.Write(filepath.Join(dir, "image"), empty.Index)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.AppendImage(img); err != nil {
-			return nil, err
-		}
-		files = append(files, "image/")
-	}
-	repo := store.Name(st, name)
-	att, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
-	var prov, sb []byte
-	for _, l := range att {
-		line := append(bytes.TrimSpace(l.Blob), '\n')
-		switch l.Annotations[store.PredicateTypeAnnotation] {
-		case attest.SLSAProvenanceV1:
-			prov = append(prov, line...)
-		case attest.SPDXDocument:
-			sb = append(sb, line...)
-		}
-	}
-	if len(prov) == 0 {
-		return nil, fmt.Errorf("no provenance stored for %s\n  fix: build it with 'accord run --key ...'", arg)
-	}
-	if err := write("provenance.intoto.jsonl", prov); err != nil {
+	}()
+	if err := exportArtifact(img, h, name, arg, out); err != nil {
 		return nil, err
 	}
-	if len(sb) > 0 {
-		if err := write("sbom.intoto.jsonl", sb); err != nil {
-			return nil, err
-		}
-		pred, err := storedSBOM(ctx, st, name+"@"+h.String())
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range []struct{ format, file string }{{"spdx-json", "sbom.spdx.json"}, {"spdx-tv", "sbom.spdx"}} {
-			b, err := encodeSBOM(pred, f.format)
-			if err != nil {
-				return nil, err
-			}
-			if err := write(f.file, b); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if sigs, err := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.SigSuffix)); err == nil {
-		var out []map[string]string
-		for _, l := range sigs {
-			out = append(out, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
-		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		if err := write("signatures.json", b); err != nil {
-			return nil, err
-		}
-	}
-	layers, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
-	links, err := proof.ReadLinks(layers)
-	if err != nil {
+	if err := exportEvidence(ctx, st, name, h, arg, out, warn); err != nil {
 		return nil, err
-	}
-	for _, title := range sortedKeys(links) {
-		if err := write(filepath.Join("links", title), links[title]); err != nil {
-			return nil, err
-		}
 	}
 	for _, c := range []struct{ src, dst string }{{pub, "builder.pub"}, {layoutFile, "root.layout"}} {
 		if c.src == "" {
@@ -364,20 +295,188 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 		if err != nil {
 			return nil, usageErr(err)
 		}
-		if err := write(c.dst, b); err != nil {
+		if err := out.write(c.dst, b); err != nil {
 			return nil, err
 		}
 	}
+	files = append([]string(nil), out.files...)
 	sort.Strings(files)
 	idx := fmt.Sprintf("# Release bundle: %s\n\nStored manifest: `%s`\n\n| file | what |\n|---|---|\n", name, h)
 	for _, f := range files {
 		idx += fmt.Sprintf("| `%s` | %s |\n", f, describe(f))
 	}
 	idx += "\nVerify the step links with in-toto: `in-toto-golang verify -l root.layout -k owner.pub -d links`.\n"
-	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(idx), 0o644); err != nil {
+	if err := out.write("README.md", []byte(idx)); err != nil {
 		return nil, err
 	}
 	return append(files, "README.md"), nil
+}
+
+// bundleDir is a release bundle being written: what it created, so that a
+// failed export leaves nothing behind.
+type bundleDir struct {
+	dir     string
+	existed bool
+	files   []string // relative, in the order written
+	dirs    []string // created, relative
+	keep    []string // among files, there before: not removed
+}
+
+func newBundleDir(dir string) (*bundleDir, error) {
+	b := &bundleDir{dir: dir}
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		b.existed = true
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "links")); errors.Is(err, os.ErrNotExist) {
+		b.dirs = append(b.dirs, "links")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "links"), 0o755); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bundleDir) write(rel string, content []byte) error {
+	b.files = append(b.files, rel)
+	return os.WriteFile(filepath.Join(b.dir, rel), content, 0o644)
+}
+
+// remove undoes the export: the whole directory if export created it,
+// else what it wrote.
+func (b *bundleDir) remove() {
+	if !b.existed {
+		os.RemoveAll(b.dir)
+		return
+	}
+	for _, f := range b.files {
+		if !slices.Contains(b.keep, f) {
+			os.RemoveAll(filepath.Join(b.dir, strings.TrimSuffix(f, "/")))
+		}
+	}
+	for _, d := range b.dirs {
+		os.Remove(filepath.Join(b.dir, d))
+	}
+}
+
+// exportArtifact writes the file, or the image as an OCI layout whose
+// written blobs are checked again.
+func exportArtifact(img ggcrv1.Image, h ggcrv1.Hash, name, arg string, out *bundleDir) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	if string(m.Config.MediaType) == artifact.FileArtifactType {
+		ls, err := img.Layers()
+		if err != nil || len(ls) != 1 {
+			return fmt.Errorf("file artifact %s: want one layer", arg)
+		}
+		rc, err := ls[0].Compressed()
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if got := "sha256:" + attest.SHA256Hex(buf.Bytes()); got != m.Layers[0].Digest.String() {
+			return fmt.Errorf("refusing to export %s: file %s changed while it was read (now %s)", arg, m.Layers[0].Digest, got)
+		}
+		return out.write(filepath.Base(name), buf.Bytes())
+	}
+	if _, err := os.Stat(filepath.Join(out.dir, "image")); err == nil {
+		out.keep = append(out.keep, "image/") // an earlier export's: not ours to remove
+	}
+	out.files = append(out.files, "image/")
+	p, err := layout.Write(filepath.Join(out.dir, "image"), empty.Index)
+	if err != nil {
+		return err
+	}
+	if err := p.AppendImage(img); err != nil {
+		return err
+	}
+	written, err := p.Image(h)
+	if err != nil {
+		return err
+	}
+	if err := store.VerifyBlobs(written, h); err != nil {
+		return fmt.Errorf("refusing to export %s: the copy written is not the image: %w", arg, err)
+	}
+	return nil
+}
+
+// exportEvidence writes the provenance, SBOM, signatures and links stored
+// beside the artifact.
+func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, arg string, out *bundleDir, warn io.Writer) error {
+	repo := store.Name(st, name)
+	layers := func(suffix string) []store.Layer {
+		ls, err := store.Layers(ctx, st, store.AttachmentRef(repo, h, suffix))
+		for _, e := range layerNotes(suffix, err) {
+			fmt.Fprintln(warn, "warning:", e)
+		}
+		return ls
+	}
+	var prov, sb []byte
+	for _, l := range layers(store.AttSuffix) {
+		line := append(bytes.TrimSpace(l.Blob), '\n')
+		switch l.Annotations[store.PredicateTypeAnnotation] {
+		case attest.SLSAProvenanceV1:
+			prov = append(prov, line...)
+		case attest.SPDXDocument:
+			sb = append(sb, line...)
+		}
+	}
+	if len(prov) == 0 {
+		return fmt.Errorf("no provenance stored for %s\n  fix: build it with 'accord run --key ...'", arg)
+	}
+	if err := out.write("provenance.intoto.jsonl", prov); err != nil {
+		return err
+	}
+	if len(sb) > 0 {
+		if err := out.write("sbom.intoto.jsonl", sb); err != nil {
+			return err
+		}
+		pred, err := storedSBOM(ctx, st, name+"@"+h.String())
+		if err != nil {
+			return err
+		}
+		for _, f := range []struct{ format, file string }{{"spdx-json", "sbom.spdx.json"}, {"spdx-tv", "sbom.spdx"}} {
+			b, err := encodeSBOM(pred, f.format)
+			if err != nil {
+				return err
+			}
+			if err := out.write(f.file, b); err != nil {
+				return err
+			}
+		}
+	}
+	if sigs := layers(store.SigSuffix); len(sigs) > 0 {
+		var list []map[string]string
+		for _, l := range sigs {
+			list = append(list, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+		}
+		b, err := json.MarshalIndent(list, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := out.write("signatures.json", b); err != nil {
+			return err
+		}
+	}
+	links, err := proof.ReadLinks(layers(store.LinksSuffix))
+	for _, e := range unjoin(err) {
+		fmt.Fprintln(warn, "warning:", e, "(skipped)")
+	}
+	for _, title := range sortedKeys(links) {
+		if err := out.write(filepath.Join("links", title), links[title]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func describe(f string) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/internal/artifact"
-	"github.com/accord-build/accord/internal/proof"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/verify"
 )
@@ -41,10 +41,16 @@ func newVerifyCmd() *cobra.Command {
     file: root.layout
     ownerKey: owner.pub
 
-Checks, each reported by name: provenance-signature, provenance-subject,
-source-allowed, pipeline-allowed, builders-threshold, sbom-signature,
-sbom-subject, in-toto-layout. The artifact's digest is computed from its
-bytes in the store, never read from the evidence.
+Checks, each reported by name: artifact-bytes, provenance-signature,
+provenance-subject, source-allowed, pipeline-allowed, builders-threshold,
+sbom-signature, sbom-subject, in-toto-layout. The artifact's digest is
+computed from its bytes in the store, never read from the evidence, and
+every blob of its manifest (config, layers) must match its digest and size.
+The in-toto layout is checked against the links bundle that the trusted
+provenance about the artifact names by digest, of the pipeline the layout
+was generated for; the artifact must be among the links' final products.
+Evidence that is unreadable, malformed, untrusted or not bound to the
+artifact is skipped and reported as a note (NOTE lines, "notes" in JSON).
 
 Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 		Args: cobra.ExactArgs(1),
@@ -82,6 +88,9 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %-22s %s\n", mark, c.Name, c.Reason)
 				}
+				for _, n := range res.Notes {
+					fmt.Fprintf(cmd.OutOrStdout(), "NOTE %s\n", n)
+				}
 				if res.Verified {
 					fmt.Fprintf(cmd.OutOrStdout(), "verified: %s (sha256:%s)\n", args[0], ev.ArtifactSHA256)
 				}
@@ -99,14 +108,18 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 }
 
 // evidence reads the artifact and what is stored beside it. The digest is
-// computed from the bytes: a file artifact's content, an image's manifest.
+// computed from the bytes: a file artifact's content, an image's manifest;
+// and every blob of the stored manifest is checked against its digest and
+// size. Evidence that cannot be read is a note, never a reason to stop:
+// junk beside an artifact must not hide the evidence that is good.
 func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence, error) {
 	// With a digest in the argument, the attachments are fetched at once,
 	// concurrently with the artifact: from a registry each is a round trip.
 	type fetched struct {
-		h          ggcrv1.Hash
-		att, links []store.Layer
-		done       chan struct{}
+		h                ggcrv1.Hash
+		att, links       []store.Layer
+		attErr, linksErr error
+		done             chan struct{}
 	}
 	fetch := func(name string, h ggcrv1.Hash) *fetched {
 		f := &fetched{h: h, done: make(chan struct{})}
@@ -117,9 +130,9 @@ func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				f.links, _ = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
+				f.links, f.linksErr = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
 			}()
-			f.att, _ = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
+			f.att, f.attErr = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
 			wg.Wait()
 		}()
 		return f
@@ -138,25 +151,65 @@ func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence
 	if err != nil {
 		return nil, err
 	}
-	sha, err := artifactSHA256(img)
-	if err != nil {
-		return nil, err
+	ev := &verify.Evidence{}
+	bad := false
+	for _, b := range store.CheckBlobs(img, h) {
+		vb := verify.Blob{Role: b.Role, Digest: b.Digest.String()}
+		if b.Err != nil {
+			vb.Problem, bad = b.Err.Error(), true
+		}
+		ev.Blobs = append(ev.Blobs, vb)
+	}
+	if ev.ArtifactSHA256, err = artifactSHA256(img); err != nil {
+		if !bad {
+			return nil, err
+		}
+		// The artifact-bytes check fails, naming the blob; no digest of
+		// bytes that could not be read can match a subject.
+		ev.ArtifactSHA256 = "(unreadable)"
 	}
 	f := early
 	if f == nil || f.h != h { // a name, or a file artifact's file digest
 		f = fetch(name, h)
 	}
 	<-f.done
-	ev := &verify.Evidence{ArtifactSHA256: sha, Links: map[string][]byte{}}
+	ev.Notes = append(ev.Notes, layerNotes("attestations", f.attErr)...)
+	ev.Notes = append(ev.Notes, layerNotes("links", f.linksErr)...)
 	for _, l := range f.att {
 		ev.Attestations = append(ev.Attestations, l.Blob)
 	}
-	links, err := proof.ReadLinks(f.links)
-	if err != nil {
-		return nil, err
+	for i, l := range f.links {
+		if l.MediaType != store.LinksBundleMediaType {
+			ev.Notes = append(ev.Notes, fmt.Sprintf("links layer %d has media type %q, not a links bundle: ignored", i+1, l.MediaType))
+			continue
+		}
+		ev.LinkBundles = append(ev.LinkBundles, l.Blob)
 	}
-	ev.Links = links
 	return ev, nil
+}
+
+// layerNotes turns what [store.Layers] could not read into notes; nothing
+// stored is no note (the checks say what is missing).
+func layerNotes(what string, err error) []string {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	var out []string
+	for _, e := range unjoin(err) {
+		out = append(out, fmt.Sprintf("%s: %v: skipped", what, e))
+	}
+	return out
+}
+
+// unjoin splits an errors.Join; nil for nil.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func artifactSHA256(img ggcrv1.Image) (string, error) {

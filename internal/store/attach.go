@@ -156,7 +156,30 @@ func SimpleSigning(dockerReference string, h v1.Hash) ([]byte, error) {
 	}{critical{identity{dockerReference}, image{h.String()}, "cosign container image signature"}, nil})
 }
 
-// Layers returns the layers stored under ref with their annotations.
+// MaxLayerSize bounds one signature, attestation or links layer read by
+// [Layers].
+const MaxLayerSize = 64 << 20
+
+// LayerError is a layer [Layers] could not use: unreadable, over
+// [MaxLayerSize], or not the bytes its descriptor names.
+type LayerError struct {
+	Ref    string
+	Index  int // 1-based
+	Digest v1.Hash
+	Err    error
+}
+
+func (e *LayerError) Error() string {
+	return fmt.Sprintf("%s layer %d (%s): %v", e.Ref, e.Index, e.Digest, e.Err)
+}
+
+func (e *LayerError) Unwrap() error { return e.Err }
+
+// Layers returns the layers stored under ref with their annotations. The
+// limits apply per layer: a layer that cannot be used is left out and
+// named by a [*LayerError] in the returned error, and the layers that
+// could be read are returned with it. Without layers the error is
+// [ErrNotFound] (nothing stored under ref) or the manifest's problem.
 func Layers(ctx context.Context, st Store, ref string) ([]Layer, error) {
 	lk, ok := st.(Lookuper)
 	if !ok {
@@ -168,14 +191,10 @@ func Layers(ctx context.Context, st Store, ref string) ([]Layer, error) {
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, err
-	}
-	ls, err := img.Layers()
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: manifest: %w", ref, err)
 	}
 	// Blobs are fetched concurrently: from a registry each is a round trip.
-	out := make([]Layer, len(m.Layers))
+	got := make([]*Layer, len(m.Layers))
 	errs := make([]error, len(m.Layers))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -185,25 +204,51 @@ func Layers(ctx context.Context, st Store, ref string) ([]Layer, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			rc, err := ls[i].Compressed()
+			b, err := readLayer(img, d)
 			if err != nil {
-				errs[i] = err
+				errs[i] = &LayerError{Ref: ref, Index: i + 1, Digest: d.Digest, Err: err}
 				return
 			}
-			b, err := readAllLimit(rc, 64<<20)
-			rc.Close()
-			if err != nil {
-				errs[i] = fmt.Errorf("%s layer %d: %w", ref, i, err)
-				return
-			}
-			out[i] = Layer{MediaType: d.MediaType, Blob: b, Annotations: d.Annotations}
+			got[i] = &Layer{MediaType: d.MediaType, Blob: b, Annotations: d.Annotations}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	var out []Layer
+	for _, l := range got {
+		if l != nil {
+			out = append(out, *l)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// readLayer reads the blob d describes, refusing it before reading when
+// its descriptor says it is over [MaxLayerSize], and after reading when it
+// is not d.Size bytes with digest d.Digest.
+func readLayer(img v1.Image, d v1.Descriptor) ([]byte, error) {
+	if d.Size > MaxLayerSize || d.Size < 0 {
+		return nil, fmt.Errorf("size %d is over the %d-byte limit of a layer beside an artifact", d.Size, MaxLayerSize)
+	}
+	l, err := img.LayerByDigest(d.Digest)
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := readAllLimit(rc, d.Size)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != d.Size {
+		return nil, fmt.Errorf("%d bytes, its descriptor says %d", len(b), d.Size)
+	}
+	if got := digestOf(b); got != d.Digest.String() {
+		return nil, fmt.Errorf("content has digest %s", got)
+	}
+	return b, nil
 }
 
 // Name returns the repository part of an artifact name for attachments.
