@@ -1,119 +1,41 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/accord-build/accord/internal/testutil/tamper"
 )
 
-// tamperedBlobs is the in-process registry's blob store with an attacker
-// in it: Get serves the bytes tamper returns for a blob.
-type tamperedBlobs struct {
-	mem interface {
-		registry.BlobHandler
-		registry.BlobStatHandler
-		registry.BlobPutHandler
-		registry.BlobDeleteHandler
-	}
-	mu     sync.Mutex
-	tamper map[v1.Hash]func([]byte) []byte
-}
-
-func (b *tamperedBlobs) Stat(ctx context.Context, repo string, h v1.Hash) (int64, error) {
-	return b.mem.Stat(ctx, repo, h)
-}
-
-func (b *tamperedBlobs) Put(ctx context.Context, repo string, h v1.Hash, rc io.ReadCloser) error {
-	return b.mem.Put(ctx, repo, h, rc)
-}
-
-func (b *tamperedBlobs) Delete(ctx context.Context, repo string, h v1.Hash) error {
-	return b.mem.Delete(ctx, repo, h)
-}
-
-func (b *tamperedBlobs) Get(ctx context.Context, repo string, h v1.Hash) (io.ReadCloser, error) {
-	rc, err := b.mem.Get(ctx, repo, h)
-	b.mu.Lock()
-	f := b.tamper[h]
-	b.mu.Unlock()
-	if err != nil || f == nil {
-		return rc, err
-	}
-	defer rc.Close()
-	c, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(bytes.NewReader(f(c))), nil
-}
-
-func (b *tamperedBlobs) set(h v1.Hash, f func([]byte) []byte) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.tamper == nil {
-		b.tamper = map[v1.Hash]func([]byte) []byte{}
-	}
-	b.tamper[h] = f
-}
-
 // tamperedRegistry is a registry store whose blobs the test can tamper with.
-func tamperedRegistry(t *testing.T) (*Registry, *tamperedBlobs) {
+func tamperedRegistry(t *testing.T) (*Registry, *tamper.Blobs) {
 	t.Helper()
-	blobs := &tamperedBlobs{mem: registry.NewInMemoryBlobHandler().(interface {
-		registry.BlobHandler
-		registry.BlobStatHandler
-		registry.BlobPutHandler
-		registry.BlobDeleteHandler
-	})}
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithBlobHandler(blobs)))
-	t.Cleanup(srv.Close)
-	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://") + "/accord/store")
+	r, blobs := tamper.Registry(t)
+	repo, err := name.NewRepository(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return NewRegistry(repo), blobs
 }
 
-func flipByte(b []byte) []byte {
-	c := append([]byte(nil), b...)
-	c[len(c)/2] ^= 0x01
-	return c
-}
-
-func truncate(b []byte) []byte { return b[:len(b)-1] }
-
-// tamper changes blob h of a store as an attacker with write access to
-// it would.
-func tamper(t *testing.T, st Store, tb *tamperedBlobs, h v1.Hash, f func([]byte) []byte) {
+// tamperWith changes blob h of a store as an attacker with write access
+// to it would.
+func tamperWith(t *testing.T, st Store, tb *tamper.Blobs, h v1.Hash, f func([]byte) []byte) {
 	t.Helper()
 	if l, ok := st.(*Layout); ok {
-		b, err := os.ReadFile(l.blobPath(h))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(l.blobPath(h), f(b), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tamper.LayoutBlob(t, l.Dir(), h, f)
 		return
 	}
-	tb.set(h, f)
+	tb.Set(h, f)
 }
 
 // TestCheckBlobs: a byte flipped or cut in any blob of a stored image is
@@ -121,9 +43,9 @@ func tamper(t *testing.T, st Store, tb *tamperedBlobs, h v1.Hash, f func([]byte)
 // blob; the untouched blobs pass.
 func TestCheckBlobs(t *testing.T) {
 	ctx := context.Background()
-	stores := map[string]func(t *testing.T) (Store, *tamperedBlobs){
-		"layout":   func(t *testing.T) (Store, *tamperedBlobs) { return openLayout(t), nil },
-		"registry": func(t *testing.T) (Store, *tamperedBlobs) { r, tb := tamperedRegistry(t); return r, tb },
+	stores := map[string]func(t *testing.T) (Store, *tamper.Blobs){
+		"layout":   func(t *testing.T) (Store, *tamper.Blobs) { return openLayout(t), nil },
+		"registry": func(t *testing.T) (Store, *tamper.Blobs) { r, tb := tamperedRegistry(t); return r, tb },
 	}
 	for sname, open := range stores {
 		for _, tc := range []struct {
@@ -132,10 +54,10 @@ func TestCheckBlobs(t *testing.T) {
 			f          func([]byte) []byte
 		}{
 			{"untouched", "", nil, nil},
-			{"byte flipped in a layer", "layer 2", func(m *v1.Manifest) v1.Hash { return m.Layers[1].Digest }, flipByte},
-			{"layer truncated", "layer 1", func(m *v1.Manifest) v1.Hash { return m.Layers[0].Digest }, truncate},
+			{"byte flipped in a layer", "layer 2", func(m *v1.Manifest) v1.Hash { return m.Layers[1].Digest }, tamper.FlipByte},
+			{"layer truncated", "layer 1", func(m *v1.Manifest) v1.Hash { return m.Layers[0].Digest }, tamper.Truncate},
 			{"byte appended to a layer", "layer 1", func(m *v1.Manifest) v1.Hash { return m.Layers[0].Digest }, func(b []byte) []byte { return append(b, 0) }},
-			{"byte flipped in the config", "config", func(m *v1.Manifest) v1.Hash { return m.Config.Digest }, flipByte},
+			{"byte flipped in the config", "config", func(m *v1.Manifest) v1.Hash { return m.Config.Digest }, tamper.FlipByte},
 		} {
 			t.Run(sname+"/"+tc.name, func(t *testing.T) {
 				st, tb := open(t)
@@ -146,7 +68,7 @@ func TestCheckBlobs(t *testing.T) {
 				if tc.f != nil {
 					img, _ := st.Image(ctx, h)
 					m, _ := img.Manifest()
-					tamper(t, st, tb, tc.blob(m), tc.f)
+					tamperWith(t, st, tb, tc.blob(m), tc.f)
 				}
 				// A fresh store value: nothing cached from before.
 				if r, ok := st.(*Registry); ok {
@@ -179,38 +101,6 @@ func TestCheckBlobs(t *testing.T) {
 	}
 }
 
-// zeroLayer is a layer of n zero bytes, streamed: a huge layer that costs
-// no memory.
-type zeroLayer struct {
-	n int64
-	h v1.Hash
-}
-
-func newZeroLayer(t *testing.T, n int64) *zeroLayer {
-	t.Helper()
-	hh := sha256.New()
-	if _, err := io.Copy(hh, io.LimitReader(zeros{}, n)); err != nil {
-		t.Fatal(err)
-	}
-	return &zeroLayer{n: n, h: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(hh.Sum(nil))}}
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
-func (z *zeroLayer) Digest() (v1.Hash, error)            { return z.h, nil }
-func (z *zeroLayer) DiffID() (v1.Hash, error)            { return z.h, nil }
-func (z *zeroLayer) Size() (int64, error)                { return z.n, nil }
-func (z *zeroLayer) MediaType() (types.MediaType, error) { return DSSEMediaType, nil }
-func (z *zeroLayer) Compressed() (io.ReadCloser, error) {
-	return io.NopCloser(io.LimitReader(zeros{}, z.n)), nil
-}
-func (z *zeroLayer) Uncompressed() (io.ReadCloser, error) { return z.Compressed() }
-
 // TestLayersPerLayer: a layer that is too large, or not the bytes its
 // descriptor names, is left out and named; every other layer is returned.
 func TestLayersPerLayer(t *testing.T) {
@@ -222,39 +112,32 @@ func TestLayersPerLayer(t *testing.T) {
 	const ref = "accord.dev/test/app:sha256-abc.att"
 	for _, tc := range []struct {
 		name, store, want string
-		bad               func(t *testing.T, st Store, tb *tamperedBlobs) // adds or spoils layer 2
+		bad               func(t *testing.T, st Store, tb *tamper.Blobs) // adds or spoils layer 2
 	}{
-		{"layer over the limit", "layout", "over the", func(t *testing.T, st Store, _ *tamperedBlobs) {
-			z := newZeroLayer(t, MaxLayerSize+1)
-			// Sparse: the blob file has the size, not the disk use.
-			l := st.(*Layout)
-			f, err := os.Create(l.blobPath(z.h))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Truncate(z.n)
-			f.Close()
+		{"layer over the limit", "layout", "over the", func(t *testing.T, st Store, _ *tamper.Blobs) {
+			z := tamper.NewZeros(t, MaxLayerSize+1, DSSEMediaType)
+			z.Sparse(t, st.(*Layout).Dir())
 			insert(t, st, ref, z)
 		}},
-		{"layer over the limit", "registry", "over the", func(t *testing.T, st Store, _ *tamperedBlobs) {
-			insert(t, st, ref, newZeroLayer(t, MaxLayerSize+1))
+		{"layer over the limit", "registry", "over the", func(t *testing.T, st Store, _ *tamper.Blobs) {
+			insert(t, st, ref, tamper.NewZeros(t, MaxLayerSize+1, DSSEMediaType))
 		}},
-		{"layer edited in place", "layout", "content has digest", func(t *testing.T, st Store, tb *tamperedBlobs) {
-			tamper(t, st, tb, layerDigest(t, st, ref, 1), flipByte)
+		{"layer edited in place", "layout", "content has digest", func(t *testing.T, st Store, tb *tamper.Blobs) {
+			tamperWith(t, st, tb, layerDigest(t, st, ref, 1), tamper.FlipByte)
 		}},
-		{"layer edited in place", "registry", "", func(t *testing.T, st Store, tb *tamperedBlobs) {
-			tamper(t, st, tb, layerDigest(t, st, ref, 1), flipByte)
+		{"layer edited in place", "registry", "", func(t *testing.T, st Store, tb *tamper.Blobs) {
+			tamperWith(t, st, tb, layerDigest(t, st, ref, 1), tamper.FlipByte)
 		}},
-		{"layer truncated", "layout", "descriptor says", func(t *testing.T, st Store, tb *tamperedBlobs) {
-			tamper(t, st, tb, layerDigest(t, st, ref, 1), truncate)
+		{"layer truncated", "layout", "descriptor says", func(t *testing.T, st Store, tb *tamper.Blobs) {
+			tamperWith(t, st, tb, layerDigest(t, st, ref, 1), tamper.Truncate)
 		}},
-		{"layer grown", "layout", "larger than", func(t *testing.T, st Store, tb *tamperedBlobs) {
-			tamper(t, st, tb, layerDigest(t, st, ref, 1), func(b []byte) []byte { return append(b, ' ') })
+		{"layer grown", "layout", "larger than", func(t *testing.T, st Store, tb *tamper.Blobs) {
+			tamperWith(t, st, tb, layerDigest(t, st, ref, 1), func(b []byte) []byte { return append(b, ' ') })
 		}},
 	} {
 		t.Run(tc.store+"/"+tc.name, func(t *testing.T) {
 			var st Store
-			var tb *tamperedBlobs
+			var tb *tamper.Blobs
 			if tc.store == "layout" {
 				st = openLayout(t)
 			} else {
