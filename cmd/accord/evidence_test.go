@@ -1,0 +1,404 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/proof"
+	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/internal/testutil/tamper"
+	"github.com/accord-build/accord/pipelines"
+)
+
+// The evidence tests record real proof (proof.Record: real keys, real
+// DSSE and in-toto signatures) for builds whose step results they
+// describe, into real stores, then attack the store and run the CLI.
+
+const evidenceBuilder = "https://accord.dev/builders/evidence-test"
+
+// evidencePipeline is a two-task pipeline: fetch writes the source, build
+// reads it (read-only) and writes the output. desc changes its digest,
+// not its steps.
+func evidencePipeline(desc string) string {
+	return fmt.Sprintf(`apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: evidence}
+spec:
+  description: %q
+  workspaces: [{name: source}, {name: output}]
+  tasks:
+    - name: fetch
+      workspaces: [{name: source, workspace: source}]
+      taskSpec:
+        workspaces: [{name: source}]
+        steps:
+          - {name: get, image: "busybox@sha256:%s", script: "true"}
+    - name: build
+      runAfter: [fetch]
+      workspaces: [{name: source, workspace: source}, {name: output, workspace: output}]
+      taskSpec:
+        workspaces: [{name: source, readOnly: true}, {name: output}]
+        steps:
+          - {name: compile, image: "busybox@sha256:%s", script: "true"}
+`, desc, strings.Repeat("1", 64), strings.Repeat("1", 64))
+}
+
+type evidenceWorld struct {
+	dir                    string
+	key, pub, owner, owPub string
+	signer                 *attest.Signer
+	pipelines              map[string]*pipelines.Resolved // by file
+	files                  []string                       // pipeline files: [0] the policy's, [1] another digest, same steps
+}
+
+func newEvidenceWorld(t *testing.T) *evidenceWorld {
+	t.Helper()
+	w := &evidenceWorld{dir: t.TempDir(), pipelines: map[string]*pipelines.Resolved{}}
+	w.key, w.pub = keyPair(t, w.dir, "builder")
+	w.owner, w.owPub = keyPair(t, w.dir, "owner")
+	ctx := context.Background()
+	var err error
+	if w.signer, err = loadSigner(ctx, w.key); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := pipelines.Builtin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, desc := range []string{"the policy's pipeline", "another pipeline"} {
+		f := filepath.Join(w.dir, fmt.Sprintf("pipeline-%d.yaml", i))
+		os.WriteFile(f, []byte(evidencePipeline(desc)), 0o644)
+		if w.pipelines[f], err = cat.Resolve(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		w.files = append(w.files, f)
+	}
+	return w
+}
+
+// layout writes the signed layout of pipeline file f.
+func (w *evidenceWorld) layout(t *testing.T, f string) string {
+	t.Helper()
+	out := f + ".layout"
+	if _, stderr, err := accord(t, "layout", "--pipeline", f, "--key", w.owner, "--functionary", w.pub, "--out", out); err != nil {
+		t.Fatalf("layout: %v %s", err, stderr)
+	}
+	return out
+}
+
+// policy writes a policy trusting the builder, with the layout if given.
+func (w *evidenceWorld) policy(t *testing.T, layout string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	doc := fmt.Sprintf("apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: %s, key: %s}]\nthreshold: 1\nsbom: optional\n", evidenceBuilder, w.pub)
+	if layout != "" {
+		doc += fmt.Sprintf("layout: {file: %s, ownerKey: %s}\n", layout, w.owPub)
+	}
+	os.WriteFile(p, []byte(doc), 0o644)
+	return p
+}
+
+type provedBuild struct {
+	pipeline string // file
+	name     string
+	content  []byte // a file artifact's bytes; nil: an image
+	sunburst bool   // the build step rewrites the source it may only read
+}
+
+// prove stores the build's artifact and records its proof; it returns the
+// stored artifact.
+func (w *evidenceWorld) prove(t *testing.T, st store.Store, b provedBuild) artifact.Artifact {
+	t.Helper()
+	ctx := context.Background()
+	var img ggcrv1.Image
+	var err error
+	a := artifact.Artifact{Name: b.name, Kind: engine.Artifact, Task: "build"}
+	if b.content != nil {
+		img, err = artifact.FileImage(b.name, b.content)
+		a.Digest = "sha256:" + attest.SHA256Hex(b.content)
+	} else {
+		img, err = random.Image(2048, 2)
+		a.Kind = engine.Image
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.Put(ctx, b.name, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Stored = h.String()
+	product, path := attest.SHA256Hex(b.content), "output/"+b.name
+	if b.content == nil {
+		a.Digest = h.String()
+		product, path = h.Hex, "output/image/blobs/sha256/"+h.Hex
+	}
+	src := map[string]string{"source/main.go": attest.SHA256Hex([]byte("package main"))}
+	built := map[string]string{"source/main.go": src["source/main.go"], path: product}
+	if b.sunburst {
+		built["source/main.go"] = attest.SHA256Hex([]byte("package main // + implant"))
+	}
+	res := &engine.Result{Succeeded: true, Tasks: []engine.TaskResult{
+		{Name: "fetch", Status: engine.Succeeded, Steps: []engine.StepResult{{Name: "get", Status: engine.Succeeded, Command: []string{"/tekton/scripts/script-0"}, Materials: map[string]string{}, Products: src}}},
+		{Name: "build", Status: engine.Succeeded, Steps: []engine.StepResult{{Name: "compile", Status: engine.Succeeded, Command: []string{"/tekton/scripts/script-0"}, Materials: src, Products: built}}},
+	}}
+	at := time.Unix(1700000000, 0)
+	_, err = proof.Record(ctx, &proof.Input{
+		RunID: "run-" + b.name, Pipeline: w.pipelines[b.pipeline], Result: res, Artifacts: []artifact.Artifact{a},
+		Source:  engine.Source{URI: "https://example.com/org/app.git", Commit: strings.Repeat("a", 40), DateEpoch: 1700000000},
+		Started: at, Finished: at,
+	}, proof.Options{Signer: w.signer, BuilderID: evidenceBuilder, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func attachRef(st store.Store, a artifact.Artifact, suffix string) string {
+	h, _ := ggcrv1.NewHash(a.Stored)
+	return store.AttachmentRef(store.Name(st, a.Name), h, suffix)
+}
+
+// setLinks replaces everything stored as a's links with layers.
+func setLinks(t *testing.T, st store.Store, a artifact.Artifact, layers []store.Layer) {
+	t.Helper()
+	if _, err := store.Attach(context.Background(), st, attachRef(st, a, store.LinksSuffix), layers, func(map[string]string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func linksOf(t *testing.T, st store.Store, a artifact.Artifact) []store.Layer {
+	t.Helper()
+	ls, err := store.Layers(context.Background(), st, attachRef(st, a, store.LinksSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+type verifyOutput struct {
+	Verified bool
+	Checks   []struct {
+		Name   string
+		OK     bool
+		Reason string
+	}
+	Notes []string
+}
+
+// verifyCLI runs accord verify -o json and returns the exit code and output.
+func verifyCLI(t *testing.T, st store.Store, a artifact.Artifact, policy string) (int, verifyOutput) {
+	t.Helper()
+	target := a.Name + "@" + a.Stored
+	stdout, stderr, err := accord(t, "verify", target, "--store", st.String(), "--policy", policy, "-o", "json")
+	var out verifyOutput
+	if jerr := json.Unmarshal([]byte(stdout), &out); jerr != nil {
+		t.Fatalf("verify %s: exit %d, output is not JSON (%v): %s %s", target, exitCode(err), jerr, stdout, stderr)
+	}
+	return exitCode(err), out
+}
+
+func (o verifyOutput) failed() []string {
+	var out []string
+	for _, c := range o.Checks {
+		if !c.OK {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func (o verifyOutput) reason(check string) string {
+	for _, c := range o.Checks {
+		if c.Name == check {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+// reencode is the same link files in another tar encoding: the same links,
+// other bytes.
+func reencode(t *testing.T, blob []byte) []byte {
+	t.Helper()
+	files, err := attest.ReadLinksBundle(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for n, c := range files {
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Size: int64(len(c)), Typeflag: tar.TypeReg, Format: tar.FormatGNU})
+		tw.Write(c)
+	}
+	tw.Close()
+	return b.Bytes()
+}
+
+// TestEvidenceLinksBinding: a SUNBURST-style build (a step rewrites the
+// source it may only read) fails the in-toto layout check however its
+// .links is repointed: to the honest build's links, to another
+// artifact's, to another pipeline's, to a re-encoded bundle; and a layout
+// made for another pipeline digest does not verify an honest build.
+func TestEvidenceLinksBinding(t *testing.T) {
+	w := newEvidenceWorld(t)
+	st, err := store.OpenLayout(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest := w.prove(t, st, provedBuild{pipeline: w.files[0], name: "app", content: []byte("the honest binary")})
+	other := w.prove(t, st, provedBuild{pipeline: w.files[0], name: "other", content: []byte("another app of the same pipeline")})
+	otherPipeline := w.prove(t, st, provedBuild{pipeline: w.files[1], name: "p2", content: []byte("an app of another pipeline")})
+	sunburst := w.prove(t, st, provedBuild{pipeline: w.files[0], name: "app-s", content: []byte("the binary + implant"), sunburst: true})
+	policy := w.policy(t, w.layout(t, w.files[0]))
+
+	if code, out := verifyCLI(t, st, honest, policy); code != 0 {
+		t.Fatalf("the honest build does not verify: exit %d %+v", code, out)
+	}
+	if code, out := verifyCLI(t, st, sunburst, policy); code != exitNotVerified || !cmp.Equal(out.failed(), []string{"in-toto-layout"}) || !strings.Contains(out.reason("in-toto-layout"), "build-compile") {
+		t.Fatalf("the SUNBURST build with its own links: exit %d %+v", code, out)
+	}
+	own := linksOf(t, st, sunburst)
+	for _, tc := range []struct {
+		name  string
+		links []store.Layer
+		want  string
+	}{
+		{"repointed to the honest build's links", linksOf(t, st, honest), "no stored links bundle is named"},
+		{"repointed to another artifact's links", linksOf(t, st, other), "no stored links bundle is named"},
+		{"repointed to another pipeline's links", linksOf(t, st, otherPipeline), "no stored links bundle is named"},
+		{"honest links beside its own", append(linksOf(t, st, honest), own...), "build-compile"},
+		{"its own links re-encoded (another digest)", []store.Layer{{MediaType: store.LinksBundleMediaType, Blob: reencode(t, own[0].Blob), Annotations: own[0].Annotations}}, "no stored links bundle is named"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setLinks(t, st, sunburst, tc.links)
+			code, out := verifyCLI(t, st, sunburst, policy)
+			if code != exitNotVerified || !cmp.Equal(out.failed(), []string{"in-toto-layout"}) {
+				t.Fatalf("exit %d, failed %v, want 1 and in-toto-layout: %+v", code, out.failed(), out)
+			}
+			if r := out.reason("in-toto-layout"); !strings.Contains(r, tc.want) {
+				t.Errorf("reason %q does not say %q", r, tc.want)
+			}
+		})
+	}
+	t.Run("layout made for another pipeline digest", func(t *testing.T) {
+		code, out := verifyCLI(t, st, honest, w.policy(t, w.layout(t, w.files[1])))
+		if code != exitNotVerified || !cmp.Equal(out.failed(), []string{"in-toto-layout"}) || !strings.Contains(out.reason("in-toto-layout"), "the layout was generated for pipeline "+w.pipelines[w.files[1]].Digest) {
+			t.Errorf("exit %d %+v", code, out)
+		}
+	})
+}
+
+// evidenceStore is a fresh store of each kind, and how to tamper with its
+// blobs.
+func evidenceStore(t *testing.T, kind string) (store.Store, func(h ggcrv1.Hash, f func([]byte) []byte)) {
+	t.Helper()
+	if kind == "layout" {
+		st, err := store.OpenLayout(filepath.Join(t.TempDir(), "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, func(h ggcrv1.Hash, f func([]byte) []byte) { tamper.LayoutBlob(t, st.Dir(), h, f) }
+	}
+	repo, blobs := tamper.Registry(t)
+	st, err := store.Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, blobs.Set
+}
+
+// TestEvidenceEveryByte: a byte flipped or cut in a layer or the config of
+// a stored artifact fails verify's artifact-bytes check, and export refuses
+// it, naming the blob and the artifact, and writes nothing.
+func TestEvidenceEveryByte(t *testing.T) {
+	w := newEvidenceWorld(t)
+	policy := w.policy(t, w.layout(t, w.files[0]))
+	for _, kind := range []string{"layout", "registry"} {
+		for _, tc := range []struct {
+			name    string
+			content []byte
+			blob    func(m *ggcrv1.Manifest) ggcrv1.Hash
+			f       func([]byte) []byte
+			failed  []string
+		}{
+			{"image: a byte flipped in a layer", nil, func(m *ggcrv1.Manifest) ggcrv1.Hash { return m.Layers[1].Digest }, tamper.FlipByte, []string{"artifact-bytes"}},
+			{"image: a layer truncated", nil, func(m *ggcrv1.Manifest) ggcrv1.Hash { return m.Layers[0].Digest }, tamper.Truncate, []string{"artifact-bytes"}},
+			{"image: a byte flipped in the config", nil, func(m *ggcrv1.Manifest) ggcrv1.Hash { return m.Config.Digest }, tamper.FlipByte, []string{"artifact-bytes"}},
+			{"file: a byte flipped", []byte("the honest binary"), func(m *ggcrv1.Manifest) ggcrv1.Hash { return m.Layers[0].Digest }, tamper.FlipByte,
+				[]string{"artifact-bytes", "provenance-subject", "builders-threshold", "in-toto-layout"}},
+		} {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				st, tamperBlob := evidenceStore(t, kind)
+				a := w.prove(t, st, provedBuild{pipeline: w.files[0], name: "accord.dev/test/app", content: tc.content})
+				if code, out := verifyCLI(t, st, a, policy); code != 0 {
+					t.Fatalf("before the attack: exit %d %+v", code, out)
+				}
+				h, _ := ggcrv1.NewHash(a.Stored)
+				img, err := st.Image(context.Background(), h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, _ := img.Manifest()
+				blob := tc.blob(m)
+				tamperBlob(blob, tc.f)
+				if kind == "registry" { // a new process: nothing cached
+					st, _ = store.Open(st.String())
+				}
+				code, out := verifyCLI(t, st, a, policy)
+				if code != exitNotVerified || !cmp.Equal(out.failed(), tc.failed) || !strings.Contains(out.reason("artifact-bytes"), blob.String()) {
+					t.Errorf("verify: exit %d, failed %v (want 1, %v): %+v", code, out.failed(), tc.failed, out)
+				}
+				dir := filepath.Join(t.TempDir(), "bundle")
+				target := a.Name + "@" + a.Stored
+				_, _, err = accord(t, "export", target, "--store", st.String(), "--dir", dir, "--pub", w.pub)
+				if err == nil || !strings.Contains(err.Error(), blob.String()) || !strings.Contains(err.Error(), target) {
+					t.Errorf("export: %v, want an error naming %s and %s", err, blob, target)
+				}
+				if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("export left %s behind (%v)", dir, err)
+				}
+			})
+		}
+	}
+}
+
+// addAttachment appends layer l to what is stored beside a under suffix.
+func addAttachment(t *testing.T, st store.Store, a artifact.Artifact, suffix string, l ggcrv1.Layer, ann map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	ref := attachRef(st, a, suffix)
+	old, err := st.(store.Lookuper).Lookup(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.Append(old, mutate.Addendum{Layer: l, Annotations: ann})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, ref, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var _ = empty.Image
+var _ = types.OCIManifestSchema1
