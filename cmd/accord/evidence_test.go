@@ -15,10 +15,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/artifact"
@@ -400,5 +399,95 @@ func addAttachment(t *testing.T, st store.Store, a artifact.Artifact, suffix str
 	}
 }
 
-var _ = empty.Image
-var _ = types.OCIManifestSchema1
+// TestEvidenceJunk: junk beside an artifact (malformed, truncated, huge,
+// not DSSE, of a predicate verify does not read, of an old format) is
+// skipped with a note naming it; the honest evidence still verifies, with
+// and without a layout in the policy.
+func TestEvidenceJunk(t *testing.T) {
+	w := newEvidenceWorld(t)
+	intruder, _ := keyPair(t, t.TempDir(), "intruder")
+	is, err := loadSigner(context.Background(), intruder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := func(t *testing.T, sha string) []byte {
+		st, err := attest.Statement("https://example.com/unknown/v1", []attest.Subject{{Name: "app", SHA256: sha}}, map[string]any{"x": 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := attest.SignEnvelope(context.Background(), w.signer, attest.PayloadType, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(env)
+		return b
+	}
+	layer := static.NewLayer
+	intruderLinks := func(t *testing.T) []byte {
+		mb, err := attest.SignLink(context.Background(), is, attest.LinkInput{Name: "build-compile"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(mb)
+		b, err := attest.LinksBundle(map[string][]byte{attest.LinkFileName("build-compile", is.KeyID()): j})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	gz := []byte{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x4a, 0x4c}
+	tests := []struct {
+		name   string
+		suffix string
+		layer  func(t *testing.T, st store.Store, a artifact.Artifact) ggcrv1.Layer
+		note   string
+	}{
+		{"garbage links bundle", store.LinksSuffix, func(t *testing.T, _ store.Store, _ artifact.Artifact) ggcrv1.Layer {
+			return layer(bytes.Repeat([]byte("junk"), 400), store.LinksBundleMediaType)
+		}, "links bundle 2"},
+		{"truncated links bundle", store.LinksSuffix, func(t *testing.T, st store.Store, a artifact.Artifact) ggcrv1.Layer {
+			b := linksOf(t, st, a)[0].Blob
+			return layer(b[:len(b)/2], store.LinksBundleMediaType)
+		}, "links bundle 2"},
+		{"links bundle of an untrusted builder", store.LinksSuffix, func(t *testing.T, _ store.Store, _ artifact.Artifact) ggcrv1.Layer {
+			return layer(intruderLinks(t), store.LinksBundleMediaType)
+		}, "links bundle 2"},
+		{"single link layer (old format)", store.LinksSuffix, func(t *testing.T, _ store.Store, _ artifact.Artifact) ggcrv1.Layer {
+			return layer([]byte(`{"signed":{}}`), store.LinkMediaType)
+		}, "not a links bundle: ignored"},
+		{"truncated gzip attestation", store.AttSuffix, func(t *testing.T, _ store.Store, _ artifact.Artifact) ggcrv1.Layer {
+			return layer(gz, store.DSSEMediaType)
+		}, "not a DSSE envelope"},
+		{"attestation layer over 64 MiB", store.AttSuffix, func(t *testing.T, st store.Store, _ artifact.Artifact) ggcrv1.Layer {
+			z := tamper.NewZeros(t, store.MaxLayerSize+1, store.DSSEMediaType)
+			z.Sparse(t, st.(*store.Layout).Dir())
+			return z
+		}, "over the 67108864-byte limit"},
+		{"attestation that is not DSSE", store.AttSuffix, func(t *testing.T, _ store.Store, _ artifact.Artifact) ggcrv1.Layer {
+			return layer([]byte(`{"critical":{"type":"cosign container image signature"}}`), store.SimpleSigningMediaType)
+		}, "not a DSSE envelope"},
+		{"DSSE with an unknown predicate", store.AttSuffix, func(t *testing.T, _ store.Store, a artifact.Artifact) ggcrv1.Layer {
+			return layer(unknown(t, strings.TrimPrefix(a.Digest, "sha256:")), store.DSSEMediaType)
+		}, `predicate type "https://example.com/unknown/v1"`},
+	}
+	policies := map[string]string{"no layout": w.policy(t, ""), "layout": w.policy(t, w.layout(t, w.files[0]))}
+	for _, tc := range tests {
+		for pname, policy := range policies {
+			t.Run(tc.name+" ("+pname+")", func(t *testing.T) {
+				st, err := store.OpenLayout(filepath.Join(t.TempDir(), "store"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := w.prove(t, st, provedBuild{pipeline: w.files[0], name: "app", content: []byte("the honest binary")})
+				addAttachment(t, st, a, tc.suffix, tc.layer(t, st, a), map[string]string{store.BuilderAnnotation: "https://intruder.example"})
+				code, out := verifyCLI(t, st, a, policy)
+				if code != 0 || !out.Verified {
+					t.Fatalf("junk made the honest evidence fail: exit %d %+v", code, out)
+				}
+				if len(out.Notes) != 1 || !strings.Contains(out.Notes[0], tc.note) {
+					t.Errorf("notes %q, want one saying %s", out.Notes, tc.note)
+				}
+			})
+		}
+	}
+}
