@@ -166,7 +166,11 @@ Tekton's DAG order; each step's materials must be the products of the step
 before it that used the same workspace; a read-only workspace must come out
 of a step unchanged (a step that rewrites source it may only read fails);
 nothing else may appear. The builders' public keys (--functionary) may sign
-links; the layout is signed with the catalog owner's key (--key).
+links; the layout is signed with the catalog owner's key (--key). The layout
+names the pipeline digest it is for (a signed readme line
+"accord.dev/pipeline-digest: sha256:..."); accord verify checks it against
+the pipeline the trusted provenance records, so regenerate the layout when
+the pipeline changes.
 
 Verify with the upstream tool:
   in-toto-golang verify -l root.layout -k owner.pub -d LINKDIR`,

@@ -233,7 +233,7 @@ func TestInterop(t *testing.T) {
 			OK   bool
 		}
 	}
-	if err := json.Unmarshal([]byte(stdout), &vr); err != nil || !vr.Verified || len(vr.Checks) != 6 {
+	if err := json.Unmarshal([]byte(stdout), &vr); err != nil || !vr.Verified || len(vr.Checks) != 7 {
 		t.Errorf("verify -o json: %v %s", err, stdout)
 	}
 	stdout, _, err = accord(t, "verify", target, "--store", repo, "--policy", writePolicy(otherPub), "-o", "json")
