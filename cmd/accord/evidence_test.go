@@ -491,3 +491,30 @@ func TestEvidenceJunk(t *testing.T) {
 		}
 	}
 }
+
+// TestEvidenceRealRun: an honest run of examples/hello (real runc, the
+// catalog's go-image pipeline) verifies against the catalog's layout:
+// both artifacts are final products of the links its provenance names.
+func TestEvidenceRealRun(t *testing.T) {
+	st := builderStore(t)
+	dir := t.TempDir()
+	key, pub := keyPair(t, dir, "builder")
+	owner, ownerPub := keyPair(t, dir, "owner")
+	out := runExample(t, st, "--key", key, "--builder-id", evidenceBuilder)
+	layout := filepath.Join(dir, "root.layout")
+	if _, stderr, err := accord(t, "layout", "--key", owner, "--functionary", pub, "--out", layout); err != nil {
+		t.Fatalf("layout: %v %s", err, stderr)
+	}
+	w := &evidenceWorld{pub: pub, owPub: ownerPub}
+	policy := w.policy(t, layout)
+	ls, err := store.OpenLayout(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range out.Artifacts {
+		code, v := verifyCLI(t, ls, artifact.Artifact{Name: a.Name, Stored: a.Stored}, policy)
+		if code != 0 || !strings.Contains(v.reason("in-toto-layout"), "final product output/") || len(v.Notes) != 0 {
+			t.Errorf("%s %s: exit %d %+v", a.Kind, a.Name, code, v)
+		}
+	}
+}

@@ -458,18 +458,8 @@ func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.H
 			}
 		}
 	}
-	if sigs := layers(store.SigSuffix); len(sigs) > 0 {
-		var list []map[string]string
-		for _, l := range sigs {
-			list = append(list, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
-		}
-		b, err := json.MarshalIndent(list, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := out.write("signatures.json", b); err != nil {
-			return err
-		}
+	if err := exportSignatures(layers(store.SigSuffix), out); err != nil {
+		return err
 	}
 	links, err := proof.ReadLinks(layers(store.LinksSuffix))
 	for _, e := range unjoin(err) {
@@ -481,6 +471,22 @@ func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.H
 		}
 	}
 	return nil
+}
+
+// exportSignatures writes the image signatures, if any, as signatures.json.
+func exportSignatures(sigs []store.Layer, out *bundleDir) error {
+	if len(sigs) == 0 {
+		return nil
+	}
+	var list []map[string]string
+	for _, l := range sigs {
+		list = append(list, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+	}
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	return out.write("signatures.json", b)
 }
 
 func describe(f string) string {
