@@ -178,9 +178,9 @@ func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence
 	for _, l := range f.att {
 		ev.Attestations = append(ev.Attestations, l.Blob)
 	}
-	for i, l := range f.links {
+	for _, l := range f.links {
 		if l.MediaType != store.LinksBundleMediaType {
-			ev.Notes = append(ev.Notes, fmt.Sprintf("links layer %d has media type %q, not a links bundle: ignored", i+1, l.MediaType))
+			ev.Notes = append(ev.Notes, fmt.Sprintf("links layer sha256:%x has media type %q, not a links bundle: ignored", sha256.Sum256(l.Blob), l.MediaType))
 			continue
 		}
 		ev.LinkBundles = append(ev.LinkBundles, l.Blob)
