@@ -35,7 +35,9 @@ func LinksBundle(files map[string][]byte) ([]byte, error) {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}); err != nil {
+		// No format given: USTAR, or PAX for a name over 100 bytes (a long
+		// task and step name); the same names give the same bytes.
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
 			return nil, fmt.Errorf("links bundle: %s: %w", n, err)
 		}
 		if _, err := tw.Write(files[n]); err != nil {

@@ -46,6 +46,12 @@ func TestLinksBundle(t *testing.T) {
 	if diff := cmp.Diff(files, got); diff != "" {
 		t.Errorf("links (-want +got):\n%s", diff)
 	}
+	long := map[string][]byte{strings.Repeat("t", 63) + "-" + strings.Repeat("s", 63) + ".1234abcd.link": []byte("{}")}
+	if b, err := LinksBundle(long); err != nil {
+		t.Errorf("a long task and step name: %v", err)
+	} else if got, err := ReadLinksBundle(b); err != nil || !cmp.Equal(long, got) {
+		t.Errorf("a long task and step name: %v %v", got, err)
+	}
 	if _, err := LinksBundle(map[string][]byte{"../x.link": nil}); err == nil {
 		t.Error("LinksBundle accepted a path as a link file name")
 	}
@@ -146,4 +152,27 @@ func TestFinalProductsDeletion(t *testing.T) {
 	if _, ok := final["output/bin/hello"]; ok {
 		t.Errorf("a deleted file is among the final products: %v", final)
 	}
+}
+
+// FuzzReadLinksBundle: any blob is an error or link files that make the
+// same bundle again.
+func FuzzReadLinksBundle(f *testing.F) {
+	b, _ := LinksBundle(map[string][]byte{"a-step.1234abcd.link": []byte(`{"a":1}`)})
+	f.Add(b)
+	f.Add([]byte{})
+	f.Add(bytes.Repeat([]byte{0}, 1024))
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		files, err := ReadLinksBundle(blob)
+		if err != nil {
+			return
+		}
+		again, err := LinksBundle(files)
+		if err != nil {
+			t.Fatalf("read files LinksBundle refuses: %v", err)
+		}
+		back, err := ReadLinksBundle(again)
+		if err != nil || !cmp.Equal(files, back) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
 }

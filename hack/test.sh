@@ -41,6 +41,7 @@ log "fuzzing (short)"
 go test -run='^$' -fuzz=FuzzParse -fuzztime=20000x ./pipelines
 go test -run='^$' -fuzz=FuzzParseStatement -fuzztime=30000x ./attest
 go test -run='^$' -fuzz=FuzzParseEnvelope -fuzztime=30000x ./attest
+go test -run='^$' -fuzz=FuzzReadLinksBundle -fuzztime=30000x ./attest
 go test -run='^$' -fuzz=FuzzParseJSON -fuzztime=100000x ./sbom
 go test -run='^$' -fuzz=FuzzParsePolicy -fuzztime=30000x ./verify
 go test -run='^$' -fuzz=FuzzParse -fuzztime=50000x ./internal/builders
