@@ -107,12 +107,18 @@ const (
 // with the inputs themselves (an unreadable key), not for failed checks.
 func Artifact(ev Evidence, p Policy) (*Result, error) {
 	var verifiers []signature.Verifier
+	var fingerprints []string
 	for i, b := range p.Builders {
 		v, err := attest.LoadVerifier(b.Key)
 		if err != nil {
 			return nil, fmt.Errorf("trusted builder %d (%s) key: %w", i+1, b.ID, err)
 		}
+		fp, err := attest.Fingerprint(b.Key)
+		if err != nil {
+			return nil, fmt.Errorf("trusted builder %d (%s) key: %w", i+1, b.ID, err)
+		}
 		verifiers = append(verifiers, v)
+		fingerprints = append(fingerprints, fp)
 	}
 	if p.Threshold == 0 {
 		p.Threshold = 1
@@ -137,7 +143,7 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 		r.Checks = append(r.Checks, pipelineCheck(about, p.Pipelines))
 		about = filter(about, func(a *attestation) bool { return contains(p.Pipelines, a.prov.PipelineDigest) })
 	}
-	r.Checks = append(r.Checks, thresholdCheck(about, p))
+	r.Checks = append(r.Checks, thresholdCheck(about, p, fingerprints))
 	if p.RequireSBOM {
 		sb := verified(ev.Attestations, p.Builders, verifiers, attest.SPDXDocument)
 		r.Checks = append(r.Checks, signatureCheck(CheckSBOMSignature, "SPDX SBOM", sb))

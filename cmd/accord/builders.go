@@ -97,6 +97,13 @@ builder). Existing files are never overwritten.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			// Key material is compared when the key files can be opened
+			// without a prompt; 'accord run --builders' always compares.
+			if _, ok := attest.PasswordFromEnv(); ok {
+				if err := checkBuilderKeys(cmd.Context(), s, len(s.Builders), false); err != nil {
+					return usageErr(err)
+				}
+			}
 			type row struct {
 				builders.Builder
 				Primary     bool     `json:"primary"`
