@@ -38,9 +38,11 @@ func resolveArtifact(ctx context.Context, st store.Store, arg string) (string, g
 			return name, h, nil
 		}
 		// A file artifact's digest is the file's: find the stored
-		// artifact under its name whose file has that digest.
+		// artifact under its name, or formerly under it, whose file has
+		// that digest.
 		if l, ok := st.(*store.Layout); ok {
-			if sh, err := l.Resolve(name); err == nil {
+			all, _ := l.ResolveAll(name)
+			for _, sh := range all {
 				if img, err := st.Image(ctx, sh); err == nil {
 					if m, err := img.Manifest(); err == nil && len(m.Layers) == 1 && m.Layers[0].Digest == h {
 						return name, sh, nil
