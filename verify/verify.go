@@ -70,7 +70,9 @@ type Evidence struct {
 	Links map[string][]byte
 }
 
-// Builder is a trusted builder: its identity and public key (PEM).
+// Builder is a trusted builder: its identity and public key (PEM). A
+// Builder without ID trusts the key under whatever identity its provenance
+// names (for 'accord sbom --key'); policy files always give one.
 type Builder struct {
 	ID  string
 	Key []byte
@@ -106,19 +108,9 @@ const (
 // Artifact runs every check and returns the result; err is for problems
 // with the inputs themselves (an unreadable key), not for failed checks.
 func Artifact(ev Evidence, p Policy) (*Result, error) {
-	var verifiers []signature.Verifier
-	var fingerprints []string
-	for i, b := range p.Builders {
-		v, err := attest.LoadVerifier(b.Key)
-		if err != nil {
-			return nil, fmt.Errorf("trusted builder %d (%s) key: %w", i+1, b.ID, err)
-		}
-		fp, err := attest.Fingerprint(b.Key)
-		if err != nil {
-			return nil, fmt.Errorf("trusted builder %d (%s) key: %w", i+1, b.ID, err)
-		}
-		verifiers = append(verifiers, v)
-		fingerprints = append(fingerprints, fp)
+	verifiers, fingerprints, err := loadKeys(p)
+	if err != nil {
+		return nil, err
 	}
 	if p.Threshold == 0 {
 		p.Threshold = 1
@@ -158,6 +150,7 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 
 // attestation is one envelope that verified with a trusted builder's key.
 type attestation struct {
+	index   int // in the envelopes given
 	builder int // index in Policy.Builders
 	st      *attest.ParsedStatement
 	prov    provenanceFields
@@ -191,6 +184,7 @@ func verified(envs [][]byte, builders []Builder, vs []signature.Verifier, predic
 			f.problems = append(f.problems, fmt.Sprintf("attestation %d: %s", i+1, problem))
 			continue
 		}
+		a.index = i
 		f.ok = append(f.ok, a)
 	}
 	return f
@@ -217,7 +211,7 @@ func trusted(env *attest.Envelope, builders []Builder, vs []signature.Verifier, 
 		if a.prov, err = parseProvenance(st.Predicate); err != nil {
 			return nil, err.Error()
 		}
-		if a.prov.BuilderID == builders[i].ID {
+		if a.prov.BuilderID == builders[i].ID || builders[i].ID == "" {
 			return a, ""
 		}
 		problem = fmt.Sprintf("signed by the key of %s but claims builder %q", builders[i].ID, a.prov.BuilderID)

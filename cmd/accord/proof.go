@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,6 +24,7 @@ import (
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
 	"github.com/accord-build/accord/sbom"
+	"github.com/accord-build/accord/verify"
 )
 
 // resolveArtifact finds ARTIFACT in the store: a stored name
@@ -81,23 +83,33 @@ func attestations(ctx context.Context, st store.Store, name string, h ggcrv1.Has
 
 func newSBOMCmd() *cobra.Command {
 	var storeRef, format, out string
+	var trust trustFlags
 	cmd := &cobra.Command{
 		Use:   "sbom ARTIFACT",
 		Short: "Print or write the SPDX SBOM accord attested for an artifact",
 		Long: `Read the SPDX 2.3 SBOM that 'accord run --key' attested for ARTIFACT (a stored
 name, or NAME@sha256:<digest>) and write it as SPDX JSON (spdx-json) or
 tag-value (spdx-tv). The SBOM is deterministic: created is SOURCE_DATE_EPOCH
-and the namespace derives from the artifact's digest.`,
+and the namespace derives from the artifact's digest.
+
+Only an SBOM attestation signed by a trusted key (--key BUILDER.pub, or the
+builders of --policy FILE) and about the artifact's digest (computed from
+its bytes in the store) is output; anything else stored beside it is
+skipped.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "spdx-json" && format != "spdx-tv" {
 				return usageErr(fmt.Errorf("--format %q: use spdx-json or spdx-tv", format))
 			}
+			pol, err := trust.load("accord sbom")
+			if err != nil {
+				return usageErr(err)
+			}
 			st, err := store.Open(storeRef)
 			if err != nil {
 				return usageErr(err)
 			}
-			doc, err := storedSBOM(cmd.Context(), st, args[0])
+			doc, err := storedSBOM(cmd.Context(), st, args[0], pol)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -115,11 +127,18 @@ and the namespace derives from the artifact's digest.`,
 	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
 	cmd.Flags().StringVar(&format, "format", "spdx-json", "spdx-json or spdx-tv")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	trust.AddFlags(cmd)
 	return cmd
 }
 
-func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error) {
+// storedSBOM returns the SPDX document of the first SBOM attestation about
+// the artifact that a builder of pol signed.
+func storedSBOM(ctx context.Context, st store.Store, arg string, pol *verify.Policy) ([]byte, error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := storedSHA256(ctx, st, h)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +146,14 @@ func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error)
 	if err != nil || len(envs) == 0 {
 		return nil, fmt.Errorf("no SBOM attested for %s (%v)\n  fix: build it with 'accord run --key ...'", arg, err)
 	}
-	env, err := attest.ParseEnvelope(envs[0])
+	trusted, err := verify.Trusted(envs, sha, *pol, attest.SPDXDocument)
+	if err != nil {
+		return nil, err
+	}
+	if len(trusted) == 0 {
+		return nil, fmt.Errorf("none of the %d SBOM attestation(s) stored for %s is signed by a trusted key and about sha256:%s\n  fix: give the public key of the builder that built it (--key) or a policy trusting it (--policy)", len(envs), arg, sha)
+	}
+	env, err := attest.ParseEnvelope(trusted[0])
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +166,16 @@ func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error)
 		return nil, err
 	}
 	return stmt.Predicate, nil
+}
+
+// storedSHA256 is the artifact digest (hex) of the stored manifest h,
+// computed from the bytes as verify does.
+func storedSHA256(ctx context.Context, st store.Store, h ggcrv1.Hash) (string, error) {
+	img, err := st.Image(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	return artifactSHA256(img)
 }
 
 func encodeSBOM(predicate []byte, format string) ([]byte, error) {
@@ -224,19 +260,29 @@ Verify with the upstream tool:
 
 func newExportCmd() *cobra.Command {
 	var storeRef, dir, pub, layoutFile string
+	var trust trustFlags
 	cmd := &cobra.Command{
-		Use:   "export ARTIFACT --dir DIR",
+		Use:   "export ARTIFACT --dir DIR (--key PUB | --policy FILE)",
 		Short: "Write a release bundle: artifact, provenance, SBOM, signatures, links, key, layout",
-		Args:  cobra.ExactArgs(1),
+		Long: `Write a release bundle of ARTIFACT into DIR. Only evidence signed by a
+trusted key (--key BUILDER.pub, or the builders of --policy FILE) goes in:
+provenance and SBOM attestations about the artifact's digest, image
+signatures naming it, and link bundles whose every link verifies. Anything
+else stored beside it is skipped.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				return usageErr(fmt.Errorf("--dir is required"))
+			}
+			pol, err := trust.load("accord export")
+			if err != nil {
+				return usageErr(err)
 			}
 			st, err := store.Open(storeRef)
 			if err != nil {
 				return usageErr(err)
 			}
-			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile)
+			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile, pol)
 			if err != nil {
 				return err
 			}
@@ -250,10 +296,11 @@ func newExportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the bundle into (created)")
 	cmd.Flags().StringVar(&pub, "pub", "", "builder public key to include")
 	cmd.Flags().StringVar(&layoutFile, "layout", "", "signed in-toto layout to include (accord layout)")
+	trust.AddFlags(cmd)
 	return cmd
 }
 
-func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string) ([]string, error) {
+func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string, pol *verify.Policy) ([]string, error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
 		return nil, usageErr(err)
@@ -302,20 +349,22 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 		}
 		files = append(files, "image/")
 	}
+	sha, err := artifactSHA256(img)
+	if err != nil {
+		return nil, err
+	}
 	repo := store.Name(st, name)
 	att, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
-	var prov, sb []byte
-	for _, l := range att {
-		line := append(bytes.TrimSpace(l.Blob), '\n')
-		switch l.Annotations[store.PredicateTypeAnnotation] {
-		case attest.SLSAProvenanceV1:
-			prov = append(prov, line...)
-		case attest.SPDXDocument:
-			sb = append(sb, line...)
-		}
+	prov, err := trustedLines(att, sha, pol, attest.SLSAProvenanceV1)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := trustedLines(att, sha, pol, attest.SPDXDocument)
+	if err != nil {
+		return nil, err
 	}
 	if len(prov) == 0 {
-		return nil, fmt.Errorf("no provenance stored for %s\n  fix: build it with 'accord run --key ...'", arg)
+		return nil, fmt.Errorf("no provenance signed by a trusted key stored for %s\n  fix: build it with 'accord run --key ...', and give that builder's public key (--key) or a policy trusting it (--policy)", arg)
 	}
 	if err := write("provenance.intoto.jsonl", prov); err != nil {
 		return nil, err
@@ -324,7 +373,7 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 		if err := write("sbom.intoto.jsonl", sb); err != nil {
 			return nil, err
 		}
-		pred, err := storedSBOM(ctx, st, name+"@"+h.String())
+		pred, err := storedSBOM(ctx, st, name+"@"+h.String(), pol)
 		if err != nil {
 			return nil, err
 		}
@@ -341,18 +390,23 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 	if sigs, err := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.SigSuffix)); err == nil {
 		var out []map[string]string
 		for _, l := range sigs {
-			out = append(out, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+			ok, err := verify.TrustedSignature(l.Blob, l.Annotations[store.SignatureAnnotation], h.String(), *pol)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+			}
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		if err := write("signatures.json", b); err != nil {
-			return nil, err
+		if len(out) > 0 {
+			b, _ := json.MarshalIndent(out, "", "  ")
+			if err := write("signatures.json", b); err != nil {
+				return nil, err
+			}
 		}
 	}
 	layers, _ := store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
-	links, err := proof.ReadLinks(layers)
-	if err != nil {
-		return nil, err
-	}
+	links := trustedLinks(layers, pol)
 	for _, title := range sortedKeys(links) {
 		if err := write(filepath.Join("links", title), links[title]); err != nil {
 			return nil, err
@@ -380,6 +434,50 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 		return nil, err
 	}
 	return append(files, "README.md"), nil
+}
+
+// trustedLines returns, one per line, the envelopes of the predicate type
+// among layers that a builder of pol signed about the artifact sha (hex).
+func trustedLines(layers []store.Layer, sha string, pol *verify.Policy, predicateType string) ([]byte, error) {
+	var envs [][]byte
+	for _, l := range layers {
+		if l.Annotations[store.PredicateTypeAnnotation] == predicateType {
+			envs = append(envs, l.Blob)
+		}
+	}
+	trusted, err := verify.Trusted(envs, sha, *pol, predicateType)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, e := range trusted {
+		out = append(append(out, bytes.TrimSpace(e)...), '\n')
+	}
+	return out, nil
+}
+
+// trustedLinks returns the link files of the link layers (one per builder)
+// whose every link is signed by a key of pol; other layers are skipped.
+func trustedLinks(layers []store.Layer, pol *verify.Policy) map[string][]byte {
+	keys := trustedKeys(pol)
+	out := map[string][]byte{}
+	for _, l := range layers {
+		links, err := proof.ReadLinks([]store.Layer{l})
+		if err != nil || len(links) == 0 {
+			continue
+		}
+		ok := true
+		for _, b := range links {
+			if attest.VerifyLinkSignature(b, keys) != nil {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			maps.Copy(out, links)
+		}
+	}
+	return out
 }
 
 func describe(f string) string {
