@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -228,7 +229,20 @@ func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string
 		return err
 	}
 	threshold := min(2, len(set))
-	digests, err := catalogPipelineDigests(cmd.Context())
+	if err := writeInitPolicy(cmd.Context(), filepath.Join(dir, "policy.yaml"), trusted, threshold, src); err != nil {
+		return err
+	}
+	if _, err := builders.Load(filepath.Join(dir, "builders.yaml")); err != nil {
+		return fmt.Errorf("the written builders file does not check (a bug): %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: builders.yaml (%d builders), policy.yaml (threshold %d), and a key pair per builder\n", dir, len(set), threshold)
+	return nil
+}
+
+// writeInitPolicy writes the policy of 'builders init' to file: the trusted
+// builders, the catalog's pipeline digests and the source of src, if any.
+func writeInitPolicy(ctx context.Context, file string, trusted []verify.PolicyBuilder, threshold int, src policySourceFlags) error {
+	digests, err := catalogPipelineDigests(ctx)
 	if err != nil {
 		return err
 	}
@@ -241,16 +255,12 @@ func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string
 	if pf.Sources == nil {
 		head += "# Add sources to pin the repositories and refs you build ('accord builders init --source URI --ref REF').\n"
 	}
-	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), append([]byte(head), pol...), 0o644); err != nil {
+	if err := os.WriteFile(file, append([]byte(head), pol...), 0o644); err != nil {
 		return err
 	}
-	if _, err := verify.LoadPolicy(filepath.Join(dir, "policy.yaml")); err != nil {
+	if _, err := verify.LoadPolicy(file); err != nil {
 		return fmt.Errorf("the written policy does not check (a bug): %w", err)
 	}
-	if _, err := builders.Load(filepath.Join(dir, "builders.yaml")); err != nil {
-		return fmt.Errorf("the written builders file does not check (a bug): %w", err)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: builders.yaml (%d builders), policy.yaml (threshold %d), and a key pair per builder\n", dir, len(set), threshold)
 	return nil
 }
 
