@@ -24,6 +24,7 @@ import (
 // attacker with write access to the store got to first: before each
 // honest document (signed by the builder) sits a forged one, signed by
 // another key, carrying a broken signature, or about another artifact.
+// A newer image was stored under the same name since.
 type forgedStore struct {
 	dir, name, ref  string
 	pub, policy     string
@@ -117,6 +118,15 @@ func newForgedStore(t *testing.T) *forgedStore {
 		links = append(links, linksBundle(t, c.s, c.step))
 	}
 	if _, err := store.Attach(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix), links, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A newer build under the same name: the older artifact and its
+	// evidence stay reachable as NAME@OLD.
+	newer, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, fs.name, newer); err != nil {
 		t.Fatal(err)
 	}
 	fs.policy = filepath.Join(dir, "policy.yaml")
