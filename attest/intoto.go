@@ -308,3 +308,31 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// VerifyLinkSignature checks that link (an in-toto link file) carries a
+// valid signature by one of the public keys pubPEMs.
+func VerifyLinkSignature(link []byte, pubPEMs [][]byte) error {
+	tmp, err := os.MkdirTemp("", "accord-link-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	p := filepath.Join(tmp, "x.link")
+	if err := os.WriteFile(p, link, 0o600); err != nil {
+		return err
+	}
+	md, err := intoto.LoadMetadata(p)
+	if err != nil {
+		return fmt.Errorf("reading link: %w", err)
+	}
+	for _, pub := range pubPEMs {
+		k, err := InTotoKey(pub)
+		if err != nil {
+			return err
+		}
+		if md.VerifySignature(k) == nil {
+			return nil
+		}
+	}
+	return ErrBadSignature
+}

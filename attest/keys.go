@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -132,7 +135,9 @@ func (s *Signer) PublicKeyPEM() []byte { return s.pubPEM }
 // KeyID is the in-toto key id of the public key.
 func (s *Signer) KeyID() string { return s.keyID }
 
-// KeyID computes the in-toto key id of a PEM public key.
+// KeyID computes the in-toto key id of a PEM public key. in-toto derives
+// it from the key's DER SubjectPublicKeyInfo, re-encoded, so like
+// [Fingerprint] it does not depend on how the PEM file is written.
 func KeyID(pubPEM []byte) (string, error) {
 	k, err := InTotoKey(pubPEM)
 	if err != nil {
@@ -161,6 +166,24 @@ func LoadVerifier(pubPEM []byte) (signature.Verifier, error) {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
 	return v, nil
+}
+
+// Fingerprint identifies a public key by its material: the hex SHA-256 of
+// its DER SubjectPublicKeyInfo, re-encoded after parsing. The same key
+// written with CRLF line ends, text around the PEM block, another line
+// width, PEM headers or as PKCS#1 "RSA PUBLIC KEY" has one fingerprint;
+// comparing PEM bytes would count it as several keys.
+func Fingerprint(pubPEM []byte) (string, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pubPEM)
+	if err != nil {
+		return "", fmt.Errorf("public key: %w", err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // ErrBadSignature is returned when a signature does not verify.

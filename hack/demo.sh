@@ -96,5 +96,5 @@ POLICY
 for a in $(jq -r '.builders[0].artifacts[] | "\(.name)@\(.digest)"' "$work/consensus.json"); do
   bin/accord verify "$a" --store "$store" --policy "$work/policy.yaml"
 done
-bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --pub "$b/primary.pub" --layout "$work/root.layout" >/dev/null
+bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --policy "$work/policy.yaml" --pub "$b/primary.pub" --layout "$work/root.layout" >/dev/null
 echo "release bundle:"; ls "$work/release"

@@ -198,7 +198,7 @@ func TestResolveDigestFollowsTaskYAML(t *testing.T) {
 	}{
 		{"env value", "go-build.yaml", "value: v1\n", "value: v2\n", true},
 		{"script", "oci-image.yaml", `echo "image`, `echo "built image`, true},
-		{"annotation", "go-mod-download.yaml", "accord.dev/network: \"true\"", "accord.dev/network: \"false\"", false},
+		{"network annotation", "go-mod-download.yaml", "accord.dev/network: \"true\"", "accord.dev/network: \"false\"", true},
 		{"comment", "source-fetch.yaml", "# source-fetch:", "# source-fetch (edited):", false},
 		{"flow style", "go-build.yaml", "        uri: {type: string}\n", "        uri:\n          type: string\n", false},
 	} {

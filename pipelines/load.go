@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 	"sigs.k8s.io/yaml"
 )
@@ -33,9 +34,10 @@ type Definition struct {
 	// embedded catalog, as given otherwise).
 	File string
 	// Digest is the canonical digest of the definition ("sha256:<hex>"):
-	// the SHA-256 of the JSON encoding of its kind, name and defaulted
-	// v1 spec. It does not depend on YAML formatting, comments or field
-	// order, nor on whether the file was written as v1beta1 or v1.
+	// the SHA-256 of the JSON encoding of its kind, name, labels,
+	// annotations and defaulted v1 spec (see canonicalDigest). It does not
+	// depend on YAML formatting, comments or field order, nor on whether
+	// the file was written as v1beta1 or v1.
 	Digest string
 	// Task is set when Kind is "Task".
 	Task *v1.Task
@@ -270,26 +272,51 @@ func validationError(file, obj string, err error) error {
 	return &Error{File: file, Object: obj, Msg: err.Error()}
 }
 
-// canonicalDigest hashes the JSON of the kind, name and spec. encoding/json
-// writes struct fields in declaration order and map keys sorted, so the
-// result is independent of the YAML's formatting.
+// canonicalDigest hashes the JSON of the kind, name, labels, annotations
+// and spec. encoding/json writes struct fields in declaration order and map
+// keys sorted, so the result is independent of the YAML's formatting.
+//
+// Everything accord reads from a definition is in it: the spec (steps with
+// their image, script, env, securityContext, timeout, ...; a Pipeline's
+// inline taskSpecs with their metadata) and the metadata that can change
+// what runs: annotations (accord.dev/network gives a Task the host
+// network) and labels. Labels and annotations are left out of the JSON when
+// empty, so a definition without them keeps the digest it always had.
+// Metadata accord does not read (namespace, uid, generation, ...) and the
+// annotations in [ignoredAnnotations] are not digested. docs/buildtype.md
+// states this; a change here changes recorded pipeline digests.
 func canonicalDigest(d *Definition) (string, error) {
 	var spec any
+	var meta metav1.ObjectMeta
 	if d.Task != nil {
-		spec = d.Task.Spec
+		spec, meta = d.Task.Spec, d.Task.ObjectMeta
 	} else {
-		spec = d.Pipeline.Spec
+		spec, meta = d.Pipeline.Spec, d.Pipeline.ObjectMeta
+	}
+	annotations := map[string]string{}
+	for k, v := range meta.Annotations {
+		if !ignoredAnnotations[k] {
+			annotations[k] = v
+		}
 	}
 	b, err := json.Marshal(struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Name       string `json:"name"`
-		Spec       any    `json:"spec"`
-	}{"tekton.dev/v1", d.Kind, d.Name, spec})
+		APIVersion  string            `json:"apiVersion"`
+		Kind        string            `json:"kind"`
+		Name        string            `json:"name"`
+		Labels      map[string]string `json:"labels,omitempty"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+		Spec        any               `json:"spec"`
+	}{"tekton.dev/v1", d.Kind, d.Name, meta.Labels, annotations, spec})
 	if err != nil {
 		return "", fmt.Errorf("encoding %s %s for its digest: %w", d.Kind, d.Name, err)
 	}
 	return digestOf(b), nil
+}
+
+// ignoredAnnotations are written by tools, not by the definition's author,
+// and change nothing accord does: kubectl's copy of the applied object.
+var ignoredAnnotations = map[string]bool{
+	"kubectl.kubernetes.io/last-applied-configuration": true,
 }
 
 func digestOf(b []byte) string {

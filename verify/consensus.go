@@ -87,8 +87,10 @@ func pipelineCheck(as []*attestation, allowed []string) Check {
 
 // thresholdCheck counts, for each (source, pipeline) the attestations
 // agree on, distinct trusted builders: a key used under two identities
-// counts once, and so does an identity with two keys.
-func thresholdCheck(as []*attestation, p Policy) Check {
+// counts once, and so does an identity with two keys. Keys are compared by
+// fingerprints[i] (builder i's key material, [attest.Fingerprint]), never
+// by their PEM bytes: one key written twice is one builder.
+func thresholdCheck(as []*attestation, p Policy, fingerprints []string) Check {
 	groups := map[string][]*attestation{}
 	for _, a := range as {
 		src := a.prov.SourceCommit
@@ -105,14 +107,14 @@ func thresholdCheck(as []*attestation, p Policy) Check {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		ids, pems := map[string]bool{}, map[string]bool{}
+		ids, keys := map[string]bool{}, map[string]bool{}
 		n := 0
 		for _, a := range groups[k] {
-			b := p.Builders[a.builder]
-			if ids[b.ID] || pems[string(b.Key)] {
+			id, key := p.Builders[a.builder].ID, fingerprints[a.builder]
+			if ids[id] || keys[key] {
 				continue
 			}
-			ids[b.ID], pems[string(b.Key)] = true, true
+			ids[id], keys[key] = true, true
 			n++
 		}
 		if n > best {

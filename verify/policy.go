@@ -20,7 +20,7 @@ import (
 //	sources:                      # optional: allowed repositories and refs
 //	  - uri: https://example.com/org/app.git
 //	    refs: [main, "v*"]
-//	pipelines: [sha256:...]       # optional: allowed pipeline digests
+//	pipelines: [sha256:...]       # optional: allowed pipeline digests (as recorded in provenance; accord catalog prints them)
 //	sbom: required                # or "optional"
 //	layout:                       # optional: in-toto layout and its owner
 //	  file: root.layout

@@ -97,7 +97,9 @@ type Blob struct {
 	Problem string
 }
 
-// Builder is a trusted builder: its identity and public key (PEM).
+// Builder is a trusted builder: its identity and public key (PEM). A
+// Builder without ID trusts the key under whatever identity its provenance
+// names (for 'accord sbom --key'); policy files always give one.
 type Builder struct {
 	ID  string
 	Key []byte
@@ -138,13 +140,9 @@ const (
 // skipped with a note: it can neither verify the artifact nor hide the
 // evidence that does.
 func Artifact(ev Evidence, p Policy) (*Result, error) {
-	var verifiers []signature.Verifier
-	for i, b := range p.Builders {
-		v, err := attest.LoadVerifier(b.Key)
-		if err != nil {
-			return nil, fmt.Errorf("trusted builder %d (%s) key: %w", i+1, b.ID, err)
-		}
-		verifiers = append(verifiers, v)
+	verifiers, fingerprints, err := loadKeys(p)
+	if err != nil {
+		return nil, err
 	}
 	if p.Threshold == 0 {
 		p.Threshold = 1
@@ -177,7 +175,7 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 		r.Checks = append(r.Checks, pipelineCheck(about, p.Pipelines))
 		about = filter(about, func(a *attestation) bool { return contains(p.Pipelines, a.prov.PipelineDigest) })
 	}
-	r.Checks = append(r.Checks, thresholdCheck(about, p))
+	r.Checks = append(r.Checks, thresholdCheck(about, p, fingerprints))
 	if p.RequireSBOM {
 		sb := verified(envs, p.Builders, verifiers, attest.SPDXDocument)
 		r.Notes = append(r.Notes, sb.notes...)
@@ -193,6 +191,7 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 
 // attestation is one envelope that verified with a trusted builder's key.
 type attestation struct {
+	index   int // in the envelopes given, 0-based
 	builder int // index in Policy.Builders
 	st      *attest.ParsedStatement
 	prov    provenanceFields
@@ -264,6 +263,7 @@ func verified(envs []envelope, builders []Builder, vs []signature.Verifier, pred
 			f.notes = append(f.notes, fmt.Sprintf("attestation %d (%s): %s: skipped", e.index, predicateNames[predicateType], problem))
 			continue
 		}
+		a.index = e.index - 1
 		f.ok = append(f.ok, a)
 	}
 	return f
@@ -293,7 +293,7 @@ func trusted(env *attest.Envelope, builders []Builder, vs []signature.Verifier, 
 		if a.prov, err = parseProvenance(st.Predicate); err != nil {
 			return nil, err.Error()
 		}
-		if a.prov.BuilderID == builders[i].ID {
+		if a.prov.BuilderID == builders[i].ID || builders[i].ID == "" {
 			return a, ""
 		}
 		problem = fmt.Sprintf("signed by the key of %s but claims builder %q", builders[i].ID, a.prov.BuilderID)

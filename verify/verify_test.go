@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/testutil/pemtest"
 )
 
 type world struct {
@@ -290,6 +291,21 @@ func TestConsensus(t *testing.T) {
 			[][]byte{honest(w.builder, testBuilder)}, nil},
 		{"provenance signed by an untrusted key", builders[:2], 1, nil, nil,
 			[][]byte{honest(w.intruder, testBuilder)}, []string{CheckProvenanceSignature, CheckProvenanceSubject, CheckThreshold}},
+	}
+	// One key, written another way under a second identity, is still one
+	// builder: keys count by their material, not their PEM bytes.
+	for _, enc := range pemtest.Encodings(t, w.builderPub)[1:] {
+		tests = append(tests, struct {
+			name      string
+			builders  []Builder
+			threshold int
+			sources   []PolicySource
+			pipelines []string
+			atts      [][]byte
+			failed    []string
+		}{"one key in two encodings (" + enc.Name + ") under two builder ids",
+			[]Builder{{ID: testBuilder, Key: w.builderPub}, {ID: id2, Key: enc.PEM}}, 2, nil, nil,
+			[][]byte{honest(w.builder, testBuilder), honest(w.builder, id2)}, []string{CheckThreshold}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/builders"
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/verify"
 )
 
 func defaultBuildersFile() string {
@@ -62,6 +64,7 @@ provenance (buildDefinition.internalParameters.variation).`,
 	}
 	var validators int
 	var rt string
+	var src policySourceFlags
 	initCmd := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Write a builders file, one key pair per builder and a matching verify policy into DIR",
@@ -69,8 +72,10 @@ provenance (buildDefinition.internalParameters.variation).`,
 default variation profiles), DIR/NAME.key and DIR/NAME.pub for each builder
 (cosign format; password from ACCORD_PASSWORD or COSIGN_PASSWORD), and
 DIR/policy.yaml trusting all of them with threshold 2 (or 1 for a single
-builder). Existing files are never overwritten.`,
-		Example: `  ACCORD_PASSWORD= accord builders init ./builders --validators 2`,
+builder), allowing only the catalog's pipelines (their pipeline digests, as
+'accord catalog' prints them) and, with --source, only that repository (and
+with --ref, only those refs). Existing files are never overwritten.`,
+		Example: `  ACCORD_PASSWORD= accord builders init ./builders --validators 2 --source https://example.com/org/app.git --ref main`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if validators < 0 || validators > 9 {
@@ -82,9 +87,13 @@ builder). Existing files are never overwritten.`,
 					rt = "crun"
 				}
 			}
-			return initBuilders(cmd, args[0], validators, rt)
+			if err := src.check(); err != nil {
+				return usageErr(err)
+			}
+			return initBuilders(cmd, args[0], validators, rt, src)
 		},
 	}
+	src.AddFlags(initCmd)
 	initCmd.Flags().IntVar(&validators, "validators", 2, "how many validators")
 	initCmd.Flags().StringVar(&rt, "validator-runtime", "", "the validators' runtime (default crun when installed, else runc)")
 	var output string
@@ -96,6 +105,13 @@ builder). Existing files are never overwritten.`,
 			s, err := builders.Load(args[0])
 			if err != nil {
 				return usageErr(err)
+			}
+			// Key material is compared when the key files can be opened
+			// without a prompt; 'accord run --builders' always compares.
+			if _, ok := attest.PasswordFromEnv(); ok {
+				if err := checkBuilderKeys(cmd.Context(), s, len(s.Builders), false); err != nil {
+					return usageErr(err)
+				}
 			}
 			type row struct {
 				builders.Builder
@@ -132,7 +148,42 @@ builder). Existing files are never overwritten.`,
 	return cmd
 }
 
-func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string) error {
+// policySourceFlags are the source a written policy allows.
+type policySourceFlags struct {
+	uri  string
+	refs []string
+}
+
+// AddFlags adds --source and --ref to cmd.
+func (f *policySourceFlags) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.uri, "source", "", "the repository the policy allows, as provenance records it (source.uri; default: any)")
+	cmd.Flags().StringArrayVar(&f.refs, "ref", nil, "a ref (or glob) of --source the policy allows (repeatable; default: any)")
+}
+
+func (f *policySourceFlags) check() error {
+	switch {
+	case f.uri == "" && len(f.refs) > 0:
+		return fmt.Errorf("--ref needs --source\n  fix: give the repository with --source URI")
+	case strings.TrimSpace(f.uri) != f.uri || strings.HasPrefix(f.uri, "-"):
+		return fmt.Errorf("--source %q: not a repository URI\n  fix: give it as accord run --source was given (https://..., ssh://..., file:///...)", f.uri)
+	}
+	for _, r := range f.refs {
+		if r == "" {
+			return fmt.Errorf("--ref: empty\n  fix: give a branch, tag or glob (main, \"v*\")")
+		}
+	}
+	return nil
+}
+
+// policy returns the policy's sources list: nil without --source.
+func (f *policySourceFlags) policy() []verify.PolicySource {
+	if f.uri == "" {
+		return nil
+	}
+	return []verify.PolicySource{{URI: f.uri, Refs: f.refs}}
+}
+
+func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string, src policySourceFlags) error {
 	pass, err := password(false)
 	if err != nil {
 		return usageErr(err)
@@ -159,11 +210,7 @@ func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	type policyBuilder struct {
-		ID  string `json:"id"`
-		Key string `json:"key"`
-	}
-	var trusted []policyBuilder
+	var trusted []verify.PolicyBuilder
 	for _, b := range set {
 		priv, pub, err := attest.GenerateKeyPair(pass)
 		if err != nil {
@@ -175,24 +222,45 @@ func initBuilders(cmd *cobra.Command, dir string, validators int, runtime string
 		if err := os.WriteFile(filepath.Join(dir, b.Name+".pub"), pub, 0o644); err != nil {
 			return err
 		}
-		trusted = append(trusted, policyBuilder{ID: "https://accord.dev/builders/" + b.Name, Key: b.Name + ".pub"})
+		trusted = append(trusted, verify.PolicyBuilder{ID: "https://accord.dev/builders/" + b.Name, Key: b.Name + ".pub"})
 	}
 	doc := buildersYAML(set, root)
 	if err := os.WriteFile(filepath.Join(dir, "builders.yaml"), doc, 0o644); err != nil {
 		return err
 	}
 	threshold := min(2, len(set))
-	pol, err := yaml.Marshal(map[string]any{"apiVersion": "accord.dev/v1alpha1", "kind": "Policy", "builders": trusted, "threshold": threshold, "sbom": "required"})
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), append([]byte("# accord verify policy ('accord verify --help'): add sources and pipelines to pin them.\n"), pol...), 0o644); err != nil {
+	if err := writeInitPolicy(cmd.Context(), filepath.Join(dir, "policy.yaml"), trusted, threshold, src); err != nil {
 		return err
 	}
 	if _, err := builders.Load(filepath.Join(dir, "builders.yaml")); err != nil {
 		return fmt.Errorf("the written builders file does not check (a bug): %w", err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: builders.yaml (%d builders), policy.yaml (threshold %d), and a key pair per builder\n", dir, len(set), threshold)
+	return nil
+}
+
+// writeInitPolicy writes the policy of 'builders init' to file: the trusted
+// builders, the catalog's pipeline digests and the source of src, if any.
+func writeInitPolicy(ctx context.Context, file string, trusted []verify.PolicyBuilder, threshold int, src policySourceFlags) error {
+	digests, err := catalogPipelineDigests(ctx)
+	if err != nil {
+		return err
+	}
+	pf := verify.PolicyFile{APIVersion: "accord.dev/v1alpha1", Kind: "Policy", Builders: trusted, Threshold: threshold, SBOM: "required", Pipelines: digests, Sources: src.policy()}
+	pol, err := yaml.Marshal(pf)
+	if err != nil {
+		return err
+	}
+	head := "# accord verify policy ('accord verify --help'). pipelines: the catalog's pipeline digests ('accord catalog').\n"
+	if pf.Sources == nil {
+		head += "# Add sources to pin the repositories and refs you build ('accord builders init --source URI --ref REF').\n"
+	}
+	if err := os.WriteFile(file, append([]byte(head), pol...), 0o644); err != nil {
+		return err
+	}
+	if _, err := verify.LoadPolicy(file); err != nil {
+		return fmt.Errorf("the written policy does not check (a bug): %w", err)
+	}
 	return nil
 }
 

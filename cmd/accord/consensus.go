@@ -78,6 +78,9 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 		return usageErr(fmt.Errorf("--threshold %d: want 1 to --builders (%d)", k, n))
 	}
 	chosen := set.Builders[:n]
+	if err := checkBuilderKeys(cmd.Context(), set, n, true); err != nil {
+		return usageErr(err)
+	}
 	opts := make([]*runOptions, n)
 	for i, b := range chosen {
 		opts[i] = o.forBuilder(b)
@@ -194,6 +197,24 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 		}
 	}
 	return finishConsensus(cmd, o, cr)
+}
+
+// checkBuilderKeys loads the signing keys of the first n builders of set and
+// refuses two that are one key (see [builders.Set.CheckKeys]). Unless kms
+// is true, KMS keys are left out.
+func checkBuilderKeys(ctx context.Context, set *builders.Set, n int, kms bool) error {
+	pubs := make([][]byte, n)
+	for i, b := range set.Builders[:n] {
+		if attest.IsKMS(b.Key) && !kms {
+			continue
+		}
+		s, err := loadSigner(ctx, b.Key)
+		if err != nil {
+			return fmt.Errorf("builder %s: %w", b.Name, err)
+		}
+		pubs[i] = s.PublicKeyPEM()
+	}
+	return set.CheckKeys(pubs)
 }
 
 func finishConsensus(cmd *cobra.Command, o *runOptions, cr *consensusReport) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,7 @@ import (
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
 	"github.com/accord-build/accord/sbom"
+	"github.com/accord-build/accord/verify"
 )
 
 // resolveArtifact finds ARTIFACT in the store: a stored name
@@ -41,9 +43,11 @@ func resolveArtifact(ctx context.Context, st store.Store, arg string) (string, g
 			return name, h, nil
 		}
 		// A file artifact's digest is the file's: find the stored
-		// artifact under its name whose file has that digest.
+		// artifact under its name, or formerly under it, whose file has
+		// that digest.
 		if l, ok := st.(*store.Layout); ok {
-			if sh, err := l.Resolve(name); err == nil {
+			all, _ := l.ResolveAll(name)
+			for _, sh := range all {
 				if img, err := st.Image(ctx, sh); err == nil {
 					if m, err := img.Manifest(); err == nil && len(m.Layers) == 1 && m.Layers[0].Digest == h {
 						return name, sh, nil
@@ -82,23 +86,33 @@ func attestations(ctx context.Context, st store.Store, name string, h ggcrv1.Has
 
 func newSBOMCmd() *cobra.Command {
 	var storeRef, format, out string
+	var trust trustFlags
 	cmd := &cobra.Command{
 		Use:   "sbom ARTIFACT",
 		Short: "Print or write the SPDX SBOM accord attested for an artifact",
 		Long: `Read the SPDX 2.3 SBOM that 'accord run --key' attested for ARTIFACT (a stored
 name, or NAME@sha256:<digest>) and write it as SPDX JSON (spdx-json) or
 tag-value (spdx-tv). The SBOM is deterministic: created is SOURCE_DATE_EPOCH
-and the namespace derives from the artifact's digest.`,
+and the namespace derives from the artifact's digest.
+
+Only an SBOM attestation signed by a trusted key (--key BUILDER.pub, or the
+builders of --policy FILE) and about the artifact's digest (computed from
+its bytes in the store) is output; anything else stored beside it is
+skipped.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "spdx-json" && format != "spdx-tv" {
 				return usageErr(fmt.Errorf("--format %q: use spdx-json or spdx-tv", format))
 			}
+			pol, err := trust.load("accord sbom")
+			if err != nil {
+				return usageErr(err)
+			}
 			st, err := store.Open(storeRef)
 			if err != nil {
 				return usageErr(err)
 			}
-			doc, err := storedSBOM(cmd.Context(), st, args[0])
+			doc, err := storedSBOM(cmd.Context(), st, args[0], pol)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -116,11 +130,18 @@ and the namespace derives from the artifact's digest.`,
 	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
 	cmd.Flags().StringVar(&format, "format", "spdx-json", "spdx-json or spdx-tv")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	trust.AddFlags(cmd)
 	return cmd
 }
 
-func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error) {
+// storedSBOM returns the SPDX document of the first SBOM attestation about
+// the artifact that a builder of pol signed.
+func storedSBOM(ctx context.Context, st store.Store, arg string, pol *verify.Policy) ([]byte, error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := storedSHA256(ctx, st, h)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +149,14 @@ func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error)
 	if err != nil || len(envs) == 0 {
 		return nil, fmt.Errorf("no SBOM attested for %s (%v)\n  fix: build it with 'accord run --key ...'", arg, err)
 	}
-	env, err := attest.ParseEnvelope(envs[0])
+	trusted, err := verify.Trusted(envs, sha, *pol, attest.SPDXDocument)
+	if err != nil {
+		return nil, err
+	}
+	if len(trusted) == 0 {
+		return nil, fmt.Errorf("none of the %d SBOM attestation(s) stored for %s is signed by a trusted key and about sha256:%s\n  fix: give the public key of the builder that built it (--key) or a policy trusting it (--policy)", len(envs), arg, sha)
+	}
+	env, err := attest.ParseEnvelope(trusted[0])
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +169,16 @@ func storedSBOM(ctx context.Context, st store.Store, arg string) ([]byte, error)
 		return nil, err
 	}
 	return stmt.Predicate, nil
+}
+
+// storedSHA256 is the artifact digest (hex) of the stored manifest h,
+// computed from the bytes as verify does.
+func storedSHA256(ctx context.Context, st store.Store, h ggcrv1.Hash) (string, error) {
+	img, err := st.Image(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	return artifactSHA256(img)
 }
 
 func encodeSBOM(predicate []byte, format string) ([]byte, error) {
@@ -230,19 +268,29 @@ Verify with the upstream tool:
 
 func newExportCmd() *cobra.Command {
 	var storeRef, dir, pub, layoutFile string
+	var trust trustFlags
 	cmd := &cobra.Command{
-		Use:   "export ARTIFACT --dir DIR",
+		Use:   "export ARTIFACT --dir DIR (--key PUB | --policy FILE)",
 		Short: "Write a release bundle: artifact, provenance, SBOM, signatures, links, key, layout",
-		Args:  cobra.ExactArgs(1),
+		Long: `Write a release bundle of ARTIFACT into DIR. Only evidence signed by a
+trusted key (--key BUILDER.pub, or the builders of --policy FILE) goes in:
+provenance and SBOM attestations about the artifact's digest, image
+signatures naming it, and link bundles whose every link verifies. Anything
+else stored beside it is skipped.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				return usageErr(fmt.Errorf("--dir is required"))
+			}
+			pol, err := trust.load("accord export")
+			if err != nil {
+				return usageErr(err)
 			}
 			st, err := store.Open(storeRef)
 			if err != nil {
 				return usageErr(err)
 			}
-			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile, cmd.ErrOrStderr())
+			files, err := export(cmd.Context(), st, args[0], dir, pub, layoutFile, pol, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -256,6 +304,7 @@ func newExportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the bundle into (created)")
 	cmd.Flags().StringVar(&pub, "pub", "", "builder public key to include")
 	cmd.Flags().StringVar(&layoutFile, "layout", "", "signed in-toto layout to include (accord layout)")
+	trust.AddFlags(cmd)
 	return cmd
 }
 
@@ -264,7 +313,7 @@ func newExportCmd() *cobra.Command {
 // written, and the exported copy again after: a bundle is complete and
 // exact, or export fails and removes what it wrote. Attachments it cannot
 // read are skipped with a warning on warn.
-func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string, warn io.Writer) (files []string, err error) {
+func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile string, pol *verify.Policy, warn io.Writer) (files []string, err error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
 		return nil, usageErr(err)
@@ -288,7 +337,7 @@ func export(ctx context.Context, st store.Store, arg, dir, pub, layoutFile strin
 	if err := exportArtifact(img, h, name, arg, out); err != nil {
 		return nil, err
 	}
-	if err := exportEvidence(ctx, st, name, h, arg, out, warn); err != nil {
+	if err := exportEvidence(ctx, st, name, h, img, arg, out, pol, warn); err != nil {
 		return nil, err
 	}
 	for _, c := range []struct{ src, dst string }{{pub, "builder.pub"}, {layoutFile, "root.layout"}} {
@@ -414,8 +463,8 @@ func exportArtifact(img ggcrv1.Image, h ggcrv1.Hash, name, arg string, out *bund
 }
 
 // exportEvidence writes the provenance, SBOM, signatures and links stored
-// beside the artifact.
-func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, arg string, out *bundleDir, warn io.Writer) error {
+// beside the artifact that pol trusts; the rest is skipped.
+func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, img ggcrv1.Image, arg string, out *bundleDir, pol *verify.Policy, warn io.Writer) error {
 	repo := store.Name(st, name)
 	layers := func(suffix string) []store.Layer {
 		ls, err := store.Layers(ctx, st, store.AttachmentRef(repo, h, suffix))
@@ -424,47 +473,34 @@ func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.H
 		}
 		return ls
 	}
-	var prov, sb []byte
-	for _, l := range layers(store.AttSuffix) {
-		line := append(bytes.TrimSpace(l.Blob), '\n')
-		switch l.Annotations[store.PredicateTypeAnnotation] {
-		case attest.SLSAProvenanceV1:
-			prov = append(prov, line...)
-		case attest.SPDXDocument:
-			sb = append(sb, line...)
-		}
+	sha, err := artifactSHA256(img)
+	if err != nil {
+		return err
+	}
+	att := layers(store.AttSuffix)
+	prov, err := trustedLines(att, sha, pol, attest.SLSAProvenanceV1)
+	if err != nil {
+		return err
+	}
+	sb, err := trustedLines(att, sha, pol, attest.SPDXDocument)
+	if err != nil {
+		return err
 	}
 	if len(prov) == 0 {
-		return fmt.Errorf("no provenance stored for %s\n  fix: build it with 'accord run --key ...'", arg)
+		return fmt.Errorf("no provenance signed by a trusted key stored for %s\n  fix: build it with 'accord run --key ...', and give that builder's public key (--key) or a policy trusting it (--policy)", arg)
 	}
 	if err := out.write("provenance.intoto.jsonl", prov); err != nil {
 		return err
 	}
 	if len(sb) > 0 {
-		if err := out.write("sbom.intoto.jsonl", sb); err != nil {
+		if err := exportSBOM(ctx, st, name+"@"+h.String(), sb, out, pol); err != nil {
 			return err
-		}
-		pred, err := storedSBOM(ctx, st, name+"@"+h.String())
-		if err != nil {
-			return err
-		}
-		for _, f := range []struct{ format, file string }{{"spdx-json", "sbom.spdx.json"}, {"spdx-tv", "sbom.spdx"}} {
-			b, err := encodeSBOM(pred, f.format)
-			if err != nil {
-				return err
-			}
-			if err := out.write(f.file, b); err != nil {
-				return err
-			}
 		}
 	}
-	if err := exportSignatures(layers(store.SigSuffix), out); err != nil {
+	if err := exportSignatures(layers(store.SigSuffix), h, out, pol); err != nil {
 		return err
 	}
-	links, err := proof.ReadLinks(layers(store.LinksSuffix))
-	for _, e := range unjoin(err) {
-		fmt.Fprintln(warn, "warning:", e, "(skipped)")
-	}
+	links := trustedLinks(layers(store.LinksSuffix), pol, warn)
 	for _, title := range sortedKeys(links) {
 		if err := out.write(filepath.Join("links", title), links[title]); err != nil {
 			return err
@@ -473,20 +509,96 @@ func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.H
 	return nil
 }
 
-// exportSignatures writes the image signatures, if any, as signatures.json.
-func exportSignatures(sigs []store.Layer, out *bundleDir) error {
-	if len(sigs) == 0 {
-		return nil
+// exportSBOM writes the trusted SBOM envelopes and the SBOM itself, as
+// SPDX JSON and tag-value.
+func exportSBOM(ctx context.Context, st store.Store, ref string, envs []byte, out *bundleDir, pol *verify.Policy) error {
+	if err := out.write("sbom.intoto.jsonl", envs); err != nil {
+		return err
 	}
+	pred, err := storedSBOM(ctx, st, ref, pol)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ format, file string }{{"spdx-json", "sbom.spdx.json"}, {"spdx-tv", "sbom.spdx"}} {
+		b, err := encodeSBOM(pred, f.format)
+		if err != nil {
+			return err
+		}
+		if err := out.write(f.file, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exportSignatures writes the image signatures that a key of pol made
+// over h, if any, as signatures.json.
+func exportSignatures(sigs []store.Layer, h ggcrv1.Hash, out *bundleDir, pol *verify.Policy) error {
 	var list []map[string]string
 	for _, l := range sigs {
-		list = append(list, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+		ok, err := verify.TrustedSignature(l.Blob, l.Annotations[store.SignatureAnnotation], h.String(), *pol)
+		if err != nil {
+			return err
+		}
+		if ok {
+			list = append(list, map[string]string{"payload": base64.StdEncoding.EncodeToString(l.Blob), "signature": l.Annotations[store.SignatureAnnotation], "builder": l.Annotations[store.BuilderAnnotation]})
+		}
+	}
+	if len(list) == 0 {
+		return nil
 	}
 	b, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return err
 	}
 	return out.write("signatures.json", b)
+}
+
+// trustedLines returns, one per line, the envelopes of the predicate type
+// among layers that a builder of pol signed about the artifact sha (hex).
+func trustedLines(layers []store.Layer, sha string, pol *verify.Policy, predicateType string) ([]byte, error) {
+	var envs [][]byte
+	for _, l := range layers {
+		if l.Annotations[store.PredicateTypeAnnotation] == predicateType {
+			envs = append(envs, l.Blob)
+		}
+	}
+	trusted, err := verify.Trusted(envs, sha, *pol, predicateType)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, e := range trusted {
+		out = append(append(out, bytes.TrimSpace(e)...), '\n')
+	}
+	return out, nil
+}
+
+// trustedLinks returns the link files of the link layers (one per builder)
+// whose every link is signed by a key of pol; other layers are skipped.
+func trustedLinks(layers []store.Layer, pol *verify.Policy, warn io.Writer) map[string][]byte {
+	keys := trustedKeys(pol)
+	out := map[string][]byte{}
+	for _, l := range layers {
+		links, err := proof.ReadLinks([]store.Layer{l})
+		for _, e := range unjoin(err) {
+			fmt.Fprintln(warn, "warning:", e, "(skipped)")
+		}
+		if err != nil || len(links) == 0 {
+			continue
+		}
+		ok := true
+		for _, b := range links {
+			if attest.VerifyLinkSignature(b, keys) != nil {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			maps.Copy(out, links)
+		}
+	}
+	return out
 }
 
 func describe(f string) string {

@@ -206,7 +206,7 @@ func TestInterop(t *testing.T) {
 		t.Fatalf("layout: %v %s", err, stderr)
 	}
 	bundle := filepath.Join(dir, "bundle")
-	if _, stderr, err := accord(t, "export", imageName+"@"+imageDigest, "--store", repo, "--dir", bundle, "--pub", pub, "--layout", layoutFile); err != nil {
+	if _, stderr, err := accord(t, "export", imageName+"@"+imageDigest, "--store", repo, "--dir", bundle, "--key", pub, "--pub", pub, "--layout", layoutFile); err != nil {
 		t.Fatalf("export: %v %s", err, stderr)
 	}
 	v := exec.Command(intoto, "verify", "-l", layoutFile, "-k", ownerPub, "-d", filepath.Join(bundle, "links"))

@@ -176,6 +176,9 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
+	if err := checkImageParam(resolved, params); err != nil {
+		return nil, nil, usageErr(err)
+	}
 	rt, err := sandbox.ParseRuntime(o.runtime)
 	if err != nil {
 		return nil, nil, usageErr(err)
@@ -374,6 +377,24 @@ func parseParams(flags []string, spec *v1.PipelineSpec) (v1.Params, error) {
 		out = append(out, v1.Param{Name: name, Value: pv})
 	}
 	return out, nil
+}
+
+// checkImageParam checks, before anything runs, the image param of a
+// catalog pipeline: the name its image is announced (IMAGE_URL) and stored
+// under. artifact.Collect checks every announced name again afterwards.
+func checkImageParam(r *pipelines.Resolved, params v1.Params) error {
+	if !strings.HasPrefix(r.Pipeline.File, "pipelines/catalog/") {
+		return nil
+	}
+	for _, p := range params {
+		if p.Name != "image" || p.Value.Type != v1.ParamTypeString {
+			continue
+		}
+		if err := artifact.CheckImageName(p.Value.StringVal); err != nil {
+			return fmt.Errorf("-p image=%s: %w\n  fix: name the image REGISTRY/REPOSITORY[:TAG] (lower case, no digest; tags sha256-* and *.sig, *.att, *.links, *.released, *.sbom are reserved for evidence)", p.Value.StringVal, err)
+		}
+	}
+	return nil
 }
 
 func findParamSpec(spec *v1.PipelineSpec, name string) (v1.ParamSpec, bool) {

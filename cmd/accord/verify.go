@@ -35,11 +35,18 @@ func newVerifyCmd() *cobra.Command {
   sources:                      # optional: allowed repositories and refs (globs)
     - uri: https://example.com/org/app.git
       refs: [main, "v*"]
-  pipelines: [sha256:...]       # optional: allowed pipeline digests (accord catalog)
+  pipelines: [sha256:...]       # optional: allowed pipeline digests, as 'accord catalog' prints them
   sbom: required                # or optional
   layout:                       # optional: in-toto layout and its owner key
     file: root.layout
     ownerKey: owner.pub
+
+A pipeline digest is the one provenance records
+(buildDefinition.externalParameters.pipeline.digest): it covers the pipeline
+and every Task it runs, their steps, labels and annotations. 'accord catalog'
+prints it for each catalog pipeline; 'accord run -o json' prints it for the
+pipeline it ran (pipeline.digest), a --pipeline FILE included. A policy
+written by 'accord builders init' pins the catalog's.
 
 Checks, each reported by name: artifact-bytes, provenance-signature,
 provenance-subject, source-allowed, pipeline-allowed, builders-threshold,

@@ -73,6 +73,11 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 	}
 	var todo []pending
 	for _, o := range res.Outputs {
+		if err := checkName(o); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range res.Outputs {
 		var p pending
 		var err error
 		switch o.Kind {
@@ -233,7 +238,7 @@ func findLayout(root string, h ggcrv1.Hash) (string, error) {
 
 // findFile hashes the announced file and wraps it as an OCI artifact.
 func findFile(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image, error) {
-	a := Artifact{Name: path.Base(o.URI), Kind: o.Kind, URI: o.URI, Task: o.Task}
+	a := Artifact{Name: fileName(o.URI), Kind: o.Kind, URI: o.URI, Task: o.Task}
 	p, root, ok := hostPath(o.URI, mounts)
 	if !ok {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w\n  fix: use the file's path inside a workspace ($(workspaces.NAME.path)/...)", o.Task, o.Hint, o.URI, ErrNotFound)
@@ -258,6 +263,10 @@ func findFile(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image
 	img, err := FileImage(a.Name, b)
 	return a, img, err
 }
+
+// fileName is the name a file artifact is stored under: the base name of
+// the path the task announced.
+func fileName(uri string) string { return path.Base(strings.TrimPrefix(uri, "file://")) }
 
 // FileImage wraps a file as a single-layer OCI artifact manifest with
 // artifactType [FileArtifactType]. Deterministic for the same name and bytes.

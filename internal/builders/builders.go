@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/engine"
 )
 
@@ -178,6 +179,32 @@ func Parse(file string, data []byte) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// CheckKeys checks that no two builders sign with the same key: pubs[i] is
+// the public key (PEM) of s.Builders[i], read from its signing key (nil:
+// not compared). Keys
+// are compared by their material ([attest.Fingerprint]), so a key file
+// copied, re-encrypted, re-encoded or linked under another path is the
+// same key: one key under two identities would count twice toward a
+// threshold. Parse compares the key references only; this needs the keys.
+func (s *Set) CheckKeys(pubs [][]byte) error {
+	seen := map[string]int{}
+	for i, pub := range pubs {
+		if pub == nil {
+			continue
+		}
+		field := fmt.Sprintf("builders[%d].key", i)
+		fp, err := attest.Fingerprint(pub)
+		if err != nil {
+			return &Error{File: s.File, Field: field, Msg: err.Error(), Fix: "give a cosign key file ('accord keys generate NAME') or a KMS URI"}
+		}
+		if j, dup := seen[fp]; dup {
+			return &Error{File: s.File, Field: field, Msg: fmt.Sprintf("%s holds the same key as builders[%d] (%s): one key under two identities counts once", s.Builders[i].Key, j, s.Builders[j].Key), Fix: "give each builder its own key ('accord keys generate NAME')"}
+		}
+		seen[fp] = i
+	}
+	return nil
 }
 
 // Load reads a builders file.

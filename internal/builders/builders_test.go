@@ -1,13 +1,25 @@
 package builders_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/builders"
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/testutil/pemtest"
 )
 
 const good = `
@@ -125,4 +137,77 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckKeys: one key is one builder, however its files are written. A
+// second identity holding the same key material (the same public key
+// re-encoded, or the same private key copied, re-encrypted or re-encoded)
+// is refused; distinct keys pass.
+func TestCheckKeys(t *testing.T) {
+	dir := t.TempDir()
+	s, err := builders.Parse(filepath.Join(dir, "builders.yaml"), []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := cryptoutils.StaticPasswordFunc([]byte{})
+	enc, err := cryptoutils.MarshalPrivateKeyToEncryptedDER(priv, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosignPEM := pem.EncodeToMemory(&pem.Block{Type: string(cryptoutils.EncryptedSigstorePrivateKeyPEMType), Bytes: enc})
+	reenc, _ := cryptoutils.MarshalPrivateKeyToEncryptedDER(priv, pass)
+	plain, _ := cryptoutils.MarshalPrivateKeyToPEM(priv)
+	pubOf := func(t *testing.T, keyPEM []byte) []byte {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "k.key")
+		if err := os.WriteFile(p, keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sg, err := attest.LoadSigner(context.Background(), p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sg.PublicKeyPEM()
+	}
+	pub := pubOf(t, cosignPEM)
+	type variant struct {
+		name string
+		pub  []byte
+	}
+	same := []variant{
+		{"same private key file copied", pubOf(t, cosignPEM)},
+		{"private key file with CRLF line ends", pubOf(t, bytes.ReplaceAll(cosignPEM, []byte("\n"), []byte("\r\n")))},
+		{"private key file with a comment line", pubOf(t, append([]byte("# primary\n"), cosignPEM...))},
+		{"same private key re-encrypted", pubOf(t, pem.EncodeToMemory(&pem.Block{Type: string(cryptoutils.EncryptedSigstorePrivateKeyPEMType), Bytes: reenc}))},
+		{"same private key unencrypted PKCS#8", pubOf(t, plain)},
+	}
+	for _, e := range pemtest.Encodings(t, pub) {
+		same = append(same, variant{"public key " + e.Name, e.PEM})
+	}
+	for _, v := range same {
+		t.Run(v.name, func(t *testing.T) {
+			err := s.CheckKeys([][]byte{pub, v.pub})
+			var be *builders.Error
+			if !errors.As(err, &be) || be.Field != "builders[1].key" || !strings.Contains(be.Msg, "same key as builders[0]") {
+				t.Errorf("CheckKeys = %v, want builders[1].key: same key as builders[0]", err)
+			}
+		})
+	}
+	_, other, err := attest.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckKeys([][]byte{pub, other}); err != nil {
+		t.Errorf("distinct keys: %v", err)
+	}
+	if err := s.CheckKeys([][]byte{pub, nil}); err != nil {
+		t.Errorf("a key left out: %v", err)
+	}
+	if err := s.CheckKeys([][]byte{pub, []byte("garbage")}); err == nil || !strings.Contains(err.Error(), "builders[1].key") {
+		t.Errorf("garbage key: %v", err)
+	}
 }

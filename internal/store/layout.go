@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -163,6 +164,12 @@ func (l *Layout) writeBlob(h v1.Hash, r io.Reader) error {
 
 // addToIndex adds or replaces (same ref, or same digest without ref) an
 // index entry, under an exclusive lock, by atomic rename.
+//
+// An artifact that a newer one replaces under its ref stays in the index,
+// by digest, annotated with [FormerRefAnnotation]: NAME@OLD still resolves
+// and its evidence (attached by digest) still applies. Only attachments
+// (refs tagged sha256-...) are replaced outright: a new attachment
+// manifest carries the layers of the old one it supersedes.
 func (l *Layout) addToIndex(d v1.Descriptor) error {
 	unlock, err := l.lock()
 	if err != nil {
@@ -178,16 +185,7 @@ func (l *Layout) addToIndex(d v1.Descriptor) error {
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return fmt.Errorf("store index %s is corrupt: %w", p, err)
 	}
-	ref := d.Annotations[RefAnnotation]
-	kept := idx.Manifests[:0]
-	for _, m := range idx.Manifests {
-		mref := m.Annotations[RefAnnotation]
-		if (ref != "" && mref == ref) || (m.Digest == d.Digest && mref == ref) {
-			continue
-		}
-		kept = append(kept, m)
-	}
-	idx.Manifests = append(kept, d)
+	idx.Manifests = append(updateEntries(idx.Manifests, d), d)
 	idx.SchemaVersion = 2
 	idx.MediaType = types.OCIImageIndex
 	out, err := json.Marshal(idx)
@@ -197,22 +195,90 @@ func (l *Layout) addToIndex(d v1.Descriptor) error {
 	return writeAtomic(p, out)
 }
 
+// updateEntries returns the entries to keep beside the new entry d.
+func updateEntries(entries []v1.Descriptor, d v1.Descriptor) []v1.Descriptor {
+	ref := d.Annotations[RefAnnotation]
+	var kept []v1.Descriptor
+	for _, m := range entries {
+		mref := m.Annotations[RefAnnotation]
+		switch {
+		case m.Digest == d.Digest && mref == ref && (ref != "" || m.Annotations[FormerRefAnnotation] == ""):
+			continue // the same entry
+		case m.Digest == d.Digest && mref == "" && m.Annotations[FormerRefAnnotation] == ref:
+			continue // a former entry of ref that is current again
+		case ref != "" && mref == ref && !IsAttachmentRef(ref):
+			m.Annotations = map[string]string{FormerRefAnnotation: ref}
+		case ref != "" && mref == ref:
+			continue
+		}
+		kept = append(kept, m)
+	}
+	// One former entry per digest and ref, and none for a digest the
+	// index holds under the ref anyway.
+	seen := map[string]bool{}
+	out := kept[:0]
+	for _, m := range kept {
+		if f := m.Annotations[FormerRefAnnotation]; f != "" {
+			k := f + " " + m.Digest.String()
+			if seen[k] || (f == ref && m.Digest == d.Digest) {
+				continue
+			}
+			seen[k] = true
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// FormerRefAnnotation marks an index entry that was stored under this ref
+// until a newer artifact took it (accord's): the entry keeps the older
+// artifact reachable by digest.
+const FormerRefAnnotation = "accord.dev/former-ref"
+
+// IsAttachmentRef reports whether ref is the reference of something
+// attached beside an artifact: its tag starts with "sha256-" (see
+// [AttachmentRef]). Such tags are reserved for attachments.
+func IsAttachmentRef(ref string) bool {
+	return strings.HasPrefix(tagOf(ref), "sha256-")
+}
+
 // Resolve returns the digest recorded under ref in the index.
 func (l *Layout) Resolve(ref string) (v1.Hash, error) {
-	b, err := os.ReadFile(filepath.Join(l.dir, "index.json"))
+	all, err := l.ResolveAll(ref)
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	return all[0], nil
+}
+
+// ResolveAll returns the digest recorded under ref, then those of the
+// artifacts stored under ref before it, newest first.
+func (l *Layout) ResolveAll(ref string) ([]v1.Hash, error) {
+	b, err := os.ReadFile(filepath.Join(l.dir, "index.json"))
+	if err != nil {
+		return nil, err
+	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return v1.Hash{}, err
+		return nil, err
 	}
+	var current []v1.Hash
+	var former []v1.Hash
 	for _, m := range idx.Manifests {
-		if m.Annotations[RefAnnotation] == ref {
-			return m.Digest, nil
+		switch {
+		case m.Annotations[RefAnnotation] == ref:
+			current = append(current, m.Digest)
+		case m.Annotations[FormerRefAnnotation] == ref && ref != "":
+			former = append(former, m.Digest)
 		}
 	}
-	return v1.Hash{}, fmt.Errorf("%q is not in store %s", ref, l.dir)
+	if len(current) == 0 {
+		return nil, fmt.Errorf("%q is not in store %s", ref, l.dir)
+	}
+	for i := len(former) - 1; i >= 0; i-- {
+		current = append(current, former[i])
+	}
+	return current, nil
 }
 
 func (l *Layout) lock() (func(), error) {

@@ -114,7 +114,11 @@ func entries(t *testing.T, l *Layout) []string {
 	idx, _ := readIndex(t, l)
 	var out []string
 	for _, m := range idx.Manifests {
-		out = append(out, m.Annotations[RefAnnotation]+" "+m.Digest.String())
+		ref := m.Annotations[RefAnnotation]
+		if f := m.Annotations[FormerRefAnnotation]; f != "" {
+			ref = "former:" + f
+		}
+		out = append(out, ref+" "+m.Digest.String())
 	}
 	sort.Strings(out)
 	return out
@@ -280,19 +284,17 @@ func TestLayoutPutReplacesRef(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []string{"example.com/app:v1 " + hb.String(), "example.com/other:v1 " + ho.String()}
+	// The old image stays indexed by digest (issue 8: it used to drop
+	// out, and NAME@OLD with it), marked as the ref's former artifact.
+	want := []string{"example.com/app:v1 " + hb.String(), "example.com/other:v1 " + ho.String(), "former:example.com/app:v1 " + ha.String()}
 	if diff := cmp.Diff(want, entries(t, l)); diff != "" {
 		t.Errorf("index (-want +got):\n%s", diff)
 	}
 	if got, err := l.Resolve("example.com/app:v1"); err != nil || got != hb {
 		t.Errorf("Resolve = %v, %v; want the new image %v", got, err, hb)
 	}
-	// The old image's blobs stay (nothing is deleted), but it is no longer indexed.
-	if !l.Has(ha) {
-		t.Error("the replaced manifest blob was deleted")
-	}
-	if _, err := l.Image(ctx, ha); err == nil {
-		t.Error("the replaced image is still loadable through the index")
+	if _, err := l.Image(ctx, ha); err != nil {
+		t.Errorf("the replaced image is no longer loadable by digest: %v", err)
 	}
 
 	t.Run("same image under two refs", func(t *testing.T) {
