@@ -105,6 +105,13 @@ type TaskResult struct {
 	// Mounts maps each workspace's mount path in the task's containers to
 	// its host path, so artifact URIs can be found on the host.
 	Mounts map[string]string `json:"-"`
+	// MountRoots maps each mount path in Mounts to the host directory of
+	// the pipeline workspace it binds: a directory no step can replace.
+	// Mounts[path] is it or a subPath below it, whose components a step
+	// may have replaced with links since; host-side readers open
+	// Mounts[path] beneath its root, never by its name. Engines that do
+	// not set it leave readers to treat Mounts[path] as its own root.
+	MountRoots map[string]string `json:"-"`
 	// Finally is set for tasks of the pipeline's finally section.
 	Finally bool `json:"finally,omitempty"`
 }

@@ -97,6 +97,7 @@ type run struct {
 	mu      sync.Mutex
 	state   map[string]*prr.ResolvedPipelineTask
 	results map[string]*engine.TaskResult
+	wsLocks map[string]*sync.RWMutex // see lockWorkspaces
 }
 
 // Run implements [engine.Executor]. Workspaces are removed when Run returns
