@@ -709,17 +709,17 @@ func TestCollectSubPathReplacedByLink(t *testing.T) {
 	ctx := context.Background()
 	secret := []byte("host secret: must never reach the store")
 	host := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(host, "bin"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(host, "b", "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(host, "bin", "app"), secret, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(host, "b", "bin", "app"), secret, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	img, err := random.Image(512, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, err := layout.Write(filepath.Join(host, "image"), empty.Index)
+	lp, err := layout.Write(filepath.Join(host, "b", "image"), empty.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,29 +727,33 @@ func TestCollectSubPathReplacedByLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := digestOfImage(t, img)
+	file := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: sha(secret)}
+	image := engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}
 	for _, tc := range []struct {
-		name   string
-		target string // what the subPath's directory becomes a link to
-		out    engine.Output
+		name string
+		// The mount is subPath a/b; link (a or a/b) became a link to target.
+		link, target string
+		out          engine.Output
 	}{
-		{"file, subPath now a link to a host directory", host, engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: sha(secret)}},
-		{"file, subPath now a link to /", "/", engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + host + "/bin/app", Digest: sha(secret)}},
-		{"image, subPath now a link to a host directory", host, engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}},
-		{"image, subPath now a relative link out", "../../../../../../../../../.." + host, engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}},
+		{"file, a directory of the subPath now a link to a host directory", "a", host, file},
+		{"file, the subPath now a link to a host directory", "a/b", filepath.Join(host, "b"), file},
+		{"file, the subPath now a link to /", "a/b", "/", engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + host + "/b/bin/app", Digest: sha(secret)}},
+		{"image, a directory of the subPath now a link to a host directory", "a", host, image},
+		{"image, a directory of the subPath now a relative link out", "a", "../../../../../../../../../.." + host, image},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			ws := f.out
-			sub := filepath.Join(ws, "a", "b")
-			if err := os.MkdirAll(filepath.Dir(sub), 0o755); err != nil {
+			link := filepath.Join(ws, tc.link)
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Symlink(tc.target, sub); err != nil {
+			if err := os.Symlink(tc.target, link); err != nil {
 				t.Fatal(err)
 			}
 			res := &engine.Result{Succeeded: true, Outputs: []engine.Output{tc.out}, Tasks: []engine.TaskResult{{
 				Name: "build", Status: engine.Succeeded,
-				Mounts: map[string]string{mount: sub}, MountRoots: map[string]string{mount: ws},
+				Mounts: map[string]string{mount: filepath.Join(ws, "a", "b")}, MountRoots: map[string]string{mount: ws},
 			}}}
 			idxBefore, blobsBefore := f.snapshot(t)
 			arts, err := Collect(ctx, res, f.store, true)
