@@ -138,19 +138,10 @@ type place struct {
 	root, rel string
 }
 
-// placeOf is the place of the task's mount at dest. An engine that gives
-// no roots makes the mount its own root.
+// placeOf is the place of the task's mount at dest.
 func placeOf(t engine.TaskResult, dest string) place {
-	src := t.Mounts[dest]
-	root, ok := t.MountRoots[dest]
-	if !ok {
-		return place{root: src, rel: "."}
-	}
-	rel, err := filepath.Rel(root, src)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return place{root: src, rel: "."}
-	}
-	return place{root: root, rel: filepath.ToSlash(rel)}
+	root, rel := t.MountPlace(dest)
+	return place{root: root, rel: rel}
 }
 
 // rootCache keeps the roots Collect opened until the images that read

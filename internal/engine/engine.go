@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -114,6 +116,22 @@ type TaskResult struct {
 	MountRoots map[string]string `json:"-"`
 	// Finally is set for tasks of the pipeline's finally section.
 	Finally bool `json:"finally,omitempty"`
+}
+
+// MountPlace is where the task's mount at dest is on the host: rel
+// (slash-separated, "." for the root itself) beneath root, a directory no
+// step can replace (see MountRoots). Without a root the mount is its own.
+func (t TaskResult) MountPlace(dest string) (root, rel string) {
+	src := t.Mounts[dest]
+	root, ok := t.MountRoots[dest]
+	if !ok {
+		return src, "."
+	}
+	rel, err := filepath.Rel(root, src)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return src, "."
+	}
+	return root, filepath.ToSlash(rel)
 }
 
 // Result is the outcome of a build.
