@@ -23,6 +23,7 @@ import (
 
 	"github.com/accord-build/accord/internal/artifact"
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/engine/local"
 )
 
 // escapeHost is a directory on the host outside the run, holding what an
@@ -388,4 +389,68 @@ func readBytes(t *testing.T) int64 {
 	}
 	t.Fatal("no rchar in /proc/self/io")
 	return 0
+}
+
+// TestSymlinkEscapesConcurrent: with tasks in parallel, a step of one task
+// swaps a directory of the workspace for a link to a host directory and
+// back, as fast as it can, while another task binds that directory as its
+// subPath, step after step. No step may ever get the host directory: the
+// runtime binds by path, so accord rechecks each subPath with the
+// workspace locked against writers until the step ends.
+func TestSymlinkEscapesConcurrent(t *testing.T) {
+	f := newFixture(t)
+	host := newEscapeHost(t)
+	before := host.snapshot(t)
+	use := ""
+	for i := 0; i < 8; i++ {
+		use += fmt.Sprintf(`
+      - name: try-%d
+        image: {{IMAGE}}
+        script: cat $(workspaces.in.path)/secret >> $(results.got.path) 2>/dev/null || true`, i)
+	}
+	yaml := `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: escape-race}
+spec:
+  workspaces: [{name: shared}]
+  tasks:
+  - name: swap
+    workspaces: [{name: all, workspace: shared}]
+    taskSpec:
+      workspaces: [{name: all}]
+      steps:
+      - image: {{IMAGE}}
+        script: |
+          cd $(workspaces.all.path)
+          mkdir -p escape
+          end=$(( $(date +%s) + 3 ))
+          while [ "$(date +%s)" -lt "$end" ]; do
+            mv escape escape.d && ln -s {{HOST}} escape && rm escape && mv escape.d escape
+          done
+  - name: use
+    workspaces: [{name: in, workspace: shared, subPath: escape}]
+    taskSpec:
+      workspaces: [{name: in}]
+      results: [{name: got}]
+      steps:` + use + "\n"
+	b, rec := f.build(t, host.expand(yaml), nil)
+	res := f.run(t, b, local.WithParallel(2))
+	tr := task(t, res, "use")
+	if tr.Status != engine.Succeeded && !strings.Contains(tr.Reason, "is a symbolic link") {
+		t.Errorf("task use: %s: %s", tr.Status, tr.Reason)
+	}
+	j, _ := json.Marshal(res)
+	leaks := []string{string(j)}
+	for _, s := range tr.Steps {
+		leaks = append(leaks, rec.stdout("use", s.Name))
+	}
+	for _, s := range leaks {
+		if strings.Contains(s, host.secret) {
+			t.Fatalf("a step of task use read the host's secret through the swapped subPath")
+		}
+	}
+	if diff := cmp.Diff(before, host.snapshot(t)); diff != "" {
+		t.Errorf("the host directory changed (-before +after):\n%s", diff)
+	}
 }
