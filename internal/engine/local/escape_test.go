@@ -401,8 +401,13 @@ func TestSymlinkEscapesConcurrent(t *testing.T) {
 	f := newFixture(t)
 	host := newEscapeHost(t)
 	before := host.snapshot(t)
-	use := ""
-	for i := 0; i < 8; i++ {
+	// try-0 waits until the swapping has begun; the others bind the
+	// subPath while it goes on (most of the time it is a link).
+	use := `
+      - name: try-0
+        image: {{IMAGE}}
+        script: sleep 1.5`
+	for i := 1; i < 8; i++ {
 		use += fmt.Sprintf(`
       - name: try-%d
         image: {{IMAGE}}
@@ -423,10 +428,11 @@ spec:
       - image: {{IMAGE}}
         script: |
           cd $(workspaces.all.path)
+          sleep 1
           mkdir -p escape
           end=$(( $(date +%s) + 3 ))
           while [ "$(date +%s)" -lt "$end" ]; do
-            mv escape escape.d && ln -s {{HOST}} escape && rm escape && mv escape.d escape
+            mv escape escape.d && ln -s {{HOST}} escape && sleep 0.2 && rm escape && mv escape.d escape
           done
   - name: use
     workspaces: [{name: in, workspace: shared, subPath: escape}]
