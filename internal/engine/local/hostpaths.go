@@ -53,6 +53,18 @@ func (r *run) owner() *beneath.Owner {
 // and (with create) makes the missing directories of rel, giving them all
 // to the steps' owner.
 func (r *run) openBind(task string, b bind, rel string, create bool) (*os.File, error) {
+	d, err := r.openBeneath(b, rel, create)
+	if err != nil {
+		what := fmt.Sprintf("pipeline task %q: workspace %q", task, b.name)
+		if b.rel != "" {
+			what += fmt.Sprintf(" (subPath %q)", b.rel)
+		}
+		return nil, bindErr(what, b, err)
+	}
+	return d, nil
+}
+
+func (r *run) openBeneath(b bind, rel string, create bool) (*os.File, error) {
 	root, err := os.Open(b.root)
 	if err != nil {
 		return nil, err
@@ -62,20 +74,12 @@ func (r *run) openBind(task string, b bind, rel string, create bool) (*os.File, 
 	if create {
 		o.Owner = r.owner()
 	}
-	d, err := beneath.OpenDir(root, rel, o)
-	if err != nil {
-		return nil, bindErr(task, b, err)
-	}
-	return d, nil
+	return beneath.OpenDir(root, rel, o)
 }
 
-// bindErr explains a subPath (or working directory) that is not a plain
-// directory of the workspace.
-func bindErr(task string, b bind, err error) error {
-	what := fmt.Sprintf("pipeline task %q: workspace %q", task, b.name)
-	if b.rel != "" {
-		what += fmt.Sprintf(" (subPath %q)", b.rel)
-	}
+// bindErr explains why what (a subPath or working directory) is not a
+// plain directory of the workspace.
+func bindErr(what string, b bind, err error) error {
 	var le *beneath.LinkError
 	var nd *beneath.NotDirError
 	switch {
@@ -185,9 +189,9 @@ func (r *run) makeWorkingDir(task, cwd string, binds []bind) error {
 			continue
 		}
 		rel := path.Join(b.rel, strings.TrimPrefix(cwd, b.Destination))
-		d, err := r.openBind(task, b, rel, true)
+		d, err := r.openBeneath(b, rel, true)
 		if err != nil {
-			return fmt.Errorf("workingDir %q: %w", cwd, err)
+			return bindErr(fmt.Sprintf("pipeline task %q: workingDir %q", task, cwd), b, err)
 		}
 		return d.Close()
 	}
