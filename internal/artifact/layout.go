@@ -95,8 +95,11 @@ func findLayout(root *os.Root, dir string, h ggcrv1.Hash) string {
 		if err != nil || found != "" {
 			return fs.SkipDir
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
-		if d.IsDir() && strings.Count(rel, "/") > 1 {
+		rel := p
+		if dir != "." {
+			rel = strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
+		}
+		if d.IsDir() && strings.Count(rel, "/") > 2 {
 			return fs.SkipDir
 		}
 		if d.Name() == "oci-layout" && !d.IsDir() {
