@@ -159,9 +159,9 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		finish(engine.Failed)
 		return sr, err
 	}
-	unlock := r.lockWorkspaces(binds)
+	// Held until the step is done: see lockWorkspaces.
+	defer r.lockWorkspaces(binds)()
 	if err := r.recheckBinds(task, binds); err != nil {
-		unlock()
 		closeLogs()
 		finish(engine.Failed)
 		return sr, err
@@ -169,7 +169,6 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 	if r.b.RecordArtifacts {
 		sr.Command = args
 		if sr.Materials, err = r.hashWorkspaces(task, binds); err != nil {
-			unlock()
 			closeLogs()
 			finish(engine.Failed)
 			return sr, err
@@ -180,14 +179,12 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 	sr.ExitCode = code
 	if r.b.RecordArtifacts && err == nil {
 		if sr.Products, err = r.hashWorkspaces(task, binds); err != nil {
-			unlock()
 			finish(engine.Failed)
 			return sr, err
 		}
 		sr.StdoutSHA256 = fileSHA256(filepath.Join(dir, sr.Name+".stdout"))
 		sr.StderrSHA256 = fileSHA256(filepath.Join(dir, sr.Name+".stderr"))
 	}
-	unlock()
 	switch {
 	case errors.Is(err, sandbox.ErrTimeout):
 		finish(engine.TimedOut)
