@@ -205,7 +205,7 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	}
 	for i := range steps {
 		sr, err := r.runStep(ctx, pt.Name, i, &steps[i], dir, binds, out.Network)
-		if err == nil {
+		if err == nil && (sr.ExitCode == 0 || steps[i].OnError == v1.Continue) {
 			// A step that left a result accord will not read fails the
 			// task, naming the step.
 			if rerr := checkResults(filepath.Join(dir, "results"), resultNames); rerr != nil {
