@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -63,10 +63,12 @@ const FileArtifactType = "application/vnd.accord.file.v1"
 // validator stores its artifacts by digest only, so that a disagreeing
 // rebuild never takes over the primary's name).
 func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool) ([]Artifact, error) {
-	mounts := map[string]map[string]string{}
+	tasks := map[string]engine.TaskResult{}
 	for _, t := range res.Tasks {
-		mounts[t.Name] = t.Mounts
+		tasks[t.Name] = t
 	}
+	var roots rootCache
+	defer roots.close()
 	type pending struct {
 		a   Artifact
 		img ggcrv1.Image
@@ -82,9 +84,9 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 		var err error
 		switch o.Kind {
 		case engine.Image:
-			p.a, p.img, err = findImage(o, mounts[o.Task])
+			p.a, p.img, err = findImage(o, tasks[o.Task], &roots)
 		default:
-			p.a, p.img, err = findFile(o, mounts[o.Task])
+			p.a, p.img, err = findFile(o, tasks[o.Task], &roots)
 		}
 		if err != nil {
 			return nil, err
@@ -112,44 +114,88 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 // the task's workspace mounts (longest mount path wins). It also returns
 // the mount's host directory.
 func hostPath(p string, mounts map[string]string) (host, root string, ok bool) {
-	p = path.Clean(strings.TrimPrefix(p, "file://"))
-	best := ""
-	for dest := range mounts {
-		if (p == dest || strings.HasPrefix(p, dest+"/")) && len(dest) > len(best) {
-			best = dest
-		}
-	}
-	if best == "" {
+	dest, rest, ok := mountOf(p, mounts)
+	if !ok {
 		return "", "", false
 	}
-	return filepath.Join(mounts[best], strings.TrimPrefix(p, best)), mounts[best], true
+	return filepath.Join(mounts[dest], rest), mounts[dest], true
 }
 
-// regularFileIn resolves the symlinks in p and returns the result if it is
-// a regular file inside the host directory root. A step can leave a
-// symlink to anything on the host in its workspace (a host file, /dev/zero,
-// a FIFO); that is not an output of the run, and reading it could leak a
-// host file into the store or never end.
-func regularFileIn(root, p string) (string, error) {
-	r, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", err
+// mountOf finds the mount of container path p (the longest mount path
+// that contains it) and the rest of p below it.
+func mountOf(p string, mounts map[string]string) (dest, rest string, ok bool) {
+	p = path.Clean(strings.TrimPrefix(p, "file://"))
+	for d := range mounts {
+		if (p == d || strings.HasPrefix(p, d+"/")) && len(d) > len(dest) {
+			dest = d
+		}
 	}
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return "", err
+	if dest == "" {
+		return "", "", false
 	}
-	if rel, err := filepath.Rel(r, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("%s leads to %s, outside the workspace: %w", p, real, ErrNotFound)
+	return dest, strings.TrimPrefix(strings.TrimPrefix(p, dest), "/"), true
+}
+
+// place is where a mount is on the host: rel beneath root, the directory
+// of its pipeline workspace, which no step can replace (the subPath
+// directories on the way can be: they are the workspace's).
+type place struct {
+	root, rel string
+}
+
+// placeOf is the place of the task's mount at dest.
+func placeOf(t engine.TaskResult, dest string) place {
+	root, rel := t.MountPlace(dest)
+	return place{root: root, rel: rel}
+}
+
+// rootCache keeps the roots Collect opened until the images that read
+// from them are stored.
+type rootCache map[string]*os.Root
+
+func (c *rootCache) open(dir string) (*os.Root, error) {
+	if *c == nil {
+		*c = rootCache{}
 	}
-	st, err := os.Lstat(real)
+	if r, ok := (*c)[dir]; ok {
+		return r, nil
+	}
+	r, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", err
+		return nil, err
+	}
+	(*c)[dir] = r
+	return r, nil
+}
+
+func (c rootCache) close() {
+	for _, r := range c {
+		r.Close()
+	}
+}
+
+// openRegular opens rel beneath root, which must be a regular file. The
+// root keeps every step of the way inside it: a symlink may lead elsewhere
+// in the workspace, never out of it (to a host file, a device, or through
+// a subPath a later step replaced with a link). A FIFO, device or
+// directory is refused before it is opened, so nothing blocks.
+func openRegular(root *os.Root, rel string) (*os.File, error) {
+	st, err := root.Stat(rel)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a file in the workspace: %w: %w", rel, ErrNotFound, err)
 	}
 	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file (%s): %w", p, st.Mode().Type(), ErrNotFound)
+		return nil, fmt.Errorf("%s is not a regular file (%s): %w", rel, st.Mode().Type(), ErrNotFound)
 	}
-	return real, nil
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a file in the workspace: %w: %w", rel, ErrNotFound, err)
+	}
+	if got, err := f.Stat(); err != nil || !os.SameFile(st, got) {
+		f.Close()
+		return nil, fmt.Errorf("%s changed while it was opened: %w", rel, ErrNotFound)
+	}
+	return f, nil
 }
 
 func normalize(d string) string {
@@ -159,102 +205,26 @@ func normalize(d string) string {
 	return d
 }
 
-// findImage looks for the claimed manifest in the OCI layouts in the task's
-// workspaces and checks its digest.
-func findImage(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image, error) {
-	a := Artifact{Name: o.URI, Kind: o.Kind, URI: o.URI, Task: o.Task}
-	h, err := ggcrv1.NewHash(normalize(o.Digest))
-	if err != nil {
-		return a, nil, fmt.Errorf("task %q: %s %q is not a digest: %w", o.Task, o.Hint, o.Digest, err)
-	}
-	for _, host := range sortedValues(mounts) {
-		dir, err := findLayout(host, h)
-		if err != nil || dir == "" {
-			continue
-		}
-		// Everything read from the layout must be a regular file in the
-		// workspace: the index, the manifest, its config and its layers.
-		inLayout := func(p string) error {
-			if _, err := regularFileIn(host, p); err != nil {
-				return fmt.Errorf("task %q announced image %s@%s: %w", o.Task, o.URI, h, err)
-			}
-			return nil
-		}
-		blob := func(d ggcrv1.Hash) string { return filepath.Join(dir, "blobs", d.Algorithm, d.Hex) }
-		if err := inLayout(filepath.Join(dir, "index.json")); err != nil {
-			return a, nil, err
-		}
-		if err := inLayout(blob(h)); err != nil {
-			return a, nil, err
-		}
-		raw, err := os.ReadFile(blob(h))
-		if err != nil {
-			return a, nil, err
-		}
-		if got := digestOf(raw); got != h.String() {
-			return a, nil, &MismatchError{Task: o.Task, Hint: o.Hint, URI: o.URI, Claimed: h.String(), Actual: got}
-		}
-		img, err := layout.Path(dir).Image(h)
-		if err != nil {
-			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
-		}
-		m, err := img.Manifest()
-		if err != nil {
-			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
-		}
-		for _, d := range append([]ggcrv1.Descriptor{m.Config}, m.Layers...) {
-			if err := inLayout(blob(d.Digest)); err != nil {
-				return a, nil, err
-			}
-		}
-		a.Digest = h.String()
-		return a, img, nil
-	}
-	return a, nil, fmt.Errorf("task %q announced image %s@%s: %w\n  fix: write the image as an OCI layout (index.json, blobs/) into a workspace", o.Task, o.URI, h, ErrNotFound)
-}
-
-// findLayout returns the OCI layout directory at most two levels below
-// root that holds blob h.
-func findLayout(root string, h ggcrv1.Hash) (string, error) {
-	var found string
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || found != "" {
-			return filepath.SkipDir
-		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() && strings.Count(rel, string(filepath.Separator)) > 2 {
-			return filepath.SkipDir
-		}
-		if d.Name() == "oci-layout" {
-			dir := filepath.Dir(p)
-			if _, err := os.Stat(filepath.Join(dir, "blobs", h.Algorithm, h.Hex)); err == nil {
-				found = dir
-			}
-		}
-		return nil
-	})
-	return found, err
-}
-
 // findFile hashes the announced file and wraps it as an OCI artifact.
-func findFile(o engine.Output, mounts map[string]string) (Artifact, ggcrv1.Image, error) {
+func findFile(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact, ggcrv1.Image, error) {
 	a := Artifact{Name: fileName(o.URI), Kind: o.Kind, URI: o.URI, Task: o.Task}
-	p, root, ok := hostPath(o.URI, mounts)
+	dest, rest, ok := mountOf(o.URI, t.Mounts)
 	if !ok {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w\n  fix: use the file's path inside a workspace ($(workspaces.NAME.path)/...)", o.Task, o.Hint, o.URI, ErrNotFound)
 	}
-	p, err := regularFileIn(root, p)
+	pl := placeOf(t, dest)
+	root, err := roots.open(pl.root)
 	if err != nil {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
 	}
-	f, err := os.Open(p)
+	f, err := openRegular(root, path.Join(pl.rel, rest))
 	if err != nil {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(f)
 	if err != nil {
-		return a, nil, err
+		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
 	}
 	a.Digest = digestOf(b)
 	if claimed := normalize(o.Digest); claimed != a.Digest {

@@ -559,7 +559,7 @@ func relink(t *testing.T, p, target string) {
 	}
 }
 
-func TestRegularFileIn(t *testing.T) {
+func TestOpenRegular(t *testing.T) {
 	root := t.TempDir()
 	outside := t.TempDir()
 	for p, target := range map[string]string{
@@ -575,7 +575,7 @@ func TestRegularFileIn(t *testing.T) {
 		}
 	}
 	for _, p := range []string{filepath.Join(root, "file"), filepath.Join(outside, "f")} {
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -586,20 +586,31 @@ func TestRegularFileIn(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		root, p string
-		want    string
+		want    string // content
 		is      error
 	}{
-		{root, filepath.Join(root, "file"), filepath.Join(root, "file"), nil},
-		{root, filepath.Join(root, "in/link-in"), filepath.Join(root, "file"), nil},
-		{linkedRoot, filepath.Join(linkedRoot, "file"), filepath.Join(root, "file"), nil},
-		{root, filepath.Join(root, "in/link-out"), "", ErrNotFound},
-		{root, filepath.Join(root, "in"), "", ErrNotFound},
-		{root, filepath.Join(root, "in/link-dangles"), "", fs.ErrNotExist},
-		{root, filepath.Join(root, "missing"), "", fs.ErrNotExist},
+		{root, "file", filepath.Join(root, "file"), nil},
+		{root, "in/link-in", filepath.Join(root, "file"), nil},
+		{linkedRoot, "file", filepath.Join(root, "file"), nil},
+		{root, "in/link-out", "", ErrNotFound},
+		{root, "in", "", ErrNotFound},
+		{root, "in/link-dangles", "", fs.ErrNotExist},
+		{root, "missing", "", fs.ErrNotExist},
 	} {
-		got, err := regularFileIn(tc.root, tc.p)
+		r, err := os.OpenRoot(tc.root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		f, err := openRegular(r, tc.p)
+		if err == nil {
+			b, _ := io.ReadAll(f)
+			f.Close()
+			got = string(b)
+		}
+		r.Close()
 		if got != tc.want || (tc.is == nil) != (err == nil) || (tc.is != nil && !errors.Is(err, tc.is)) {
-			t.Errorf("regularFileIn(%s, %s) = %q, %v; want %q, %v", tc.root, tc.p, got, err, tc.want, tc.is)
+			t.Errorf("openRegular(%s, %s) read %q, %v; want %q, %v", tc.root, tc.p, got, err, tc.want, tc.is)
 		}
 	}
 }
@@ -684,6 +695,79 @@ func TestHostPath(t *testing.T) {
 			got, _, ok := hostPath(tc.in, mounts)
 			if got != tc.want || ok != tc.ok {
 				t.Errorf("hostPath(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestCollectSubPathReplacedByLink: a task announced an output in a
+// subPath mount; a later step of the run replaced a directory of that
+// subPath with a link to a host directory. The mount's host path now leads
+// there; Collect reads beneath the workspace root the engine named and
+// refuses to leave it.
+func TestCollectSubPathReplacedByLink(t *testing.T) {
+	ctx := context.Background()
+	secret := []byte("host secret: must never reach the store")
+	host := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(host, "b", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(host, "b", "bin", "app"), secret, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.Write(filepath.Join(host, "b", "image"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	h := digestOfImage(t, img)
+	file := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: sha(secret)}
+	image := engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}
+	for _, tc := range []struct {
+		name string
+		// The mount is subPath a/b; link (a or a/b) became a link to target.
+		link, target string
+		out          engine.Output
+	}{
+		{"file, a directory of the subPath now a link to a host directory", "a", host, file},
+		{"file, the subPath now a link to a host directory", "a/b", filepath.Join(host, "b"), file},
+		{"file, the subPath now a link to /", "a/b", "/", engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + host + "/b/bin/app", Digest: sha(secret)}},
+		{"image, a directory of the subPath now a link to a host directory", "a", host, image},
+		{"image, a directory of the subPath now a relative link out", "a", "../../../../../../../../../.." + host, image},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			ws := f.out
+			link := filepath.Join(ws, tc.link)
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(tc.target, link); err != nil {
+				t.Fatal(err)
+			}
+			res := &engine.Result{Succeeded: true, Outputs: []engine.Output{tc.out}, Tasks: []engine.TaskResult{{
+				Name: "build", Status: engine.Succeeded,
+				Mounts: map[string]string{mount: filepath.Join(ws, "a", "b")}, MountRoots: map[string]string{mount: ws},
+			}}}
+			idxBefore, blobsBefore := f.snapshot(t)
+			arts, err := Collect(ctx, res, f.store, true)
+			if err == nil {
+				t.Fatalf("Collect stored %+v, read through a link out of the workspace", arts)
+			}
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("error %v does not wrap ErrNotFound", err)
+			}
+			if strings.Contains(err.Error(), sha(secret)) {
+				t.Errorf("the error shows the digest of the host file: %v", err)
+			}
+			if idxAfter, blobsAfter := f.snapshot(t); idxAfter != idxBefore || !cmp.Equal(blobsBefore, blobsAfter) {
+				t.Errorf("the store changed")
 			}
 		})
 	}

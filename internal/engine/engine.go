@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -105,8 +107,31 @@ type TaskResult struct {
 	// Mounts maps each workspace's mount path in the task's containers to
 	// its host path, so artifact URIs can be found on the host.
 	Mounts map[string]string `json:"-"`
+	// MountRoots maps each mount path in Mounts to the host directory of
+	// the pipeline workspace it binds: a directory no step can replace.
+	// Mounts[path] is it or a subPath below it, whose components a step
+	// may have replaced with links since; host-side readers open
+	// Mounts[path] beneath its root, never by its name. Engines that do
+	// not set it leave readers to treat Mounts[path] as its own root.
+	MountRoots map[string]string `json:"-"`
 	// Finally is set for tasks of the pipeline's finally section.
 	Finally bool `json:"finally,omitempty"`
+}
+
+// MountPlace is where the task's mount at dest is on the host: rel
+// (slash-separated, "." for the root itself) beneath root, a directory no
+// step can replace (see MountRoots). Without a root the mount is its own.
+func (t TaskResult) MountPlace(dest string) (root, rel string) {
+	src := t.Mounts[dest]
+	root, ok := t.MountRoots[dest]
+	if !ok {
+		return src, "."
+	}
+	rel, err := filepath.Rel(root, src)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return src, "."
+	}
+	return root, filepath.ToSlash(rel)
 }
 
 // Result is the outcome of a build.

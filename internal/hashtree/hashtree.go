@@ -8,11 +8,16 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accord-build/accord/internal/beneath"
 )
 
 // Hashes maps slash-separated paths (relative to the tree, with an optional
@@ -31,11 +36,31 @@ type Options struct {
 
 // Tree hashes every regular file and symlink below root.
 func Tree(root string, o Options) (Hashes, error) {
+	d, err := os.Open(root)
+	if err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", root, err)
+	}
+	defer d.Close()
+	h, err := TreeDir(d, o)
+	if err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", root, err)
+	}
+	return h, nil
+}
+
+// TreeDir is [Tree] for an open directory. Every directory and file is
+// opened beneath the one before it without following a link, so a link
+// swapped in while the tree is hashed makes hashing fail; it never makes
+// it read outside dir.
+func TreeDir(dir *os.File, o Options) (Hashes, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()
 	}
-	type job struct{ rel, path string }
-	jobs := make(chan job, 256)
+	type job struct {
+		rel string
+		f   *os.File
+	}
+	jobs := make(chan job, 64)
 	out := Hashes{}
 	var mu sync.Mutex
 	var errs []error
@@ -46,10 +71,10 @@ func Tree(root string, o Options) (Hashes, error) {
 			defer wg.Done()
 			buf := make([]byte, 256<<10)
 			for j := range jobs {
-				h, err := hashFile(j.path, buf)
+				h, err := hashOpen(j.f, buf)
 				mu.Lock()
 				if err != nil {
-					errs = append(errs, err)
+					errs = append(errs, fmt.Errorf("%s: %w", j.rel, err))
 				} else {
 					out[o.Prefix+j.rel] = h
 				}
@@ -57,57 +82,112 @@ func Tree(root string, o Options) (Hashes, error) {
 			}
 		}()
 	}
-	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel != "." && o.Skip != nil && o.Skip(rel) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.Sum256([]byte(target))
-			mu.Lock()
-			out[o.Prefix+rel] = hex.EncodeToString(h[:])
-			mu.Unlock()
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil // sockets, fifos, devices: nothing to hash
-		}
-		jobs <- job{rel, p}
-		return nil
-	})
+	w := walker{o: o, file: func(rel string, f *os.File) { jobs <- job{rel, f} }, link: func(rel, target string) {
+		h := sha256.Sum256([]byte(target))
+		mu.Lock()
+		out[o.Prefix+rel] = hex.EncodeToString(h[:])
+		mu.Unlock()
+	}}
+	walkErr := w.walk(dir, "")
 	close(jobs)
 	wg.Wait()
 	if walkErr != nil {
 		errs = append(errs, walkErr)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", root, err)
+		return nil, err
 	}
 	return out, nil
 }
 
-func hashFile(p string, buf []byte) (string, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|nofollow, 0)
+// walker visits a tree through directory descriptors.
+type walker struct {
+	o    Options
+	file func(rel string, f *os.File)
+	link func(rel, target string)
+}
+
+func (w walker) walk(dir *os.File, rel string) error {
+	entries, err := dir.ReadDir(-1)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("reading directory %s: %w", orDot(rel), err)
 	}
+	for _, e := range entries {
+		p := path.Join(rel, e.Name())
+		switch t := e.Type(); {
+		case t.IsDir():
+			if w.o.Skip != nil && w.o.Skip(p) {
+				continue
+			}
+			sub, err := beneath.OpenDir(dir, e.Name(), beneath.DirOptions{})
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			err = w.walk(sub, p)
+			sub.Close()
+			if err != nil {
+				return err
+			}
+		case t&fs.ModeSymlink != 0:
+			target, err := readlinkat(dir, e.Name())
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			w.link(p, target)
+		case t.IsRegular():
+			f, err := beneath.OpenFileAt(dir, e.Name())
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			w.file(p, f)
+		}
+		// sockets, fifos, devices: nothing to hash
+	}
+	return nil
+}
+
+func orDot(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
+}
+
+func readlinkat(dir *os.File, name string) (string, error) {
+	for n := 256; ; n *= 2 {
+		b := make([]byte, n)
+		l, err := unix.Readlinkat(int(dir.Fd()), name, b)
+		if err != nil {
+			return "", &fs.PathError{Op: "readlinkat", Path: name, Err: err}
+		}
+		if l < n {
+			return string(b[:l]), nil
+		}
+	}
+}
+
+func hashOpen(f *os.File, buf []byte) (string, error) {
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.CopyBuffer(h, f, buf); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashFile(p string, buf []byte) (string, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|nofollow|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = &beneath.NotRegularError{Path: p, Mode: st.Mode()}
+		}
+		return "", err
+	}
+	return hashOpen(f, buf)
 }
 
 // Paths returns the sorted paths.

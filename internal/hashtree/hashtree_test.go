@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -92,5 +93,51 @@ func TestManyFilesParallel(t *testing.T) {
 	}
 	if diff := cmp.Diff(one, many); diff != "" {
 		t.Errorf("parallel hashing differs:\n%s", diff)
+	}
+}
+
+// TestTreeDirIsAnchored: a tree opened before a step swaps its path for a
+// link to a host directory is still the tree that was opened.
+func TestTreeDirIsAnchored(t *testing.T) {
+	parent, outside := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(outside, "secret"), "host secret")
+	root := filepath.Join(parent, "ws")
+	write(t, filepath.Join(root, "dir", "mine.txt"), "mine")
+	d, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := os.Rename(root, filepath.Join(parent, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, root); err != nil {
+		t.Fatal(err)
+	}
+	got, err := TreeDir(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Hashes{"dir/mine.txt": sum("mine")}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestFileRefusesFIFO: hashing a path that is a FIFO fails at once
+// instead of waiting for a writer.
+func TestFileRefusesFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := exec.Command("mkfifo", p).Run(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := File(p); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("File(fifo) = %v, want a 'not a regular file' error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("File blocks on a FIFO")
 	}
 }

@@ -8,11 +8,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -295,28 +298,39 @@ func dependencies(in *Input) []attest.Dependency {
 		if !t.Network {
 			continue
 		}
-		for _, host := range t.Mounts {
-			deps = append(deps, goModules(host)...)
+		dests := make([]string, 0, len(t.Mounts))
+		for d := range t.Mounts {
+			dests = append(dests, d)
+		}
+		sort.Strings(dests)
+		for _, d := range dests {
+			deps = append(deps, goModules(t.MountPlace(d))...)
 		}
 	}
 	return deps
 }
 
-// goModules lists modules in a Go module cache under dir by their
-// cache/download/<path>/@v/<version>.ziphash files.
-func goModules(dir string) []attest.Dependency {
+// goModules lists modules in a Go module cache at dir beneath root by
+// their cache/download/<path>/@v/<version>.ziphash files. The cache is a
+// workspace a step wrote: it is read beneath root, never through a link
+// out of it, and only small regular files are read (a FIFO would block).
+func goModules(rootDir, dir string) []attest.Dependency {
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		return nil
+	}
+	defer root.Close()
+	base := path.Join(dir, "cache", "download")
 	var out []attest.Dependency
-	root := filepath.Join(dir, "cache", "download")
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".ziphash") {
+	_ = fs.WalkDir(root.FS(), base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".ziphash") {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, p)
-		modPath, file, ok := strings.Cut(filepath.ToSlash(rel), "/@v/")
+		modPath, file, ok := strings.Cut(strings.TrimPrefix(p, base+"/"), "/@v/")
 		if !ok {
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		b, err := readZiphash(root, p)
 		if err != nil {
 			return nil
 		}
@@ -330,4 +344,17 @@ func goModules(dir string) []attest.Dependency {
 		return nil
 	})
 	return out
+}
+
+// readZiphash reads a .ziphash file: a regular file of at most 1 KiB.
+func readZiphash(root *os.Root, p string) ([]byte, error) {
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() > 1024 {
+		return nil, fmt.Errorf("%s is not a small regular file", p)
+	}
+	return io.ReadAll(io.LimitReader(f, 1024))
 }

@@ -9,7 +9,12 @@ import (
 
 // Mount is a host path bound into the container.
 type Mount struct {
-	// Source is the host path.
+	// Source is the host path. The runtime resolves it by name when it
+	// mounts it (runc 1.1 and crun 1.8 refuse a descriptor's
+	// /proc/PID/fd/N path: it names a mount of another mount namespace), so
+	// the caller must keep every component of it from being replaced by a
+	// link until [Runner.Run] returns (the local engine checks a subPath
+	// beneath its workspace with the workspace locked against writers).
 	Source string
 	// Destination is the absolute path in the container.
 	Destination string

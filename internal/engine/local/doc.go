@@ -3,4 +3,12 @@
 // task graph (dag), parameter, context, workspace and result substitution,
 // when expressions and param validation, and runs every step in a fresh
 // OCI container through package sandbox.
+//
+// Workspaces and results are written by steps, so on the host the engine
+// never follows a link in them: subPaths and working directories are made
+// and chowned beneath their workspace one component at a time (package
+// beneath), results are read as regular files only, size-checked first,
+// and trees are hashed through descriptors. The runtime binds a subPath by
+// name, so each is checked again just before the step with its workspace
+// locked against steps that write it (see lockWorkspaces).
 package local

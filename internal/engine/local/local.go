@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,6 +98,7 @@ type run struct {
 	mu      sync.Mutex
 	state   map[string]*prr.ResolvedPipelineTask
 	results map[string]*engine.TaskResult
+	wsLocks map[string]*sync.RWMutex // see lockWorkspaces
 }
 
 // Run implements [engine.Executor]. Workspaces are removed when Run returns
@@ -364,13 +366,19 @@ func (r *run) fail(task, reason string) {
 }
 
 func removeAll(dir string) error {
-	// Go's module cache is written read-only; make it writable first.
-	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && info.IsDir() && info.Mode()&0o200 == 0 {
-			_ = os.Chmod(p, 0o755)
-		}
-		return nil
-	})
+	// Go's module cache is written read-only; make it writable first
+	// (beneath dir: a link a step left is not followed).
+	if root, err := os.OpenRoot(dir); err == nil {
+		_ = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				if info, err := d.Info(); err == nil && info.Mode()&0o200 == 0 {
+					_ = root.Chmod(p, 0o755)
+				}
+			}
+			return nil
+		})
+		root.Close()
+	}
 	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

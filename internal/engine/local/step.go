@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -84,7 +84,8 @@ func (r *run) prefetchImages(ctx context.Context) error {
 }
 
 // runStep runs one step in a fresh container.
-func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir string, mounts []sandbox.Mount, network bool) (engine.StepResult, error) {
+func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir string, binds []bind, network bool) (engine.StepResult, error) {
+	mounts := mountsOf(binds)
 	sr := engine.StepResult{Name: s.Name, Image: s.Image}
 	if sr.Name == "" {
 		sr.Name = fmt.Sprintf("step-%d", i)
@@ -115,11 +116,7 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		cwd = img.config.Config.WorkingDir
 	}
 	v := r.b.Variation.WithDefaults()
-	made, err := checkWorkingDir(cwd, img.rootfs, mounts, v.WorkspaceRoot)
-	if err == nil && made != "" {
-		err = r.handOverDirs(made)
-	}
-	if err != nil {
+	if err := r.checkWorkingDir(task, cwd, img.rootfs, binds, v.WorkspaceRoot); err != nil {
 		finish(engine.Failed)
 		return sr, err
 	}
@@ -162,9 +159,16 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		finish(engine.Failed)
 		return sr, err
 	}
+	// Held until the step is done: see lockWorkspaces.
+	defer r.lockWorkspaces(binds)()
+	if err := r.recheckBinds(task, binds); err != nil {
+		closeLogs()
+		finish(engine.Failed)
+		return sr, err
+	}
 	if r.b.RecordArtifacts {
 		sr.Command = args
-		if sr.Materials, err = r.hashWorkspaces(mounts); err != nil {
+		if sr.Materials, err = r.hashWorkspaces(task, binds); err != nil {
 			closeLogs()
 			finish(engine.Failed)
 			return sr, err
@@ -174,7 +178,7 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 	closeLogs()
 	sr.ExitCode = code
 	if r.b.RecordArtifacts && err == nil {
-		if sr.Products, err = r.hashWorkspaces(mounts); err != nil {
+		if sr.Products, err = r.hashWorkspaces(task, binds); err != nil {
 			finish(engine.Failed)
 			return sr, err
 		}
@@ -251,7 +255,7 @@ func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]stri
 			script = "#!/bin/sh\nset -e\n" + script
 		}
 		name := fmt.Sprintf("script-%d", i)
-		if err := os.WriteFile(filepath.Join(scripts, name), []byte(script), 0o755); err != nil {
+		if err := writeScript(scripts, name, script); err != nil {
 			return nil, err
 		}
 		return append([]string{"/tekton/scripts/" + name}, s.Args...), nil
@@ -301,96 +305,39 @@ func checkMountPoints(rootfs string, mounts []sandbox.Mount, wsRoot string) erro
 }
 
 // checkWorkingDir refuses a working directory that would have to be
-// created inside the shared read-only image.
-func checkWorkingDir(cwd, rootfs string, mounts []sandbox.Mount, wsRoot string) (string, error) {
+// created inside the shared read-only image, and makes one under a
+// writable workspace (beneath it, through no link).
+func (r *run) checkWorkingDir(task, cwd, rootfs string, binds []bind, wsRoot string) error {
 	if cwd == "" || cwd == "/" {
-		return "", nil
+		return nil
 	}
-	for _, prefix := range tmpfsPrefixes(wsRoot) {
-		if cwd == prefix || strings.HasPrefix(cwd, prefix+"/") {
-			for _, m := range mounts {
-				if strings.HasPrefix(cwd+"/", m.Destination+"/") && !m.ReadOnly {
-					rel, _ := filepath.Rel(m.Destination, cwd)
-					d := filepath.Join(m.Source, rel)
-					return d, os.MkdirAll(d, 0o755)
-				}
-			}
-			return "", nil
-		}
+	if underTmpfs(cwd, wsRoot) {
+		return r.makeWorkingDir(task, cwd, binds)
 	}
 	if st, err := os.Stat(filepath.Join(rootfs, cwd)); err != nil || !st.IsDir() {
-		return "", inputErr("workingDir %q does not exist in the step image\n  fix: use a directory under a workspace (/workspace/<name>/...) or /tmp", cwd)
+		return inputErr("workingDir %q does not exist in the step image\n  fix: use a directory under a workspace (/workspace/<name>/...) or /tmp", cwd)
 	}
-	return "", nil
-}
-
-// copyTree copies a source tree (regular files, directories, symlinks),
-// leaving out .git.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(l, target)
-		case d.Type().IsRegular():
-			mode := os.FileMode(0o644)
-			if info.Mode()&0o111 != 0 {
-				mode = 0o755
-			}
-			return copyFile(p, target, mode)
-		}
-		return nil
-	})
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return nil
 }
 
 // hashWorkspaces hashes every file of the step's workspace mounts, keyed
 // "<pipeline workspace>[/<subPath>]/<path>", so paths are the same on every
-// builder whatever its host directories.
-func (r *run) hashWorkspaces(mounts []sandbox.Mount) (map[string]string, error) {
-	wsRoot := filepath.Join(r.dir, "ws")
+// builder whatever its host directories. Each mount is opened beneath its
+// workspace and hashed through descriptors: no link is followed.
+func (r *run) hashWorkspaces(task string, binds []bind) (map[string]string, error) {
 	all := map[string]string{}
-	for _, m := range mounts {
-		rel, err := filepath.Rel(wsRoot, m.Source)
-		if err != nil || strings.HasPrefix(rel, "..") {
+	for _, b := range binds {
+		if b.ws == "" {
 			continue
 		}
-		h, err := hashtree.Tree(m.Source, hashtree.Options{Prefix: filepath.ToSlash(rel) + "/"})
+		d, err := r.openBind(task, b, b.rel, false)
 		if err != nil {
 			return nil, err
+		}
+		h, err := hashtree.TreeDir(d, hashtree.Options{Prefix: path.Join(b.ws, b.rel) + "/"})
+		d.Close()
+		if err != nil {
+			return nil, fmt.Errorf("hashing workspace %q: %w", path.Join(b.ws, b.rel), err)
 		}
 		for k, v := range h {
 			all[k] = v

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"knative.dev/pkg/apis"
 
+	"github.com/accord-build/accord/internal/beneath"
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/sandbox"
 	"github.com/accord-build/accord/pipelines"
@@ -161,13 +162,13 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 		return fmt.Errorf("%w\n  fix: pass the task's params in the pipeline's tasks[].params", err)
 	}
 	dir := filepath.Join(r.dir, "tasks", pt.Name)
-	mounts, bindings, err := r.taskMounts(pt, spec, dir)
+	binds, bindings, err := r.taskMounts(pt, spec)
 	if err != nil {
 		return err
 	}
-	out.Mounts = map[string]string{}
-	for _, m := range mounts {
-		out.Mounts[m.Destination] = m.Source
+	out.Mounts, out.MountRoots = map[string]string{}, map[string]string{}
+	for _, b := range binds {
+		out.Mounts[b.Destination], out.MountRoots[b.Destination] = b.Source, b.root
 	}
 	trun.Spec.Workspaces = bindings
 	vols := map[string]corev1.Volume{}
@@ -191,13 +192,26 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	if err := r.handOver(filepath.Join(dir, "results"), filepath.Join(dir, "home")); err != nil {
 		return err
 	}
-	mounts = append(mounts,
-		sandbox.Mount{Source: filepath.Join(dir, "results"), Destination: "/tekton/results"},
-		sandbox.Mount{Source: filepath.Join(dir, "scripts"), Destination: "/tekton/scripts", ReadOnly: true},
-		sandbox.Mount{Source: filepath.Join(dir, "home"), Destination: "/tekton/home"},
-	)
+	for _, m := range []sandbox.Mount{
+		{Source: filepath.Join(dir, "results"), Destination: "/tekton/results"},
+		{Source: filepath.Join(dir, "scripts"), Destination: "/tekton/scripts", ReadOnly: true},
+		{Source: filepath.Join(dir, "home"), Destination: "/tekton/home"},
+	} {
+		binds = append(binds, bind{Mount: m, root: m.Source})
+	}
+	var resultNames []string
+	for _, d := range ts.Results {
+		resultNames = append(resultNames, d.Name)
+	}
 	for i := range steps {
-		sr, err := r.runStep(ctx, pt.Name, i, &steps[i], dir, mounts, out.Network)
+		sr, err := r.runStep(ctx, pt.Name, i, &steps[i], dir, binds, out.Network)
+		if err == nil && (sr.ExitCode == 0 || steps[i].OnError == v1.Continue) {
+			// A step that left a result accord will not read fails the
+			// task, naming the step.
+			if rerr := checkResults(filepath.Join(dir, "results"), resultNames); rerr != nil {
+				err = fmt.Errorf("step %q: %w", sr.Name, rerr)
+			}
+		}
 		out.Steps = append(out.Steps, sr)
 		failed := err != nil || (sr.ExitCode != 0 && steps[i].OnError != v1.Continue)
 		if failed {
@@ -222,31 +236,27 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 }
 
 // taskMounts binds each workspace the task declares to its pipeline
-// workspace (plus subPath) at the declared mount path.
-func (r *run) taskMounts(pt *v1.PipelineTask, spec *v1.TaskSpec, dir string) ([]sandbox.Mount, []v1.WorkspaceBinding, error) {
-	mounts, bindings, err := r.workspaceMounts(pt, spec)
+// workspace (plus subPath) at the declared mount path, making the subPath
+// directories beneath the workspace (never through a link).
+func (r *run) taskMounts(pt *v1.PipelineTask, spec *v1.TaskSpec) ([]bind, []v1.WorkspaceBinding, error) {
+	binds, bindings, err := r.workspaceMounts(pt, spec)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, m := range mounts {
-		if err := os.MkdirAll(m.Source, 0o755); err != nil {
-			return nil, nil, err
-		}
-		if err := r.handOverDirs(m.Source); err != nil {
-			return nil, nil, err
-		}
+	if err := r.makeBinds(pt.Name, binds); err != nil {
+		return nil, nil, err
 	}
-	return mounts, bindings, nil
+	return binds, bindings, nil
 }
 
 // workspaceMounts is taskMounts without creating subPath directories; it
 // also checks the bindings before the run starts (see checkWorkspaces).
-func (r *run) workspaceMounts(pt *v1.PipelineTask, spec *v1.TaskSpec) ([]sandbox.Mount, []v1.WorkspaceBinding, error) {
+func (r *run) workspaceMounts(pt *v1.PipelineTask, spec *v1.TaskSpec) ([]bind, []v1.WorkspaceBinding, error) {
 	byName := map[string]v1.WorkspacePipelineTaskBinding{}
 	for _, w := range pt.Workspaces {
 		byName[w.Name] = w
 	}
-	var mounts []sandbox.Mount
+	var binds []bind
 	var bindings []v1.WorkspaceBinding
 	for _, decl := range spec.Workspaces {
 		b, ok := byName[decl.Name]
@@ -260,43 +270,52 @@ func (r *run) workspaceMounts(pt *v1.PipelineTask, spec *v1.TaskSpec) ([]sandbox
 		if pws == "" {
 			pws = b.Name
 		}
-		host, ok := r.workspaces[pws]
+		root, ok := r.workspaces[pws]
 		if !ok {
 			return nil, nil, inputErr("pipeline task %q binds workspace %q to %q, which the pipeline does not declare", pt.Name, decl.Name, pws)
 		}
-		if b.SubPath != "" {
-			host = filepath.Join(host, path.Clean("/"+b.SubPath))
-		}
-		mounts = append(mounts, sandbox.Mount{Source: host, Destination: r.mountPath(decl), ReadOnly: decl.ReadOnly})
+		rel := path.Join(beneath.Components(b.SubPath)...)
+		binds = append(binds, bind{
+			Mount: sandbox.Mount{Source: filepath.Join(root, filepath.FromSlash(rel)), Destination: r.mountPath(decl), ReadOnly: decl.ReadOnly},
+			root:  root, rel: rel, ws: pws, name: decl.Name,
+		})
 		bindings = append(bindings, v1.WorkspaceBinding{Name: decl.Name, EmptyDir: &corev1.EmptyDirVolumeSource{}})
 	}
-	return mounts, bindings, nil
+	return binds, bindings, nil
 }
 
-// readResults reads declared results from the results directory.
+// readResults reads declared results from the results directory: regular
+// files only, never through a link, size-checked before reading.
 func readResults(dir string, decls []v1.TaskResult) ([]v1.TaskRunResult, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
 	var out []v1.TaskRunResult
-	for _, d := range decls {
-		b, err := os.ReadFile(filepath.Join(dir, d.Name))
-		if errors.Is(err, os.ErrNotExist) {
+	for _, decl := range decls {
+		f, err := openResult(d, decl.Name)
+		if err != nil || f == nil {
+			if err != nil {
+				return nil, err
+			}
 			continue
 		}
+		b, err := readResult(f, decl.Name)
+		f.Close()
 		if err != nil {
 			return nil, err
 		}
-		if len(b) > maxResultSize {
-			return nil, fmt.Errorf("result %q is %d bytes, over Tekton's limit of %d\n  fix: write large data to a workspace and return its path or digest", d.Name, len(b), maxResultSize)
-		}
 		var v v1.ResultValue
-		switch d.Type {
+		switch decl.Type {
 		case v1.ResultsTypeArray, v1.ResultsTypeObject:
 			if err := json.Unmarshal(b, &v); err != nil {
-				return nil, fmt.Errorf("result %q of type %s is not valid JSON: %w", d.Name, d.Type, err)
+				return nil, fmt.Errorf("result %q of type %s is not valid JSON: %w", decl.Name, decl.Type, err)
 			}
 		default:
 			v = *v1.NewStructuredValues(string(b))
 		}
-		out = append(out, v1.TaskRunResult{Name: d.Name, Type: d.Type, Value: v})
+		out = append(out, v1.TaskRunResult{Name: decl.Name, Type: decl.Type, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
