@@ -78,6 +78,24 @@ func TestAmbiguousRef(t *testing.T) {
 	if sum.SourceRef != "refs/tags/main" {
 		t.Errorf("recorded ref %q, want refs/tags/main", sum.SourceRef)
 	}
+	verifyRefs := func(artifact string, cases map[string]bool) {
+		t.Helper()
+		for refs, ok := range cases {
+			policy := filepath.Join(dir, "policy.yaml")
+			doc := "apiVersion: accord.dev/v1alpha1\nkind: Policy\nsbom: optional\nbuilders: [{id: https://accord.dev/builders/local, key: " + pub + "}]\n" +
+				"sources: [{uri: \"" + url + "\", refs: " + refs + "}]\n"
+			if err := os.WriteFile(policy, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := accord(t, "verify", artifact, "--store", stDir, "--policy", policy)
+			if ok != (err == nil) || (!ok && (exitCode(err) != exitNotVerified || !strings.Contains(out, "FAIL source-allowed"))) {
+				t.Errorf("verify %s with refs %s: exit %d (%v), want verified %v\n%s", artifact, refs, exitCode(err), err, ok, out)
+			}
+		}
+	}
+	// Verified before the next build: a second artifact under the same
+	// name drops the first from the store's index (issue 8, item 6).
+	verifyRefs(tag, map[string]bool{"[main]": false, "[refs/heads/main]": false, "[refs/tags/main]": true, "[\"refs/tags/*\"]": true})
 	branch, err := build("refs/heads/main")
 	if err != nil {
 		t.Fatalf("--revision refs/heads/main: %v\n%s", err, branch)
@@ -85,28 +103,7 @@ func TestAmbiguousRef(t *testing.T) {
 	if sum := storedProvenance(t, stDir, branch); sum.SourceRef != "refs/heads/main" || branch == tag {
 		t.Errorf("branch build %s recorded ref %q, want another artifact and refs/heads/main", branch, sum.SourceRef)
 	}
-
-	for _, tc := range []struct {
-		artifact, refs string
-		ok             bool
-	}{
-		{tag, "[main]", false},
-		{tag, "[refs/heads/main]", false},
-		{tag, "[refs/tags/main]", true},
-		{branch, "[main]", true},
-		{branch, "[refs/tags/*]", false},
-	} {
-		policy := filepath.Join(dir, "policy.yaml")
-		doc := "apiVersion: accord.dev/v1alpha1\nkind: Policy\nsbom: optional\nbuilders: [{id: https://accord.dev/builders/local, key: " + pub + "}]\n" +
-			"sources: [{uri: \"" + url + "\", refs: " + tc.refs + "}]\n"
-		if err := os.WriteFile(policy, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, _, err := accord(t, "verify", tc.artifact, "--store", stDir, "--policy", policy)
-		if tc.ok != (err == nil) || (!tc.ok && (exitCode(err) != exitNotVerified || !strings.Contains(out, "FAIL source-allowed"))) {
-			t.Errorf("verify %s with refs %s: exit %d, want verified %v\n%s", tc.artifact, tc.refs, exitCode(err), tc.ok, out)
-		}
-	}
+	verifyRefs(branch, map[string]bool{"[main]": true, "[refs/heads/main]": true, "[\"refs/tags/*\"]": false})
 }
 
 // storedProvenance is the (only) provenance stored for art.
