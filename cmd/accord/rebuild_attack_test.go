@@ -13,6 +13,7 @@ import (
 
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/divergence"
 	"github.com/accord-build/accord/internal/source"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
@@ -296,6 +297,80 @@ func TestRebuildTrust(t *testing.T) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error does not say %q:\n%v", s, err)
 				}
+			}
+		})
+	}
+}
+
+// TestDiffIgnoresForgedProvenance: a forged provenance that names the
+// differing path as the builders' workspace root would make a real change
+// look like a build-path difference. diff uses only provenance that a
+// trusted builder signed; forged or unchecked provenance gives no hints.
+func TestDiffIgnoresForgedProvenance(t *testing.T) {
+	t.Setenv("ACCORD_NO_DIFFOSCOPE", "1")
+	t.Setenv("ACCORD_BUILDERS", "")
+	w := newAttackWorld(t)
+	st, err := store.Open(w.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(root string, signer *attest.Signer, id string) string {
+		data := []byte("release 1.0\nrun " + root + "/payload\n")
+		img, err := artifact.FileImage("run.txt", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := st.Put(context.Background(), "", img) // by digest only, as validators store
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		b := w.build(id)
+		b.Internal["variation"] = map[string]any{"workspaceRoot": root}
+		stmt, err := attest.Provenance(b, []attest.Subject{{Name: "run.txt", SHA256: hex.EncodeToString(sum[:])}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := attest.SignEnvelope(context.Background(), signer, attest.PayloadType, stmt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(env)
+		ref := store.AttachmentRef(store.Name(st, "run.txt"), h, store.AttSuffix)
+		layer := store.Layer{MediaType: store.DSSEMediaType, Blob: raw, Annotations: map[string]string{store.PredicateTypeAnnotation: attest.SLSAProvenanceV1}}
+		if _, err := store.Attach(context.Background(), st, ref, []store.Layer{layer}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return "run.txt@" + h.String()
+	}
+	forgedA, forgedB := put("/opt/evil", w.attacker, primaryID), put("/opt/good", w.attacker, primaryID)
+	honestA, honestB := put("/build/a", w.primary, primaryID), put("/build/b", w.primary, primaryID)
+	for _, tc := range []struct {
+		name string
+		a, b string
+		args []string
+		want divergence.Cause
+		note string
+	}{
+		{"forged, with a policy", forgedA, forgedB, []string{"--policy", w.policy}, divergence.Content, "skipping stored provenance 1"},
+		{"forged, no keys", forgedA, forgedB, nil, divergence.Content, "provenance is not used"},
+		{"honest, no keys", honestA, honestB, nil, divergence.Content, "provenance is not used"},
+		{"honest, with a policy", honestA, honestB, []string{"--policy", w.policy}, divergence.BuildPath, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, stderr, err := accord(t, append([]string{"diff", tc.a, tc.b, "--store", w.store, "-o", "json"}, tc.args...)...)
+			if exitCode(err) != exitNotVerified {
+				t.Fatalf("diff: exit %d (%v), want 1\n%s", exitCode(err), err, stderr)
+			}
+			var r divergence.Report
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Causes) != 1 || r.Causes[0] != tc.want {
+				t.Errorf("causes %v, want [%s]", r.Causes, tc.want)
+			}
+			if !strings.Contains(stderr, tc.note) {
+				t.Errorf("stderr does not note %q:\n%s", tc.note, stderr)
 			}
 		})
 	}
