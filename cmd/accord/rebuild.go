@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/accord-build/accord/internal/builders"
@@ -371,22 +370,4 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
-}
-
-// summaryOf reads a provenance envelope (signatures are verify's business).
-func summaryOf(raw []byte) (*attest.Summary, *attest.ParsedStatement, error) {
-	env, err := attest.ParseEnvelope(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	stmt, err := attest.ParseStatement(payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	sum, err := attest.ParseProvenance(stmt.Predicate)
-	return sum, stmt, err
 }

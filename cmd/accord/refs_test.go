@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -126,4 +127,23 @@ func storedProvenance(t *testing.T, stDir, art string) *attest.Summary {
 		t.Fatal(err)
 	}
 	return sum
+}
+
+// summaryOf reads a provenance envelope without checking its signature:
+// for tests only (accord itself reads provenance through trustedProvenance).
+func summaryOf(raw []byte) (*attest.Summary, *attest.ParsedStatement, error) {
+	env, err := attest.ParseEnvelope(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	stmt, err := attest.ParseStatement(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum, err := attest.ParseProvenance(stmt.Predicate)
+	return sum, stmt, err
 }
