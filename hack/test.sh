@@ -46,3 +46,4 @@ go test -run='^$' -fuzz=FuzzParseJSON -fuzztime=100000x ./sbom
 go test -run='^$' -fuzz=FuzzParsePolicy -fuzztime=30000x ./verify
 go test -run='^$' -fuzz=FuzzParse -fuzztime=50000x ./internal/builders
 go test -run='^$' -fuzz=FuzzFromFile -fuzztime=100000x ./internal/divergence
+go test -run='^$' -fuzz=FuzzSourceURI -fuzztime=100000x ./internal/source

@@ -40,6 +40,21 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// fullRef is the full name of a ref in a policy or a provenance: a full
+// name (refs/heads/main, refs/tags/v1) as it is, and a bare name as a
+// branch (main is refs/heads/main). accord records full refs; a bare ref
+// in an older provenance therefore matches as the branch of that name,
+// never as a tag. HEAD and "" (a build of a commit) stay as they are.
+func fullRef(name string) string {
+	if name == "" || name == "HEAD" || strings.HasPrefix(name, "refs/") {
+		return name
+	}
+	return "refs/heads/" + name
+}
+
+// sourceAllowed reports whether the provenance's repository is one the
+// policy allows, at a ref one of its patterns (globs over full refs)
+// matches.
 func sourceAllowed(p provenanceFields, sources []PolicySource) bool {
 	for _, s := range sources {
 		if s.URI != p.SourceURI {
@@ -49,7 +64,7 @@ func sourceAllowed(p provenanceFields, sources []PolicySource) bool {
 			return true
 		}
 		for _, pat := range s.Refs {
-			if ok, _ := path.Match(pat, p.SourceRef); ok {
+			if ok, _ := path.Match(fullRef(pat), fullRef(p.SourceRef)); ok {
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -19,7 +20,7 @@ import (
 //	threshold: 2                  # k distinct trusted builders must agree
 //	sources:                      # optional: allowed repositories and refs
 //	  - uri: https://example.com/org/app.git
-//	    refs: [main, "v*"]
+//	    refs: [main, "refs/tags/v*"]  # globs over full refs; a bare name is a branch
 //	pipelines: [sha256:...]       # optional: allowed pipeline digests (as recorded in provenance; accord catalog prints them)
 //	sbom: required                # or "optional"
 //	layout:                       # optional: in-toto layout and its owner
@@ -42,8 +43,10 @@ type PolicyBuilder struct {
 	Key string `json:"key"`
 }
 
-// PolicySource is an allowed repository and its allowed refs (glob
-// patterns; empty means any).
+// PolicySource is an allowed repository and its allowed refs: glob
+// patterns (path.Match) over full ref names, where a bare name means a
+// branch ("main" is refs/heads/main; tags are written refs/tags/v*).
+// Empty means any ref.
 type PolicySource struct {
 	URI  string   `json:"uri"`
 	Refs []string `json:"refs,omitempty"`
@@ -111,6 +114,11 @@ func ParsePolicy(file string, data []byte, readFile func(string) ([]byte, error)
 	for i, s := range pf.Sources {
 		if s.URI == "" {
 			return nil, fail(fmt.Sprintf("sources[%d].uri", i), "empty", "give the repository URI as it appears in provenance")
+		}
+		for j, r := range s.Refs {
+			if _, err := path.Match(r, ""); err != nil || r == "" {
+				return nil, fail(fmt.Sprintf("sources[%d].refs[%d]", i, j), fmt.Sprintf("%q is not a ref pattern", r), "write a branch (main), a full ref (refs/tags/v1) or a glob (refs/tags/v*)")
+			}
 		}
 	}
 	p.Sources = pf.Sources

@@ -342,6 +342,7 @@ func TestParsePolicy(t *testing.T) {
 		{"threshold too high", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\nthreshold: 2\n", "threshold"},
 		{"missing key file", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: nope.pub}]\n", "builders[0].key"},
 		{"bad sbom", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\nsbom: maybe\n", "sbom"},
+		{"bad ref pattern", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\nsources: [{uri: https://x, refs: [main, \"refs/tags/[\"]}]\n", "sources[0].refs[1]"},
 		{"bad pipeline digest", "apiVersion: accord.dev/v1alpha1\nkind: Policy\nbuilders: [{id: x, key: b.pub}]\npipelines: [abc]\n", "pipelines[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

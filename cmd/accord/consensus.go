@@ -174,6 +174,7 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "divergence reports will not be signed: %v\n", err)
 			signer = nil
 		}
+		tr := loadTrust(cmd, trustSources{buildersFile: o.buildersFile, buildersGiven: true})
 		for _, i := range dissent {
 			for _, a := range primary.Artifacts {
 				b := artifactNamed(reports[i], a.Name)
@@ -181,7 +182,7 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 					continue
 				}
 				roots := []string{chosen[0].Variation.WithDefaults().WorkspaceRoot, chosen[i].Variation.WithDefaults().WorkspaceRoot}
-				cr.Divergence = append(cr.Divergence, explain(cmd.Context(), st, sideOf(a.Name, a.Stored, a.Digest, chosen[0].ID), sideOf(b.Name, b.Stored, b.Digest, chosen[i].ID), signer, chosen[0].ID, roots))
+				cr.Divergence = append(cr.Divergence, explain(cmd.Context(), st, sideOf(a.Name, a.Stored, a.Digest, chosen[0].ID), sideOf(b.Name, b.Stored, b.Digest, chosen[i].ID), signer, chosen[0].ID, roots, tr))
 			}
 		}
 	case len(cr.Agreeing) < k:
@@ -328,18 +329,19 @@ type divSide struct {
 
 // explain builds, signs and stores the divergence report of a and b (both
 // in st); signer may be nil for an unsigned report. roots are the builders'
-// workspace roots when known from their configuration. A comparison that
+// workspace roots when known from their configuration; more hints come
+// from the artifacts' provenance that tr's builders signed. A comparison that
 // fails still gives a report (with its error): the builds disagree either
 // way.
-func explain(ctx context.Context, st store.Store, a, b divSide, signer *attest.Signer, signerID string, roots []string) *divergence.Report {
+func explain(ctx context.Context, st store.Store, a, b divSide, signer *attest.Signer, signerID string, roots []string, tr *trust) *divergence.Report {
 	incomplete := func(err error) *divergence.Report {
 		return &divergence.Report{A: a.Side, B: b.Side, Causes: []divergence.Cause{}, Differences: []divergence.Difference{}, Error: err.Error()}
 	}
-	ta, sa, err := unpackStored(ctx, st, a)
+	ta, sa, err := unpackStored(ctx, st, a, tr)
 	if err != nil {
 		return incomplete(err)
 	}
-	tb, sb, err := unpackStored(ctx, st, b)
+	tb, sb, err := unpackStored(ctx, st, b, tr)
 	if err != nil {
 		return incomplete(err)
 	}
@@ -362,8 +364,8 @@ func explain(ctx context.Context, st store.Store, a, b divSide, signer *attest.S
 }
 
 // unpackStored unpacks a stored artifact and reads its provenance summary
-// (nil when it has none).
-func unpackStored(ctx context.Context, st store.Store, s divSide) (*divergence.Tree, *attest.Summary, error) {
+// (nil when none that tr trusts).
+func unpackStored(ctx context.Context, st store.Store, s divSide, tr *trust) (*divergence.Tree, *attest.Summary, error) {
 	h, err := ggcrv1.NewHash(s.stored)
 	if err != nil {
 		return nil, nil, err
@@ -376,23 +378,13 @@ func unpackStored(ctx context.Context, st store.Store, s divSide) (*divergence.T
 	if err != nil {
 		return nil, nil, err
 	}
-	return t, provenanceSummary(ctx, st, s.Name, h, s.Builder), nil
-}
-
-// provenanceSummary is the stored provenance of builder (any when empty).
-func provenanceSummary(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, builder string) *attest.Summary {
-	envs, _ := attestations(ctx, st, name, h, attest.SLSAProvenanceV1)
-	for _, raw := range envs {
-		sum, _, err := summaryOf(raw)
-		if err == nil && (builder == "" || sum.BuilderID == builder) {
-			return sum
-		}
-	}
-	return nil
+	return t, tr.provenanceSummary(ctx, st, s.Name, h, img, s.Builder), nil
 }
 
 // hintsFrom takes the builders' workspace roots and dependencies from
-// their provenance.
+// their provenance: only provenance whose signature verified
+// ([trust.provenanceSummary]), as a root or a dependency could make a
+// real change look benign.
 func hintsFrom(sums ...*attest.Summary) divergence.Hints {
 	var h divergence.Hints
 	for i, s := range sums {

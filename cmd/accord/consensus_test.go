@@ -134,7 +134,7 @@ func TestDiagnosis(t *testing.T) {
 
 	// accord diff says the same, from the store alone.
 	for name, want := range map[string]divergence.Cause{"stamp.txt": divergence.Timestamp, "path.txt": divergence.BuildPath} {
-		out, _, err := accord(t, "diff", name+"@"+stored[name][0], name+"@"+stored[name][1], "--store", stDir, "-o", "json")
+		out, _, err := accord(t, "diff", name+"@"+stored[name][0], name+"@"+stored[name][1], "--store", stDir, "--policy", filepath.Join(dir, "policy.yaml"), "-o", "json")
 		if exitCode(err) != exitNotVerified {
 			t.Fatalf("diff %s: exit %d, want 1", name, exitCode(err))
 		}
@@ -244,6 +244,11 @@ func TestConsensus(t *testing.T) {
 	}
 	t.Chdir(t.TempDir()) // no builders.yaml here: the default validator profile
 	stdout, stderr, err = accord(t, "rebuild", image, "--store", stDir, "--builder", "independent", "--key", key, "--runtime", runtimeForRebuild())
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "uses only signed provenance") {
+		t.Errorf("a rebuild with no key to check the provenance with: exit %d (%v), want 2", exitCode(err), err)
+	}
+	stdout, stderr, err = accord(t, "rebuild", image, "--store", stDir, "--builder", "independent", "--key", key, "--runtime", runtimeForRebuild(),
+		"--policy", filepath.Join(dir, "policy.yaml"), "--from", "primary")
 	if err != nil || !strings.Contains(stdout, "rebuild agrees") {
 		t.Fatalf("rebuild: %v\nstderr:\n%s\nstdout:\n%s", err, stderr, stdout)
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 func newDiffCmd() *cobra.Command {
-	var storeRef, output, key, signerID string
+	var storeRef, output, key, signerID, policyFile, buildersFile string
 	cmd := &cobra.Command{
 		Use:   "diff ARTIFACT_A ARTIFACT_B",
 		Short: "Explain why two builds of an artifact differ",
@@ -34,9 +34,11 @@ nested), list every path that differs, and classify each difference:
   derived      digests and sizes that differ because what they name differs
 
 Each difference comes with evidence: the differing bytes in context. The
-builders' workspace roots and inputs are taken from the artifacts' stored
-provenance. When diffoscope is installed (Debian: diffoscope-minimal) its
-text diff is added.
+builders' workspace roots, times and inputs are taken from the artifacts'
+stored provenance, only where its signature verifies with the key of a
+builder that --policy or --builders-file trusts; without either, no
+provenance is used (a note says so). When diffoscope is installed (Debian:
+diffoscope-minimal) its text diff is added.
 
 An ARTIFACT is a stored name, NAME@sha256:<digest>, or a file. With --key,
 the report is signed (predicate type ` + divergence.PredicateType + `)
@@ -62,6 +64,10 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 				}
 				return st, nil
 			}
+			var tr *trust
+			if cmd.Flags().Changed("builders-file") || policyFile != "" || fileExists(buildersFile) {
+				tr = loadTrust(cmd, trustSources{buildersFile: buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile})
+			}
 			var sides [2]divSide
 			var trees [2]*divergence.Tree
 			var sums [2]*attest.Summary
@@ -81,7 +87,11 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 				if err != nil {
 					return usageErr(err)
 				}
-				side, tree, sum, err := storedSide(ctx, s, arg)
+				if tr == nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "note: no --policy or --builders-file: the artifacts' provenance is not used (build paths, times and inputs unknown)")
+					tr = &trust{notes: cmd.ErrOrStderr()}
+				}
+				side, tree, sum, err := storedSide(ctx, s, arg, tr)
 				if err != nil {
 					return usageErr(fmt.Errorf("%s is neither a file nor an artifact in %s: %w", arg, s, err))
 				}
@@ -124,12 +134,20 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&key, "key", "", "sign the report with this key and store it beside both artifacts")
 	f.StringVar(&signerID, "builder-id", "https://accord.dev/builders/local", "who reports the divergence (with --key)")
+	f.StringVar(&policyFile, "policy", "", "a verify policy: the provenance its builders signed gives the hints")
+	f.StringVar(&buildersFile, "builders-file", defaultBuildersFile(), "a builders file: the provenance its builders signed (NAME.pub beside each key) gives the hints (used when it exists)")
 	return cmd
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // storedSide resolves and unpacks a stored artifact; its digest is the
-// subject digest (a file artifact's is the file's).
-func storedSide(ctx context.Context, st store.Store, arg string) (divSide, *divergence.Tree, *attest.Summary, error) {
+// subject digest (a file artifact's is the file's). Its builder and
+// summary come from the provenance tr trusts, if any.
+func storedSide(ctx context.Context, st store.Store, arg string, tr *trust) (divSide, *divergence.Tree, *attest.Summary, error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
 		return divSide{}, nil, nil, err
@@ -146,7 +164,7 @@ func storedSide(ctx context.Context, st store.Store, arg string) (divSide, *dive
 	if err != nil {
 		return divSide{}, nil, nil, err
 	}
-	sum := provenanceSummary(ctx, st, name, h, "")
+	sum := tr.provenanceSummary(ctx, st, name, h, img, "")
 	side := divSide{Side: divergence.Side{Name: strings.TrimSuffix(name, "@"+h.String()), Digest: digest}, stored: h.String()}
 	if sum != nil {
 		side.Builder = sum.BuilderID

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/accord-build/accord/internal/builders"
@@ -24,7 +23,7 @@ import (
 
 func newRebuildCmd() *cobra.Command {
 	o := &runOptions{}
-	var builder, from, sourceDir string
+	var builder, from, sourceDir, policyFile string
 	cmd := &cobra.Command{
 		Use:   "rebuild ARTIFACT --builder NAME [--key FILE]",
 		Short: "Rebuild an artifact from its stored provenance alone, as an independent validator",
@@ -47,9 +46,19 @@ https://accord.dev/attestations/divergence/v1) is stored beside both
 artifacts and printed.
 
 A provenance of a directory build records the tree's hash, not a location:
-give the tree with --source, and accord checks its hash first.`,
-		Example: `  accord rebuild app@sha256:... --builder validator-1 --builders-file builders/builders.yaml
-  accord rebuild registry.example/app@sha256:... --store registry.example/accord --builder https://ci.example/validator --key validator.key`,
+give the tree with --source, and accord checks its hash first.
+
+Only provenance whose signature verifies is used: with the key of the
+builder --from names (default: any trusted builder), found in the builders
+file (NAME.pub beside NAME.key, or the KMS key) or in the verify policy
+--policy names. Stored provenance with another signature is skipped, with
+a note. Every value taken from it is checked before use: the repository
+(an https, ssh, git or file URL, user@host:path, or an absolute path;
+nothing git could take for an option or a transport helper), the full
+commit hash, the pipeline (a catalog name, or --pipeline), and the params
+(declared by the pipeline, of their declared types).`,
+		Example: `  accord rebuild app@sha256:... --builder validator-1 --builders-file builders/builders.yaml --from primary
+  accord rebuild registry.example/app@sha256:... --store registry.example/accord --builder https://ci.example/validator --key validator.key --policy policy.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if builder == "" {
@@ -63,7 +72,8 @@ give the tree with --source, and accord checks its hash first.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			rec, sum, err := recordedBuild(cmd, st, args[0], from)
+			ts := trustSources{buildersFile: o.buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile}
+			rec, sum, err := recordedBuild(cmd, st, args[0], from, ts)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -96,7 +106,8 @@ give the tree with --source, and accord checks its hash first.`,
 	f.StringVar(&o.key, "key", "", "this validator's signing key (cosign key file or KMS URI); default: NAME's key in the builders file")
 	f.StringVar(&o.buildersFile, "builders-file", defaultBuildersFile(), "builders file with NAME's identity, key, runtime and variation (used when it exists)")
 	f.StringVar(&o.storeRef, "store", "", "store holding ARTIFACT and its provenance; the rebuild is recorded there")
-	f.StringVar(&from, "from", "", "use the provenance of this builder id (default: the first one stored; several builders may have attested the artifact)")
+	f.StringVar(&from, "from", "", "rebuild from the provenance of this builder (an id, or a name in the builders file); default: the first stored provenance of any trusted builder")
+	f.StringVar(&policyFile, "policy", "", "a verify policy whose builders (ids and public keys) are trusted to sign the provenance rebuilt from")
 	f.StringVar(&o.pipeline, "pipeline", "", "a pipeline file, for a provenance of a pipeline outside the catalog (its digest is checked)")
 	f.StringVar(&sourceDir, "source", "", "the source tree, for a provenance of a directory build (its hash is checked)")
 	f.StringVar(&o.runtime, "runtime", "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
@@ -114,34 +125,62 @@ type recorded struct {
 	stored  ggcrv1.Hash
 	builder string
 	want    map[string]string
+	// trusted are the builders whose provenance the rebuild believes.
+	trusted []trustedBuilder
 }
 
-// recordedBuild reads the provenance stored for ARTIFACT: the artifacts it
-// names (all subjects' digests) and what it says about the build.
-func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string) (*recorded, *attest.Summary, error) {
-	name, h, err := resolveArtifact(cmd.Context(), st, arg)
+// recordedBuild reads the provenance stored for ARTIFACT that a trusted
+// builder (the one from names, when given) signed: the artifacts it names
+// (all subjects' digests) and what it says about the build. Provenance
+// that does not verify is skipped with a note on stderr.
+func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string, ts trustSources) (*recorded, *attest.Summary, error) {
+	ctx := cmd.Context()
+	tb, notes, err := ts.load(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	envs, err := attestations(cmd.Context(), st, name, h, attest.SLSAProvenanceV1)
+	for _, n := range notes {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
+	}
+	if tb = only(tb, from); len(tb) == 0 {
+		return nil, nil, errNoTrust("rebuild", from)
+	}
+	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := st.Image(ctx, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	sha, err := artifactSHA256(img)
+	if err != nil {
+		return nil, nil, err
+	}
+	envs, err := attestations(ctx, st, name, h, attest.SLSAProvenanceV1)
 	if err != nil || len(envs) == 0 {
 		return nil, nil, fmt.Errorf("no provenance stored for %s (%v)\n  fix: rebuild needs an artifact built with 'accord run --key'", arg, err)
 	}
-	for _, raw := range envs {
-		sum, stmt, err := summaryOf(raw)
-		if err != nil || (from != "" && sum.BuilderID != from) {
-			continue
-		}
-		if sum.BuildType != attest.BuildType {
-			return nil, nil, fmt.Errorf("provenance of %s has build type %q; accord rebuilds %s", arg, sum.BuildType, attest.BuildType)
-		}
-		want := map[string]string{}
-		for _, s := range stmt.Subject {
-			want[s.Name] = "sha256:" + s.Digest["sha256"]
-		}
-		return &recorded{name: name, stored: h, builder: sum.BuilderID, want: want}, sum, nil
+	vps, notes := trustedProvenance(envs, tb, sha)
+	for _, n := range notes {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
 	}
-	return nil, nil, fmt.Errorf("no readable provenance for %s from builder %q", arg, from)
+	if len(vps) == 0 {
+		return nil, nil, fmt.Errorf("no provenance of %s is signed by %s (%d stored, none verifies)\n  fix: check --from, and that --policy or --builders-file has the builder's public key", arg, idsOf(tb), len(envs))
+	}
+	sum, stmt := vps[0].sum, vps[0].stmt
+	if sum.BuildType != attest.BuildType {
+		return nil, nil, fmt.Errorf("provenance of %s has build type %q; accord rebuilds %s", arg, sum.BuildType, attest.BuildType)
+	}
+	want := map[string]string{}
+	for _, s := range stmt.Subject {
+		d := s.Digest["sha256"]
+		if !sha256Hex.MatchString(d) {
+			return nil, nil, fmt.Errorf("provenance of %s: subject %q has sha256 %q, not 64 hex digits", arg, s.Name, d)
+		}
+		want[s.Name] = "sha256:" + d
+	}
+	return &recorded{name: name, stored: h, builder: sum.BuilderID, want: want, trusted: tb}, sum, nil
 }
 
 // fromProvenance fills the run options from the recorded build.
@@ -153,6 +192,8 @@ func (o *runOptions) fromProvenance(cmd *cobra.Command, s *attest.Summary, sourc
 	want := s.Pipeline
 	if o.pipeline != "" {
 		want = o.pipeline // a pipeline file; its digest is checked below
+	} else if !catalogName.MatchString(want) {
+		return badField("externalParameters.pipeline.name", fmt.Sprintf("%q is not a catalog pipeline name", want), "give the pipeline file with --pipeline FILE (its digest is checked)")
 	}
 	r, err := cat.Resolve(cmd.Context(), want)
 	if err != nil {
@@ -161,13 +202,16 @@ func (o *runOptions) fromProvenance(cmd *cobra.Command, s *attest.Summary, sourc
 	if r.Digest != s.PipelineDigest {
 		return fmt.Errorf("this builder's catalog has pipeline %s at %s, the provenance records %s\n  fix: rebuild with the catalog the artifact was built from", s.Pipeline, r.Digest, s.PipelineDigest)
 	}
+	if err := checkRecorded(s, &r.Pipeline.Pipeline.Spec); err != nil {
+		return err
+	}
 	o.pipeline = want
 	switch {
 	case s.SourceCommit == "" && s.SourceTree == "" && s.SourceURI == "":
 		// The build took no source.
 		o.source, o.epoch = "", s.SourceDateEpoch
 		return o.paramsFrom(s)
-	case s.SourceCommit != "":
+	case s.SourceCommit != "": // both checked by checkRecorded
 		o.source, o.revision = s.SourceURI, s.SourceCommit
 	case sourceDir != "":
 		h, err := hashtree.Tree(sourceDir, hashtree.Options{Skip: func(rel string) bool { return rel == ".git" || strings.HasSuffix(rel, "/.git") }})
@@ -240,7 +284,7 @@ func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *reco
 			signer = nil // it signed the build a moment ago; report unsigned rather than nothing
 		}
 		roots := []string{o.variation.WithDefaults().WorkspaceRoot}
-		reports = append(reports, explain(cmd.Context(), st, sideOf(name, rec.stored.String(), d, rec.builder), sideOf(name, b.Stored, b.Digest, o.builderID), signer, o.builderID, roots))
+		reports = append(reports, explain(cmd.Context(), st, sideOf(name, rec.stored.String(), d, rec.builder), sideOf(name, b.Stored, b.Digest, o.builderID), signer, o.builderID, roots, rebuildTrust(cmd, rec, signer, o.builderID)))
 	}
 	json := o.output == "json"
 	if len(diffs) > 0 {
@@ -260,6 +304,18 @@ func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *reco
 		fmt.Fprintf(cmd.OutOrStdout(), "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", len(rec.want))
 	}
 	return nil
+}
+
+// rebuildTrust is whom a rebuild's divergence report believes: the
+// builders it trusted to rebuild from, and this validator's own key.
+func rebuildTrust(cmd *cobra.Command, rec *recorded, signer *attest.Signer, id string) *trust {
+	tr := &trust{builders: rec.trusted, notes: cmd.ErrOrStderr()}
+	if signer != nil {
+		if v, err := attest.LoadVerifier(signer.PublicKeyPEM()); err == nil {
+			tr.builders = append(append([]trustedBuilder(nil), rec.trusted...), trustedBuilder{id: id, origin: "this validator's key", v: v})
+		}
+	}
+	return tr
 }
 
 // asValidator sets this rebuild's identity, key, runtime and variation:
@@ -314,22 +370,4 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
-}
-
-// summaryOf reads a provenance envelope (signatures are verify's business).
-func summaryOf(raw []byte) (*attest.Summary, *attest.ParsedStatement, error) {
-	env, err := attest.ParseEnvelope(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	stmt, err := attest.ParseStatement(payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	sum, err := attest.ParseProvenance(stmt.Predicate)
-	return sum, stmt, err
 }

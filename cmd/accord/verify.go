@@ -32,9 +32,9 @@ func newVerifyCmd() *cobra.Command {
     - id: https://accord.dev/builders/local
       key: builder.pub          # paths are relative to the policy file
   threshold: 1                  # k distinct trusted builders must agree
-  sources:                      # optional: allowed repositories and refs (globs)
+  sources:                      # optional: allowed repositories and refs
     - uri: https://example.com/org/app.git
-      refs: [main, "v*"]
+      refs: [main, "refs/tags/v*"]  # globs over full refs; a bare name is a branch
   pipelines: [sha256:...]       # optional: allowed pipeline digests, as 'accord catalog' prints them
   sbom: required                # or optional
   layout:                       # optional: in-toto layout and its owner key

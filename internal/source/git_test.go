@@ -111,7 +111,7 @@ func newTestRepo(t *testing.T) *testRepo {
 			r.tagObj = runGit(t, work, nil, "rev-parse", "v1.0")
 		case 2:
 			// "dup" is a branch at the first commit and an annotated tag
-			// at the last; git takes the tag.
+			// at the last; git takes the tag, accord refuses the name.
 			runGit(t, work, nil, "branch", "dup", r.commits[0].sha)
 			runGit(t, work, []string{"GIT_COMMITTER_DATE=2011-11-11T11:11:11Z"}, "tag", "-a", "-m", "dup", "dup")
 		}
@@ -176,16 +176,19 @@ func TestFetch(t *testing.T) {
 		{"full SHA of a non-tip commit", fileURL, c2.sha, c2, ""},
 		{"full SHA in upper case", fileURL, strings.ToUpper(c2.sha), c2, ""},
 		{"full SHA of the first commit, path URL", repo.bare, c1.sha, c1, ""},
-		{"branch", fileURL, "release", c1, "release"},
-		{"default branch by name", fileURL, "main", c3, "main"},
+		{"branch", fileURL, "release", c1, "refs/heads/release"},
+		{"default branch by name", fileURL, "main", c3, "refs/heads/main"},
 		{"branch by full ref name", fileURL, "refs/heads/release", c1, "refs/heads/release"},
-		{"branch with a slash", fileURL, "feature/main", c1, "feature/main"},
-		{"lightweight tag", fileURL, "v0.1", c1, "v0.1"},
-		{"annotated tag", fileURL, "v1.0", c2, "v1.0"},
+		{"branch with a slash", fileURL, "feature/main", c1, "refs/heads/feature/main"},
+		{"lightweight tag", fileURL, "v0.1", c1, "refs/tags/v0.1"},
+		{"annotated tag", fileURL, "v1.0", c2, "refs/tags/v1.0"},
+		{"branch by heads/NAME", fileURL, "heads/release", c1, "refs/heads/release"},
+		{"annotated tag by tags/NAME", fileURL, "tags/v1.0", c2, "refs/tags/v1.0"},
+		{"tag by refs/tags/ when a branch has its name", fileURL, "refs/tags/dup", c3, "refs/tags/dup"},
 		{"annotated tag by full ref name", fileURL, "refs/tags/v1.0", c2, "refs/tags/v1.0"},
-		{"branch and annotated tag of the same name", fileURL, "dup", c3, "dup"},
 		{"branch by refs/heads/ when a tag has its name", fileURL, "refs/heads/dup", c1, "refs/heads/dup"},
 		{"HEAD", fileURL, "", c3, ""},
+		{"HEAD by name", fileURL, "HEAD", c3, "HEAD"},
 		{"HEAD, path URL", repo.bare, "", c3, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,7 +223,7 @@ func TestFetch(t *testing.T) {
 func TestFetchResolvesLikeGit(t *testing.T) {
 	isolateGit(t)
 	repo := newTestRepo(t)
-	for _, name := range []string{"main", "release", "feature/main", "v0.1", "v1.0", "dup", "heads/release", "tags/v1.0", "refs/heads/main", "refs/tags/dup", "HEAD"} {
+	for _, name := range []string{"main", "release", "feature/main", "v0.1", "v1.0", "heads/release", "tags/v1.0", "refs/heads/main", "refs/tags/dup", "HEAD"} {
 		t.Run(name, func(t *testing.T) {
 			want := runGit(t, repo.work, nil, "rev-parse", "--verify", "-q", name+"^{commit}")
 			co, err := Fetch(context.Background(), repo.bare, name, filepath.Join(t.TempDir(), "src"))
@@ -272,6 +275,7 @@ func TestFetchErrors(t *testing.T) {
 		{"branch name suffix only", fileURL, "ain", "no branch or tag of that name", "git ls-remote lists them"},
 		{"nonexistent SHA", fileURL, unknownSHA, "git fetch", "commit exists there"},
 		{"abbreviated SHA", fileURL, repo.commits[1].sha[:12], "no branch or tag of that name", "full 40-character commit hash"},
+		{"branch and annotated tag of the same name", fileURL, "dup", `"dup" is ambiguous: the repository has refs/heads/dup and refs/tags/dup`, "refs/heads/dup or refs/tags/dup"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			co, err := Fetch(context.Background(), tc.uri, tc.revision, filepath.Join(t.TempDir(), "src"))
