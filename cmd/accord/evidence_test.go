@@ -369,7 +369,7 @@ func TestEvidenceEveryByte(t *testing.T) {
 				}
 				dir := filepath.Join(t.TempDir(), "bundle")
 				target := a.Name + "@" + a.Stored
-				_, _, err = accord(t, "export", target, "--store", st.String(), "--dir", dir, "--pub", w.pub)
+				_, _, err = accord(t, "export", target, "--store", st.String(), "--dir", dir, "--pub", w.pub, "--key", w.pub)
 				if err == nil || !strings.Contains(err.Error(), blob.String()) || !strings.Contains(err.Error(), target) {
 					t.Errorf("export: %v, want an error naming %s and %s", err, blob, target)
 				}
