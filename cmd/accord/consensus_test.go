@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -115,7 +116,7 @@ func TestDiagnosis(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := ggcrv1.NewHash(stored["stamp.txt"][0])
-	envs, err := attestations(context.Background(), st, "stamp.txt", h, divergence.PredicateType)
+	envs, err := attestations(context.Background(), st, "stamp.txt", h, divergence.PredicateType, io.Discard)
 	if err != nil || len(envs) != 1 {
 		t.Fatalf("stored divergence reports: %d, %v", len(envs), err)
 	}
@@ -208,7 +209,7 @@ func TestConsensus(t *testing.T) {
 		}
 	}
 	h, _ := ggcrv1.NewHash(strings.SplitN(image, "@", 2)[1])
-	envs, err := attestations(context.Background(), st, "accord.dev/examples/hello", h, attest.SLSAProvenanceV1)
+	envs, err := attestations(context.Background(), st, "accord.dev/examples/hello", h, attest.SLSAProvenanceV1, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestConsensus(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "rebuild agrees") {
 		t.Fatalf("rebuild: %v\nstderr:\n%s\nstdout:\n%s", err, stderr, stdout)
 	}
-	envs, _ = attestations(context.Background(), st, "accord.dev/examples/hello", h, attest.SLSAProvenanceV1)
+	envs, _ = attestations(context.Background(), st, "accord.dev/examples/hello", h, attest.SLSAProvenanceV1, io.Discard)
 	var ids []string
 	for _, raw := range envs {
 		sum, _, _ := summaryOf(raw)

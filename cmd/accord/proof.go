@@ -69,11 +69,16 @@ func resolveArtifact(ctx context.Context, st store.Store, arg string) (string, g
 }
 
 // attestations returns the DSSE envelopes stored for the artifact with the
-// given predicate type.
-func attestations(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, predicateType string) ([][]byte, error) {
+// given predicate type. A layer that cannot be read (over the size limit,
+// not matching its digest) is skipped with a note on warn, so it cannot hide
+// the others; err is for an attachment that cannot be read at all.
+func attestations(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, predicateType string, warn io.Writer) ([][]byte, error) {
 	layers, err := store.Layers(ctx, st, store.AttachmentRef(store.Name(st, name), h, store.AttSuffix))
-	if err != nil {
+	if err != nil && len(layers) == 0 {
 		return nil, err
+	}
+	for _, n := range layerNotes("attestation", err) {
+		fmt.Fprintln(warn, "note:", n)
 	}
 	var out [][]byte
 	for _, l := range layers {
@@ -112,7 +117,7 @@ skipped.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			doc, err := storedSBOM(cmd.Context(), st, args[0], pol)
+			doc, err := storedSBOM(cmd.Context(), st, args[0], pol, cmd.ErrOrStderr())
 			if err != nil {
 				return usageErr(err)
 			}
@@ -136,7 +141,7 @@ skipped.`,
 
 // storedSBOM returns the SPDX document of the first SBOM attestation about
 // the artifact that a builder of pol signed.
-func storedSBOM(ctx context.Context, st store.Store, arg string, pol *verify.Policy) ([]byte, error) {
+func storedSBOM(ctx context.Context, st store.Store, arg string, pol *verify.Policy, warn io.Writer) ([]byte, error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
 		return nil, err
@@ -145,7 +150,7 @@ func storedSBOM(ctx context.Context, st store.Store, arg string, pol *verify.Pol
 	if err != nil {
 		return nil, err
 	}
-	envs, err := attestations(ctx, st, name, h, attest.SPDXDocument)
+	envs, err := attestations(ctx, st, name, h, attest.SPDXDocument, warn)
 	if err != nil || len(envs) == 0 {
 		return nil, fmt.Errorf("no SBOM attested for %s (%v)\n  fix: build it with 'accord run --key ...'", arg, err)
 	}
@@ -156,7 +161,12 @@ func storedSBOM(ctx context.Context, st store.Store, arg string, pol *verify.Pol
 	if len(trusted) == 0 {
 		return nil, fmt.Errorf("none of the %d SBOM attestation(s) stored for %s is signed by a trusted key and about sha256:%s\n  fix: give the public key of the builder that built it (--key) or a policy trusting it (--policy)", len(envs), arg, sha)
 	}
-	env, err := attest.ParseEnvelope(trusted[0])
+	return predicateOf(trusted[0])
+}
+
+// predicateOf is the predicate of a DSSE envelope's statement.
+func predicateOf(envelope []byte) ([]byte, error) {
+	env, err := attest.ParseEnvelope(envelope)
 	if err != nil {
 		return nil, err
 	}
@@ -478,29 +488,32 @@ func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.H
 		return err
 	}
 	att := layers(store.AttSuffix)
-	prov, err := trustedLines(att, sha, pol, attest.SLSAProvenanceV1)
+	prov, err := trustedEnvelopes(att, sha, pol, attest.SLSAProvenanceV1)
 	if err != nil {
 		return err
 	}
-	sb, err := trustedLines(att, sha, pol, attest.SPDXDocument)
+	sb, err := trustedEnvelopes(att, sha, pol, attest.SPDXDocument)
 	if err != nil {
 		return err
 	}
 	if len(prov) == 0 {
 		return fmt.Errorf("no provenance signed by a trusted key stored for %s\n  fix: build it with 'accord run --key ...', and give that builder's public key (--key) or a policy trusting it (--policy)", arg)
 	}
-	if err := out.write("provenance.intoto.jsonl", prov); err != nil {
+	if err := out.write("provenance.intoto.jsonl", jsonLines(prov)); err != nil {
 		return err
 	}
 	if len(sb) > 0 {
-		if err := exportSBOM(ctx, st, name+"@"+h.String(), sb, out, pol); err != nil {
+		if err := exportSBOM(sb, out); err != nil {
 			return err
 		}
 	}
 	if err := exportSignatures(layers(store.SigSuffix), h, out, pol); err != nil {
 		return err
 	}
-	links := trustedLinks(layers(store.LinksSuffix), pol, warn)
+	links, err := boundLinks(layers(store.LinksSuffix), prov, pol, warn)
+	if err != nil {
+		return err
+	}
 	for _, title := range sortedKeys(links) {
 		if err := out.write(filepath.Join("links", title), links[title]); err != nil {
 			return err
@@ -509,13 +522,13 @@ func exportEvidence(ctx context.Context, st store.Store, name string, h ggcrv1.H
 	return nil
 }
 
-// exportSBOM writes the trusted SBOM envelopes and the SBOM itself, as
-// SPDX JSON and tag-value.
-func exportSBOM(ctx context.Context, st store.Store, ref string, envs []byte, out *bundleDir, pol *verify.Policy) error {
-	if err := out.write("sbom.intoto.jsonl", envs); err != nil {
+// exportSBOM writes the trusted SBOM envelopes and the SBOM of the first,
+// as SPDX JSON and tag-value.
+func exportSBOM(envs [][]byte, out *bundleDir) error {
+	if err := out.write("sbom.intoto.jsonl", jsonLines(envs)); err != nil {
 		return err
 	}
-	pred, err := storedSBOM(ctx, st, ref, pol)
+	pred, err := predicateOf(envs[0])
 	if err != nil {
 		return err
 	}
@@ -554,51 +567,80 @@ func exportSignatures(sigs []store.Layer, h ggcrv1.Hash, out *bundleDir, pol *ve
 	return out.write("signatures.json", b)
 }
 
-// trustedLines returns, one per line, the envelopes of the predicate type
-// among layers that a builder of pol signed about the artifact sha (hex).
-func trustedLines(layers []store.Layer, sha string, pol *verify.Policy, predicateType string) ([]byte, error) {
+// trustedEnvelopes returns the envelopes of the predicate type among
+// layers that a builder of pol signed about the artifact sha (hex).
+func trustedEnvelopes(layers []store.Layer, sha string, pol *verify.Policy, predicateType string) ([][]byte, error) {
 	var envs [][]byte
 	for _, l := range layers {
 		if l.Annotations[store.PredicateTypeAnnotation] == predicateType {
 			envs = append(envs, l.Blob)
 		}
 	}
-	trusted, err := verify.Trusted(envs, sha, *pol, predicateType)
-	if err != nil {
-		return nil, err
-	}
+	return verify.Trusted(envs, sha, *pol, predicateType)
+}
+
+// jsonLines joins envelopes one per line.
+func jsonLines(envs [][]byte) []byte {
 	var out []byte
-	for _, e := range trusted {
+	for _, e := range envs {
 		out = append(append(out, bytes.TrimSpace(e)...), '\n')
+	}
+	return out
+}
+
+// boundLinks returns the link files of the links bundles that the trusted
+// provenance envelopes prov name by digest, as verify uses them, and whose
+// every link a key of pol signed. Any other links layer (another build's
+// bundle, an edited one, an old single-link layer) is skipped with a
+// warning, so the bundle's in-toto links are the artifact's own.
+func boundLinks(layers []store.Layer, prov [][]byte, pol *verify.Policy, warn io.Writer) (map[string][]byte, error) {
+	named := map[string]bool{}
+	for _, e := range prov {
+		pred, err := predicateOf(e)
+		if err != nil {
+			return nil, err
+		}
+		sum, err := attest.ParseProvenance(pred)
+		if err != nil {
+			return nil, err
+		}
+		if sum.LinksSHA256 != "" {
+			named[sum.LinksSHA256] = true
+		}
+	}
+	keys := trustedKeys(pol)
+	out := map[string][]byte{}
+	for i, l := range layers {
+		sha := attest.SHA256Hex(l.Blob)
+		if l.MediaType != store.LinksBundleMediaType || !named[sha] {
+			fmt.Fprintf(warn, "warning: links layer %d (sha256:%s) is not a bundle a trusted provenance about the artifact names (skipped)\n", i+1, sha)
+			continue
+		}
+		files, err := attest.ReadLinksBundle(l.Blob)
+		if err == nil {
+			err = linksSignedAndNew(files, out, keys)
+		}
+		if err != nil {
+			fmt.Fprintf(warn, "warning: links layer %d (sha256:%s): %v (skipped)\n", i+1, sha, err)
+			continue
+		}
+		maps.Copy(out, files)
 	}
 	return out, nil
 }
 
-// trustedLinks returns the link files of the link layers (one per builder)
-// whose every link is signed by a key of pol; other layers are skipped.
-func trustedLinks(layers []store.Layer, pol *verify.Policy, warn io.Writer) map[string][]byte {
-	keys := trustedKeys(pol)
-	out := map[string][]byte{}
-	for _, l := range layers {
-		links, err := proof.ReadLinks([]store.Layer{l})
-		for _, e := range unjoin(err) {
-			fmt.Fprintln(warn, "warning:", e, "(skipped)")
+// linksSignedAndNew checks that every link of files verifies with one of
+// keys and that none would replace another bundle's link in have.
+func linksSignedAndNew(files, have map[string][]byte, keys [][]byte) error {
+	for n, b := range files {
+		if err := attest.VerifyLinkSignature(b, keys); err != nil {
+			return fmt.Errorf("link %s: %w", n, err)
 		}
-		if err != nil || len(links) == 0 {
-			continue
-		}
-		ok := true
-		for _, b := range links {
-			if attest.VerifyLinkSignature(b, keys) != nil {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			maps.Copy(out, links)
+		if _, dup := have[n]; dup {
+			return fmt.Errorf("link %s is also in another bundle", n)
 		}
 	}
-	return out
+	return nil
 }
 
 func describe(f string) string {

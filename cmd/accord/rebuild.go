@@ -157,7 +157,7 @@ func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string, ts trus
 	if err != nil {
 		return nil, nil, err
 	}
-	envs, err := attestations(ctx, st, name, h, attest.SLSAProvenanceV1)
+	envs, err := attestations(ctx, st, name, h, attest.SLSAProvenanceV1, cmd.ErrOrStderr())
 	if err != nil || len(envs) == 0 {
 		return nil, nil, fmt.Errorf("no provenance stored for %s (%v)\n  fix: rebuild needs an artifact built with 'accord run --key'", arg, err)
 	}

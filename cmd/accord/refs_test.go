@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +119,7 @@ func storedProvenance(t *testing.T, stDir, art string) *attest.Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	envs, err := attestations(context.Background(), st, name, h, attest.SLSAProvenanceV1)
+	envs, err := attestations(context.Background(), st, name, h, attest.SLSAProvenanceV1, io.Discard)
 	if err != nil || len(envs) != 1 {
 		t.Fatalf("provenance of %s: %d, %v", art, len(envs), err)
 	}

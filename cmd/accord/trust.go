@@ -216,7 +216,10 @@ func (tr *trust) provenanceSummary(ctx context.Context, st store.Store, name str
 	if err != nil || len(tb) == 0 {
 		return nil
 	}
-	envs, _ := attestations(ctx, st, name, h, attest.SLSAProvenanceV1)
+	envs, err := attestations(ctx, st, name, h, attest.SLSAProvenanceV1, tr.notes)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(tr.notes, "note: %s: provenance not readable: %v\n", name, err)
+	}
 	vps, notes := trustedProvenance(envs, tb, sha)
 	for _, n := range notes {
 		fmt.Fprintf(tr.notes, "note: %s: %s\n", name, n)
