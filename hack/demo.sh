@@ -61,7 +61,7 @@ image=$(jq -r '.builders[0].artifacts[] | select(.kind == "image") | "\(.name)@\
 
 log "independent rebuild from the stored provenance alone (its own key, default validator profile)"
 bin/accord keys generate "$work/independent" >/dev/null
-(cd "$work" && "$OLDPWD/bin/accord" rebuild "$image" --store "$store" --builders-file builders/builders.yaml --from https://accord.dev/builders/primary --builder independent --key "$work/independent.key")
+(cd "$work" && "$OLDPWD/bin/accord" rebuild "$image" --store "$store" --policy builders/policy.yaml --from https://accord.dev/builders/primary --builder independent --key "$work/independent.key")
 
 log "rootless rebuild as $ACCORD_TEST_USER (own store, own builder image from the same pinned inputs)"
 # git refuses repositories owned by someone else: the user gets its own copy.

@@ -40,16 +40,22 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// fullRef is the full name of a ref in a policy or a provenance: a full
-// name (refs/heads/main, refs/tags/v1) as it is, and a bare name as a
-// branch (main is refs/heads/main). accord records full refs; a bare ref
-// in an older provenance therefore matches as the branch of that name,
-// never as a tag. HEAD and "" (a build of a commit) stay as they are.
+// fullRef is the full name of a ref pattern in a policy: a full name
+// (refs/heads/main, refs/tags/v*) as it is, and a bare name as a branch
+// (main is refs/heads/main). HEAD stays as it is.
 func fullRef(name string) string {
 	if name == "" || name == "HEAD" || strings.HasPrefix(name, "refs/") {
 		return name
 	}
 	return "refs/heads/" + name
+}
+
+// recordedRefIsFull reports whether a ref recorded in provenance names its
+// kind. accord records full refs; a bare name (provenance from before it
+// did) could have been a branch or a tag of that name, so it matches no
+// ref pattern.
+func recordedRefIsFull(ref string) bool {
+	return ref == "HEAD" || strings.HasPrefix(ref, "refs/")
 }
 
 // sourceAllowed reports whether the provenance's repository is one the
@@ -63,8 +69,11 @@ func sourceAllowed(p provenanceFields, sources []PolicySource) bool {
 		if len(s.Refs) == 0 {
 			return true
 		}
+		if !recordedRefIsFull(p.SourceRef) {
+			continue
+		}
 		for _, pat := range s.Refs {
-			if ok, _ := path.Match(fullRef(pat), fullRef(p.SourceRef)); ok {
+			if ok, _ := path.Match(fullRef(pat), p.SourceRef); ok {
 				return true
 			}
 		}
@@ -81,7 +90,11 @@ func sourceCheck(as []*attestation, sources []PolicySource) Check {
 		if sourceAllowed(a.prov, sources) {
 			return Check{CheckSource, true, fmt.Sprintf("built from %s ref %q", a.prov.SourceURI, a.prov.SourceRef)}
 		}
-		bad = append(bad, fmt.Sprintf("%s ref %q", a.prov.SourceURI, a.prov.SourceRef))
+		why := ""
+		if a.prov.SourceRef != "" && !recordedRefIsFull(a.prov.SourceRef) {
+			why = " (not a full ref: it could be a branch or a tag; rebuild with this accord, which records refs/heads/... or refs/tags/...)"
+		}
+		bad = append(bad, fmt.Sprintf("%s ref %q%s", a.prov.SourceURI, a.prov.SourceRef, why))
 	}
 	return Check{CheckSource, false, "source not allowed by the policy: " + strings.Join(bad, ", ")}
 }

@@ -65,7 +65,7 @@ func TestLinksBinding(t *testing.T) {
 		{"links of a build of another pipeline", ev(w.provenanceNaming(t, sha, otherPipeline, w.links), w.links), nil, "the layout was generated for pipeline " + pipelineDigest, 0},
 		{"layout generated for another pipeline digest", ev(w.provenanceNaming(t, sha, pipelineDigest, w.links), w.links), w.makeLayout(t, otherPipeline), "the layout was generated for pipeline " + otherPipeline, 0},
 		{"layout that names no pipeline", ev(w.provenanceNaming(t, sha, pipelineDigest, w.links), w.links), noPipelineLayout(t, w), "names no pipeline digest", 0},
-		{"provenance that names no links", ev(w.provenance(t, w.builder, attest.SLSAProvenanceV1, sha, testBuilder, commitA, "main", pipelineDigest), w.links), nil, "the provenance names no links bundle", 1},
+		{"provenance that names no links", ev(w.provenance(t, w.builder, attest.SLSAProvenanceV1, sha, testBuilder, commitA, "refs/heads/main", pipelineDigest), w.links), nil, "the provenance names no links bundle", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,7 +7,8 @@ import (
 )
 
 // TestSourceRefs: policy refs match full refs; a bare name in a policy is
-// a branch; a bare recorded ref (older provenance) is matched as a branch.
+// a branch; a bare recorded ref (older provenance: a branch or a tag) matches
+// no ref pattern.
 func TestSourceRefs(t *testing.T) {
 	const uri = "https://example.com/app.git"
 	for _, tc := range []struct {
@@ -25,8 +26,10 @@ func TestSourceRefs(t *testing.T) {
 		{"bare glob means branches", "refs/tags/v1.2", []string{"v*"}, false},
 		{"bare glob allows a branch", "refs/heads/v1.2", []string{"v*"}, true},
 		{"branch not matched by a tag glob", "refs/heads/v1.2", []string{"refs/tags/v*"}, false},
-		{"old bare recorded ref is a branch", "main", []string{"main"}, true},
+		{"old bare recorded ref is not a branch", "main", []string{"main"}, false},
 		{"old bare recorded ref is not a tag", "v1.2", []string{"refs/tags/v*"}, false},
+		{"old bare recorded ref, no refs listed", "main", nil, true},
+		{"recorded HEAD", "HEAD", []string{"HEAD"}, true},
 		{"a commit build has no ref", "", []string{"main"}, false},
 		{"any ref when none listed", "refs/tags/x", nil, true},
 		{"star is one path element", "refs/heads/feature/x", []string{"refs/heads/*"}, false},
@@ -55,6 +58,7 @@ func TestTagPosingAsBranch(t *testing.T) {
 		{"refs/tags/main", []string{"refs/heads/main"}, []string{CheckSource, CheckThreshold}},
 		{"refs/heads/main", []string{"main"}, nil},
 		{"refs/tags/main", []string{"refs/tags/main"}, nil},
+		{"main", []string{"main"}, []string{CheckSource, CheckThreshold}},
 	} {
 		t.Run(tc.ref+" vs "+tc.refs[0], func(t *testing.T) {
 			att := w.provenance(t, w.builder, "https://slsa.dev/provenance/v1", sha, testBuilder, commitA, tc.ref, pipelineDigest)

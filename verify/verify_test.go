@@ -119,14 +119,14 @@ const (
 var pipelineDigest = "sha256:" + strings.Repeat("a", 64)
 
 func (w *world) envelope(t *testing.T, s *attest.Signer, predicateType, subjectSHA string) []byte {
-	return w.provenance(t, s, predicateType, subjectSHA, testBuilder, commitA, "main", pipelineDigest)
+	return w.provenance(t, s, predicateType, subjectSHA, testBuilder, commitA, "refs/heads/main", pipelineDigest)
 }
 
 // provenanceNaming is the builder's provenance about subjectSHA, for
 // pipeline, naming the links bundle links.
 func (w *world) provenanceNaming(t *testing.T, subjectSHA, pipeline string, links []byte) []byte {
 	t.Helper()
-	return w.provenanceLinks(t, w.builder, attest.SLSAProvenanceV1, subjectSHA, testBuilder, commitA, "main", pipeline, attest.SHA256Hex(links))
+	return w.provenanceLinks(t, w.builder, attest.SLSAProvenanceV1, subjectSHA, testBuilder, commitA, "refs/heads/main", pipeline, attest.SHA256Hex(links))
 }
 
 func (w *world) provenance(t *testing.T, s *attest.Signer, predicateType, subjectSHA, builderID, commit, ref, pipeline string) []byte {
@@ -257,7 +257,7 @@ func TestConsensus(t *testing.T) {
 	prov := func(s *attest.Signer, id, subject, commit, ref, pipeline string) []byte {
 		return w.provenance(t, s, attest.SLSAProvenanceV1, subject, id, commit, ref, pipeline)
 	}
-	honest := func(s *attest.Signer, id string) []byte { return prov(s, id, sha, commitA, "main", pipelineDigest) }
+	honest := func(s *attest.Signer, id string) []byte { return prov(s, id, sha, commitA, "refs/heads/main", pipelineDigest) }
 	tests := []struct {
 		name      string
 		builders  []Builder
@@ -270,7 +270,7 @@ func TestConsensus(t *testing.T) {
 		{"honest 2 of 2", builders[:2], 2, nil, nil, [][]byte{honest(w.builder, testBuilder), honest(b2, id2)}, nil},
 		{"honest 2 of 3", builders, 2, nil, nil, [][]byte{honest(w.builder, testBuilder), honest(b3, id3)}, nil},
 		{"one builder compromised: signs another digest", builders[:2], 2, nil, nil,
-			[][]byte{honest(w.builder, testBuilder), prov(b2, id2, hexSHA([]byte("evil")), commitA, "main", pipelineDigest)}, []string{CheckThreshold}},
+			[][]byte{honest(w.builder, testBuilder), prov(b2, id2, hexSHA([]byte("evil")), commitA, "refs/heads/main", pipelineDigest)}, []string{CheckThreshold}},
 		{"one key under two builder ids (threshold padding)",
 			[]Builder{{ID: testBuilder, Key: w.builderPub}, {ID: id2, Key: w.builderPub}}, 2, nil, nil,
 			[][]byte{honest(w.builder, testBuilder), honest(w.builder, id2)}, []string{CheckThreshold}},
@@ -280,7 +280,7 @@ func TestConsensus(t *testing.T) {
 		{"trusted key signing under another builder's id", builders[:2], 2, nil, nil,
 			[][]byte{honest(w.builder, testBuilder), honest(w.builder, id2)}, []string{CheckThreshold}},
 		{"provenance replayed from another commit", builders[:2], 2, nil, nil,
-			[][]byte{honest(w.builder, testBuilder), prov(b2, id2, sha, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "main", pipelineDigest)}, []string{CheckThreshold}},
+			[][]byte{honest(w.builder, testBuilder), prov(b2, id2, sha, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "refs/heads/main", pipelineDigest)}, []string{CheckThreshold}},
 		{"pipeline not in the catalog", builders[:1], 1, nil, []string{"sha256:" + strings.Repeat("c", 64)},
 			[][]byte{honest(w.builder, testBuilder)}, []string{CheckPipeline, CheckThreshold}},
 		{"source repo outside policy", builders[:1], 1, []PolicySource{{URI: "https://example.com/other.git"}}, nil,
