@@ -257,7 +257,9 @@ func TestConsensus(t *testing.T) {
 	prov := func(s *attest.Signer, id, subject, commit, ref, pipeline string) []byte {
 		return w.provenance(t, s, attest.SLSAProvenanceV1, subject, id, commit, ref, pipeline)
 	}
-	honest := func(s *attest.Signer, id string) []byte { return prov(s, id, sha, commitA, "refs/heads/main", pipelineDigest) }
+	honest := func(s *attest.Signer, id string) []byte {
+		return prov(s, id, sha, commitA, "refs/heads/main", pipelineDigest)
+	}
 	tests := []struct {
 		name      string
 		builders  []Builder
