@@ -71,9 +71,12 @@ func newForgedStore(t *testing.T) *forgedStore {
 		}
 		return envelope(t, s, stmt, attest.SPDXDocument, breakSig)
 	}
+	// Each signer's links bundle; its provenance names it, as accord's do.
+	links := []store.Layer{linksBundle(t, intruder, "forged-step"), linksBundle(t, builder, "build-step")}
+	bundleOf := map[*attest.Signer]string{intruder: attest.SHA256Hex(links[0].Blob), builder: attest.SHA256Hex(links[1].Blob)}
 	provFor := func(s *attest.Signer, subject string) store.Layer {
 		stmt, err := attest.Provenance(&attest.Build{Pipeline: "go-image", PipelineDigest: "sha256:" + strings.Repeat("a", 64), Params: map[string]any{},
-			Run: attest.Run{BuilderID: forgedBuilderID}}, []attest.Subject{{Name: fs.name, SHA256: subject}})
+			Run: attest.Run{BuilderID: forgedBuilderID, LinksSHA256: bundleOf[s]}}, []attest.Subject{{Name: fs.name, SHA256: subject}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,13 +112,6 @@ func newForgedStore(t *testing.T) *forgedStore {
 	}
 	if _, err := store.Attach(ctx, st, store.AttachmentRef(repo, h, store.SigSuffix), sigs, nil); err != nil {
 		t.Fatal(err)
-	}
-	var links []store.Layer
-	for _, c := range []struct {
-		s    *attest.Signer
-		step string
-	}{{intruder, "forged-step"}, {builder, "build-step"}} {
-		links = append(links, linksBundle(t, c.s, c.step))
 	}
 	if _, err := store.Attach(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix), links, nil); err != nil {
 		t.Fatal(err)
