@@ -16,7 +16,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/artifact"
 	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/internal/testutil/tamper"
 	"github.com/accord-build/accord/sbom"
 )
 
@@ -260,4 +262,41 @@ func (fs *forgedStore) checkSBOM(t *testing.T, what, doc string) {
 			t.Errorf("%s is the forged SBOM %q", what, f)
 		}
 	}
+}
+
+// TestJunkAttestationHidesNothing: one stored attestation layer that
+// cannot be read (over the 64 MiB limit) is skipped with a note; 'accord
+// sbom' and 'accord export' still output the signed evidence beside it.
+func TestJunkAttestationHidesNothing(t *testing.T) {
+	fs := newForgedStore(t)
+	st, err := store.OpenLayout(fs.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, digest, _ := strings.Cut(fs.ref, "@")
+	h, err := ggcrv1.NewHash(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := tamper.NewZeros(t, store.MaxLayerSize+1, store.DSSEMediaType)
+	z.Sparse(t, st.Dir())
+	addAttachment(t, st, artifact.Artifact{Name: fs.name, Stored: h.String()}, store.AttSuffix, z,
+		map[string]string{store.PredicateTypeAnnotation: attest.SPDXDocument})
+	out, stderr, err := accord(t, "sbom", fs.ref, "--store", fs.dir, "--key", fs.pub)
+	if err != nil {
+		t.Fatalf("sbom: %v\n%s", err, stderr)
+	}
+	fs.checkSBOM(t, "sbom output", out)
+	if !strings.Contains(stderr, "limit") {
+		t.Errorf("sbom says nothing of the skipped layer: %s", stderr)
+	}
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if _, stderr, err := accord(t, "export", fs.ref, "--store", fs.dir, "--dir", dir, "--key", fs.pub); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sbom.spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.checkSBOM(t, "sbom.spdx.json", string(b))
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -108,17 +107,6 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-// hostPath maps a path inside the task's containers to the host, through
-// the task's workspace mounts (longest mount path wins). It also returns
-// the mount's host directory.
-func hostPath(p string, mounts map[string]string) (host, root string, ok bool) {
-	dest, rest, ok := mountOf(p, mounts)
-	if !ok {
-		return "", "", false
-	}
-	return filepath.Join(mounts[dest], rest), mounts[dest], true
 }
 
 // mountOf finds the mount of container path p (the longest mount path

@@ -675,7 +675,9 @@ func TestCollectUnnamed(t *testing.T) {
 	}
 }
 
-func TestHostPath(t *testing.T) {
+// TestMountOf: a container path maps to the host through the task's
+// workspace mounts (the longest mount path wins), never outside them.
+func TestMountOf(t *testing.T) {
 	mounts := map[string]string{"/workspace/output": "/host/out", "/workspace/output/cache": "/host/cache", "/workspace/source": "/host/src"}
 	for _, tc := range []struct {
 		in, want string
@@ -692,9 +694,13 @@ func TestHostPath(t *testing.T) {
 		{"", "", false},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, _, ok := hostPath(tc.in, mounts)
+			dest, rest, ok := mountOf(tc.in, mounts)
+			got := ""
+			if ok {
+				got = filepath.Join(mounts[dest], rest)
+			}
 			if got != tc.want || ok != tc.ok {
-				t.Errorf("hostPath(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+				t.Errorf("mountOf(%q) maps to %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 			}
 		})
 	}
