@@ -47,3 +47,4 @@ go test -run='^$' -fuzz=FuzzParsePolicy -fuzztime=30000x ./verify
 go test -run='^$' -fuzz=FuzzParse -fuzztime=50000x ./internal/builders
 go test -run='^$' -fuzz=FuzzFromFile -fuzztime=100000x ./internal/divergence
 go test -run='^$' -fuzz=FuzzSourceURI -fuzztime=100000x ./internal/source
+go test -run='^$' -fuzz=FuzzDecide -fuzztime=100000x ./internal/consensus
