@@ -271,6 +271,26 @@ func TestDecide(t *testing.T) {
 			},
 		},
 	}, {
+		name:      "a threshold above n is never met",
+		threshold: 3,
+		outs:      []consensus.Outcome{out(p), out(v1)},
+		want: consensus.Decision{
+			Verdict: consensus.NotEnough, Threshold: 3, Counted: 2,
+			Reason:   "only 2 of 2 builders produced the artifacts (threshold 3)",
+			Agreeing: []string{p, v1}, Failed: map[string]string{},
+			Votes: votes([]string{p, v1}, nil),
+		},
+	}, {
+		name:      "a negative threshold means all",
+		threshold: -1,
+		outs:      []consensus.Outcome{out(p), out(v1, failed("x"))},
+		want: consensus.Decision{
+			Verdict: consensus.NotEnough, Threshold: 2, Counted: 1,
+			Reason:   "only 1 of 2 builders produced the artifacts (threshold 2)",
+			Agreeing: []string{p}, Failed: map[string]string{v1: "x"},
+			Votes: votes([]string{p}, nil),
+		},
+	}, {
 		name: "no builders",
 		want: consensus.Decision{Verdict: consensus.NotEnough, Reason: "no builders voted", Agreeing: []string{}, Failed: map[string]string{}},
 	}}
