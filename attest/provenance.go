@@ -271,8 +271,8 @@ type Summary struct {
 	SourceDateEpoch int64
 	// Internal are the builder's internalParameters (runtime, variation).
 	Internal map[string]any
-	// Dependencies map each resolved dependency (name, else URI) to its
-	// digest ("sha256:...").
+	// Dependencies map each resolved dependency to its digest
+	// ("sha256:..."); see [DependencyDigests].
 	Dependencies map[string]string
 	// Started and Finished are the run's times (runDetails.metadata).
 	Started, Finished time.Time
@@ -325,16 +325,11 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 		return nil, fmt.Errorf("provenance predicate: %w", err)
 	}
 	ep := p.BuildDefinition.ExternalParameters
-	deps := map[string]string{}
+	var list []Dependency
 	for _, d := range p.BuildDefinition.ResolvedDependencies {
-		k := d.Name
-		if k == "" {
-			k = d.URI
-		}
-		if v, ok := d.Digest["sha256"]; ok {
-			deps[k] = "sha256:" + v
-		}
+		list = append(list, Dependency{Name: d.Name, URI: d.URI, Digest: d.Digest})
 	}
+	deps := DependencyDigests(list)
 	links := ""
 	for _, bp := range p.RunDetails.Byproducts {
 		if bp.Name == LinksByproduct {
@@ -352,4 +347,21 @@ func ParseProvenance(pred json.RawMessage) (*Summary, error) {
 		Pipeline: ep.Pipeline.Name, PipelineDigest: ep.Pipeline.Digest, Params: ep.Params,
 		BuildType: p.BuildDefinition.BuildType, SourceDateEpoch: ep.Source.Epoch,
 	}, nil
+}
+
+// DependencyDigests maps each dependency with a sha256 digest to it
+// ("sha256:..."), keyed by its URI, else its name: the form in which
+// builders compare what their builds resolved.
+func DependencyDigests(deps []Dependency) map[string]string {
+	m := map[string]string{}
+	for _, d := range deps {
+		k := d.URI
+		if k == "" {
+			k = d.Name
+		}
+		if v, ok := d.Digest["sha256"]; ok {
+			m[k] = "sha256:" + v
+		}
+	}
+	return m
 }

@@ -109,7 +109,7 @@ with --ref, only those refs). Existing files are never overwritten.`,
 			// Key material is compared when the key files can be opened
 			// without a prompt; 'accord run --builders' always compares.
 			if _, ok := attest.PasswordFromEnv(); ok {
-				if err := checkBuilderKeys(cmd.Context(), s, len(s.Builders), false); err != nil {
+				if _, err := checkBuilderKeys(cmd.Context(), s, len(s.Builders), false); err != nil {
 					return usageErr(err)
 				}
 			}

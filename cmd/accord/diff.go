@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/divergence"
 	"github.com/accord-build/accord/internal/store"
 )
@@ -68,7 +69,7 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 			if cmd.Flags().Changed("builders-file") || policyFile != "" || fileExists(buildersFile) {
 				tr = loadTrust(cmd, trustSources{buildersFile: buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile})
 			}
-			var sides [2]divSide
+			var sides [2]build.Side
 			var trees [2]*divergence.Tree
 			var sums [2]*attest.Summary
 			// Two files are compared under one name (A's), so that their
@@ -77,7 +78,7 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 			for i, arg := range args {
 				if data, err := os.ReadFile(arg); err == nil {
 					sum := sha256.Sum256(data)
-					sides[i] = divSide{Side: divergence.Side{Name: arg, Digest: "sha256:" + hex.EncodeToString(sum[:])}}
+					sides[i] = build.Side{Side: divergence.Side{Name: arg, Digest: "sha256:" + hex.EncodeToString(sum[:])}}
 					if trees[i], err = divergence.FromFile(root, data); err != nil {
 						return usageErr(err)
 					}
@@ -97,7 +98,7 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 				}
 				sides[i], trees[i], sums[i] = side, tree, sum
 			}
-			r := divergence.New(sides[0].Side, sides[1].Side, trees[0], trees[1], hintsFrom(sums[0], sums[1]))
+			r := divergence.New(sides[0].Side, sides[1].Side, trees[0], trees[1], build.HintsFrom(sums[0], sums[1]))
 			if r.Identical || len(r.Differences) == 0 {
 				r.Identical = r.Identical || sides[0].Digest == sides[1].Digest
 			} else if os.Getenv("ACCORD_NO_DIFFOSCOPE") == "" {
@@ -107,14 +108,14 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 				}
 			}
 			if key != "" && !r.Identical {
-				if sides[0].stored == "" || sides[1].stored == "" {
+				if sides[0].Stored == "" || sides[1].Stored == "" {
 					return usageErr(fmt.Errorf("--key stores the report beside both artifacts: give stored artifacts, not files"))
 				}
 				signer, err := loadSigner(ctx, key)
 				if err != nil {
 					return usageErr(err)
 				}
-				if err := storeDivergence(ctx, st, sides[0], sides[1], r, signer, signerID); err != nil {
+				if err := build.StoreDivergence(ctx, st, sides[0], sides[1], r, signer, signerID); err != nil {
 					return err
 				}
 			}
@@ -147,14 +148,14 @@ func fileExists(p string) bool {
 // storedSide resolves and unpacks a stored artifact; its digest is the
 // subject digest (a file artifact's is the file's). Its builder and
 // summary come from the provenance tr trusts, if any.
-func storedSide(ctx context.Context, st store.Store, arg string, tr *trust) (divSide, *divergence.Tree, *attest.Summary, error) {
+func storedSide(ctx context.Context, st store.Store, arg string, tr *trust) (build.Side, *divergence.Tree, *attest.Summary, error) {
 	name, h, err := resolveArtifact(ctx, st, arg)
 	if err != nil {
-		return divSide{}, nil, nil, err
+		return build.Side{}, nil, nil, err
 	}
 	img, err := st.Image(ctx, h)
 	if err != nil {
-		return divSide{}, nil, nil, err
+		return build.Side{}, nil, nil, err
 	}
 	digest := h.String()
 	if m, err := img.Manifest(); err == nil && string(m.Config.MediaType) == divergence.FileArtifactType && len(m.Layers) == 1 {
@@ -162,10 +163,10 @@ func storedSide(ctx context.Context, st store.Store, arg string, tr *trust) (div
 	}
 	tree, err := divergence.FromImage(ctx, name, img)
 	if err != nil {
-		return divSide{}, nil, nil, err
+		return build.Side{}, nil, nil, err
 	}
 	sum := tr.provenanceSummary(ctx, st, name, h, img, "")
-	side := divSide{Side: divergence.Side{Name: strings.TrimSuffix(name, "@"+h.String()), Digest: digest}, stored: h.String()}
+	side := build.Side{Side: divergence.Side{Name: strings.TrimSuffix(name, "@"+h.String()), Digest: digest}, Stored: h.String()}
 	if sum != nil {
 		side.Builder = sum.BuilderID
 	}

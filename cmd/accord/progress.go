@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/engine"
-	"github.com/accord-build/accord/internal/sandbox"
-	"github.com/accord-build/accord/pipelines"
 )
 
 // progress prints task and step progress to w: with colour and a status
@@ -54,16 +53,27 @@ func (p *progress) elapsed() string {
 	return fmt.Sprintf("%6.1fs", time.Since(p.start).Seconds())
 }
 
-func (p *progress) header(r *pipelines.Resolved, s sourceInfo, runner *sandbox.Runner) {
+// Started prints what is about to run (not in quiet mode).
+func (p *progress) Started(pl build.PipelineInfo, s build.SourceInfo, runtime string, rootless bool) {
+	if p.quiet {
+		return
+	}
 	src := "directory (SOURCE_DATE_EPOCH=" + fmt.Sprint(s.SourceDateEpoch) + ", from --source-date-epoch)"
 	if s.Commit != "" {
 		src = fmt.Sprintf("%s @ %s (SOURCE_DATE_EPOCH=%d, the commit time)", s.URI, s.Commit, s.SourceDateEpoch)
 	}
 	mode := "root"
-	if runner.Rootless() {
+	if rootless {
 		mode = "rootless"
 	}
-	p.printf("pipeline %s %s\nsource   %s\nruntime  %s (%s)\n", r.Pipeline.Name, r.Digest, src, runner.Runtime(), mode)
+	p.printf("pipeline %s %s\nsource   %s\nruntime  %s (%s)\n", pl.Name, pl.Digest, src, runtime, mode)
+}
+
+// Rebuilding says what a rebuild rebuilds (not in quiet mode).
+func (p *progress) Rebuilding(artifact, recordedBy string) {
+	if !p.quiet {
+		p.printf("rebuilding %s from the provenance of %s\n", artifact, recordedBy)
+	}
 }
 
 func (p *progress) TaskStarted(task string) {

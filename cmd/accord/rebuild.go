@@ -1,24 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/accord-build/accord/internal/builders"
-	"github.com/accord-build/accord/internal/divergence"
-	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"io"
 	"os"
 	"os/exec"
-	"sort"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/accord-build/accord/internal/build"
+	"github.com/accord-build/accord/internal/builders"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/attest"
-	"github.com/accord-build/accord/internal/hashtree"
 	"github.com/accord-build/accord/internal/store"
-	"github.com/accord-build/accord/pipelines"
 )
 
 func newRebuildCmd() *cobra.Command {
@@ -68,37 +68,24 @@ commit hash, the pipeline (a catalog name, or --pipeline), and the params
 				return usageErr(err)
 			}
 			o.validator = true
-			st, err := store.Open(o.storeRef)
-			if err != nil {
-				return usageErr(err)
-			}
-			ts := trustSources{buildersFile: o.buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile}
-			rec, sum, err := recordedBuild(cmd, st, args[0], from, ts)
-			if err != nil {
-				return usageErr(err)
-			}
-			if o.output != "json" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "rebuilding %s from the provenance of %s\n", args[0], sum.BuilderID)
-			}
-			if err := o.fromProvenance(cmd, sum, sourceDir); err != nil {
-				return usageErr(err)
-			}
-			rep, _, err := build(cmd, o)
+			ctx := cmd.Context()
+			svc, st, err := o.buildService()
 			if err != nil {
 				return err
 			}
-			if o.output != "json" {
-				if err := report(cmd, o.output, rep, st); err != nil {
-					return err
-				}
+			b, err := o.builder(ctx, nil)
+			if err != nil {
+				return err
 			}
-			if !rep.Succeeded {
-				if o.output == "json" {
-					writeJSON(cmd.OutOrStdout(), map[string]any{"agree": false, "build": rep})
-				}
-				return &exitError{code: exitBuildFailed, err: errSilent}
+			b.Progress = newProgress(cmd.ErrOrStderr(), o.output == "json")
+			ts := trustSources{buildersFile: o.buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile}
+			rr := build.RebuildRequest{Artifact: args[0], From: from, Pipeline: o.pipeline, SourceDir: sourceDir, Timeout: o.timeout,
+				Provenance: &trustedRecord{cmd: cmd, ts: ts, signer: b.Signer, id: b.ID}}
+			rb, err := svc.Rebuild(ctx, rr, b)
+			if err != nil {
+				return buildErr(err)
 			}
-			return compareRebuild(cmd, o, st, rec, rep)
+			return reportRebuild(cmd, o.output, st, rb)
 		},
 	}
 	f := cmd.Flags()
@@ -175,7 +162,7 @@ func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string, ts trus
 	want := map[string]string{}
 	for _, s := range stmt.Subject {
 		d := s.Digest["sha256"]
-		if !sha256Hex.MatchString(d) {
+		if !sha256HexRE.MatchString(d) {
 			return nil, nil, fmt.Errorf("provenance of %s: subject %q has sha256 %q, not 64 hex digits", arg, s.Name, d)
 		}
 		want[s.Name] = "sha256:" + d
@@ -183,125 +170,54 @@ func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string, ts trus
 	return &recorded{name: name, stored: h, builder: sum.BuilderID, want: want, trusted: tb}, sum, nil
 }
 
-// fromProvenance fills the run options from the recorded build.
-func (o *runOptions) fromProvenance(cmd *cobra.Command, s *attest.Summary, sourceDir string) error {
-	cat, err := pipelines.Builtin(cmd.Context())
+// trustedRecord reads a rebuild's recorded build from the provenance the
+// trusted builders signed.
+type trustedRecord struct {
+	cmd    *cobra.Command
+	ts     trustSources
+	signer *attest.Signer
+	id     string
+}
+
+func (p *trustedRecord) Recorded(ctx context.Context, st store.Store, arg, from string) (*build.Recorded, error) {
+	rec, sum, err := recordedBuild(p.cmd, st, arg, from, p.ts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	want := s.Pipeline
-	if o.pipeline != "" {
-		want = o.pipeline // a pipeline file; its digest is checked below
-	} else if !catalogName.MatchString(want) {
-		return badField("externalParameters.pipeline.name", fmt.Sprintf("%q is not a catalog pipeline name", want), "give the pipeline file with --pipeline FILE (its digest is checked)")
+	return &build.Recorded{Name: rec.name, Stored: rec.stored, Builder: rec.builder, Want: rec.want, Summary: sum,
+		Trust: rebuildTrust(p.cmd, rec, p.signer, p.id)}, nil
+}
+
+// reportRebuild prints the rebuild and maps it to the exit code: 0 agree, 1
+// not, 3 the rebuild failed.
+func reportRebuild(cmd *cobra.Command, format string, st store.Store, rb *build.RebuildReport) error {
+	rep, json, w := rb.Build, format == "json", cmd.OutOrStdout()
+	if !json {
+		if err := report(cmd, format, rep, st); err != nil {
+			return err
+		}
 	}
-	r, err := cat.Resolve(cmd.Context(), want)
-	if err != nil {
-		return fmt.Errorf("pipeline %q of the provenance: %w", want, err)
-	}
-	if r.Digest != s.PipelineDigest {
-		return fmt.Errorf("this builder's catalog has pipeline %s at %s, the provenance records %s\n  fix: rebuild with the catalog the artifact was built from", s.Pipeline, r.Digest, s.PipelineDigest)
-	}
-	if err := checkRecorded(s, &r.Pipeline.Pipeline.Spec); err != nil {
-		return err
-	}
-	o.pipeline = want
 	switch {
-	case s.SourceCommit == "" && s.SourceTree == "" && s.SourceURI == "":
-		// The build took no source.
-		o.source, o.epoch = "", s.SourceDateEpoch
-		return o.paramsFrom(s)
-	case s.SourceCommit != "": // both checked by checkRecorded
-		o.source, o.revision = s.SourceURI, s.SourceCommit
-	case sourceDir != "":
-		h, err := hashtree.Tree(sourceDir, hashtree.Options{Skip: func(rel string) bool { return rel == ".git" || strings.HasSuffix(rel, "/.git") }})
-		if err != nil {
-			return err
-		}
-		if got := h.DirHash1(); got != s.SourceTree {
-			return fmt.Errorf("--source %s has tree hash %s, the provenance records %s: not the same source", sourceDir, got, s.SourceTree)
-		}
-		o.source, o.epoch = sourceDir, s.SourceDateEpoch
-	default:
-		return fmt.Errorf("the provenance records a directory build (tree %s)\n  fix: give that tree with --source DIR", s.SourceTree)
-	}
-	o.sourceGiven = true
-	return o.paramsFrom(s)
-}
-
-// paramsFrom sets the recorded params (the source ones are filled from the
-// fetched source).
-func (o *runOptions) paramsFrom(s *attest.Summary) error {
-	names := make([]string, 0, len(s.Params))
-	for k := range s.Params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if k == "source-url" || k == "source-commit" {
-			continue // filled from the fetched source
-		}
-		v := s.Params[k]
-		if str, ok := v.(string); ok {
-			o.params = append(o.params, k+"="+str)
-			continue
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		o.params = append(o.params, k+"="+string(b))
-	}
-	return nil
-}
-
-// compareRebuild checks that every recorded artifact came out with the
-// same digest; when one did not, it explains why.
-func compareRebuild(cmd *cobra.Command, o *runOptions, st store.Store, rec *recorded, rep *runReport) error {
-	got := map[string]artifactRef{}
-	for _, a := range rep.Artifacts {
-		got[a.Name] = artifactRef{Name: a.Name, Digest: a.Digest, Stored: a.Stored}
-	}
-	var diffs []string
-	var reports []*divergence.Report
-	names := make([]string, 0, len(rec.want))
-	for name := range rec.want {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		d := rec.want[name]
-		b, ok := got[name]
-		if b.Digest == d {
-			continue
-		}
-		diffs = append(diffs, fmt.Sprintf("%s: recorded %s, rebuilt %s", name, d, orNone(b.Digest)))
-		if !ok || name != rec.name && len(rec.want) > 1 {
-			continue
-		}
-		signer, err := loadSigner(cmd.Context(), o.key)
-		if err != nil {
-			signer = nil // it signed the build a moment ago; report unsigned rather than nothing
-		}
-		roots := []string{o.variation.WithDefaults().WorkspaceRoot}
-		reports = append(reports, explain(cmd.Context(), st, sideOf(name, rec.stored.String(), d, rec.builder), sideOf(name, b.Stored, b.Digest, o.builderID), signer, o.builderID, roots, rebuildTrust(cmd, rec, signer, o.builderID)))
-	}
-	json := o.output == "json"
-	if len(diffs) > 0 {
+	case !rep.Succeeded:
 		if json {
-			writeJSON(cmd.OutOrStdout(), map[string]any{"agree": false, "differences": diffs, "divergence": reports, "build": rep})
+			writeJSON(w, map[string]any{"agree": false, "build": rep})
+		}
+		return &exitError{code: exitBuildFailed, err: errSilent}
+	case !rb.Agree:
+		if json {
+			writeJSON(w, map[string]any{"agree": false, "differences": rb.Differences, "divergence": rb.Divergence, "build": rep})
 		} else {
-			for _, r := range reports {
-				fmt.Fprintln(cmd.OutOrStdout(), "\ndivergence report:")
-				r.WriteText(cmd.OutOrStdout())
+			for _, r := range rb.Divergence {
+				fmt.Fprintln(w, "\ndivergence report:")
+				r.WriteText(w)
 			}
 		}
-		return &exitError{code: exitNotVerified, err: fmt.Errorf("no agreement with the recorded build:\n  %s", strings.Join(diffs, "\n  "))}
+		return &exitError{code: exitNotVerified, err: fmt.Errorf("no agreement with the recorded build:\n  %s", strings.Join(rb.Differences, "\n  "))}
 	}
 	if json {
-		writeJSON(cmd.OutOrStdout(), map[string]any{"agree": true, "build": rep})
+		writeJSON(w, map[string]any{"agree": true, "build": rep})
 	} else {
-		fmt.Fprintf(cmd.OutOrStdout(), "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", len(rec.want))
+		fmt.Fprintf(w, "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", rb.Wanted)
 	}
 	return nil
 }
@@ -365,9 +281,4 @@ func writeJSON(w io.Writer, v any) {
 	_ = enc.Encode(v)
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "nothing"
-	}
-	return s
-}
+var sha256HexRE = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -2,30 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/accord-build/accord/attest"
-	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/engine"
-	"github.com/accord-build/accord/internal/engine/local"
-	"github.com/accord-build/accord/internal/hashtree"
-	"github.com/accord-build/accord/internal/proof"
-	"github.com/accord-build/accord/internal/sandbox"
-	"github.com/accord-build/accord/internal/source"
 	"github.com/accord-build/accord/internal/store"
-	"github.com/accord-build/accord/pipelines"
 )
 
 // runOptions are the flags of 'accord run'.
@@ -127,149 +115,60 @@ Exit codes: 0 ok (consensus), 1 no consensus, 2 bad input, 3 build failed.`,
 	return cmd
 }
 
-// runReport is the JSON output of 'accord run'.
-type runReport struct {
-	Builder   string                 `json:"builder,omitempty"`
-	BuilderID string                 `json:"builderId"`
-	Variation engine.Variation       `json:"variation"`
-	Succeeded bool                   `json:"succeeded"`
-	Reason    string                 `json:"reason,omitempty"`
-	Pipeline  pipelineInfo           `json:"pipeline"`
-	Source    sourceInfo             `json:"source"`
-	Runtime   string                 `json:"runtime"`
-	Rootless  bool                   `json:"rootless"`
-	Unpinned  []string               `json:"unpinnedImages,omitempty"`
-	Artifacts []artifact.Artifact    `json:"artifacts"`
-	Tasks     []engine.TaskResult    `json:"tasks"`
-	Results   []v1.PipelineRunResult `json:"results,omitempty"`
-	Proof     []proof.Recorded       `json:"proof,omitempty"`
-	Seconds   float64                `json:"seconds"`
-	ExitCode  int                    `json:"exitCode"`
-}
-
-type pipelineInfo struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest"`
-}
-
-type sourceInfo struct {
-	URI             string `json:"uri,omitempty"`
-	Ref             string `json:"ref,omitempty"`
-	Commit          string `json:"commit,omitempty"`
-	Dir             bool   `json:"directory,omitempty"`
-	SourceDateEpoch int64  `json:"sourceDateEpoch"`
-}
-
-// build runs the pipeline and records artifacts and proof; the report
-// says whether it succeeded, err is for runs that could not happen.
-func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
-	ctx := cmd.Context()
-	cat, err := pipelines.Builtin(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	resolved, err := cat.Resolve(ctx, o.pipeline, pipelines.WithAllowUnpinned(o.allowUnpinned))
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	params, err := parseParams(o.params, &resolved.Pipeline.Pipeline.Spec)
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	if err := checkImageParam(resolved, params); err != nil {
-		return nil, nil, usageErr(err)
-	}
-	rt, err := sandbox.ParseRuntime(o.runtime)
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
+// buildService is the build service for these options' store and work
+// settings.
+func (o *runOptions) buildService() (*build.Service, store.Store, error) {
 	st, err := store.Open(o.storeRef)
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
-	// The key is decrypted once, here, and stays in this process: steps
-	// run in containers that see neither it nor the store.
-	var signer *attest.Signer
-	if o.key != "" {
+	return &build.Service{Store: st, WorkDir: o.workDir, Parallel: o.parallel, Keep: o.keep, StepMemory: o.stepMemory}, st, nil
+}
+
+// request is the build request these options describe; params are typed
+// by the pipeline's declarations.
+func (o *runOptions) request(ctx context.Context, svc *build.Service) (build.Request, error) {
+	r, err := svc.Resolve(ctx, o.pipeline, o.allowUnpinned)
+	if err != nil {
+		return build.Request{}, buildErr(err)
+	}
+	params, err := build.ParseParams(o.params, &r.Pipeline.Pipeline.Spec)
+	if err != nil {
+		return build.Request{}, usageErr(err)
+	}
+	src := build.Source{Revision: o.revision, DateEpoch: o.epoch, Optional: !o.sourceGiven}
+	if st, err := os.Stat(o.source); o.source != "" && err == nil && st.IsDir() {
+		src.Dir = o.source
+	} else {
+		src.URI = o.source
+	}
+	return build.Request{Source: src, Pipeline: o.pipeline, Params: params, Timeout: o.timeout, AllowUnpinned: o.allowUnpinned}, nil
+}
+
+// builder is the one builder these options describe; signer is its key,
+// loaded already (nil: loaded from --key here, if given).
+func (o *runOptions) builder(ctx context.Context, signer *attest.Signer) (build.Builder, error) {
+	if signer == nil && o.key != "" {
+		var err error
 		if signer, err = loadSigner(ctx, o.key); err != nil {
-			return nil, nil, usageErr(err)
+			return build.Builder{}, usageErr(err)
 		}
 	}
-	id := newRunID()
-	work := o.workDir
-	if work == "" {
-		work = filepath.Join(os.TempDir(), fmt.Sprintf("accord-%d", os.Getuid()))
+	return build.Builder{Name: o.builderName, ID: o.builderID, Signer: signer, Runtime: o.runtime, Variation: o.variation, Validator: o.validator}, nil
+}
+
+// buildErr maps the build service's errors to exit codes: 2 bad input, 3
+// a build that could not run.
+func buildErr(err error) error {
+	var ie *build.InputError
+	var re *build.RunError
+	switch {
+	case errors.As(err, &ie):
+		return usageErr(err)
+	case errors.As(err, &re):
+		return &exitError{code: exitBuildFailed, err: err}
 	}
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		return nil, nil, err
-	}
-	runner, err := sandbox.NewRunner(rt, work, sandbox.WithKeep(o.keep))
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	rootfs, err := sandbox.NewRootFSCache(sandbox.DefaultCacheDir())
-	if err != nil {
-		return nil, nil, err
-	}
-	if !o.sourceGiven && !declaresWorkspace(&resolved.Pipeline.Pipeline.Spec, engine.SourceWorkspace) {
-		o.source = "" // the pipeline takes no source and none was asked for
-	}
-	src, srcInfo, cleanupSrc, err := fetchSource(ctx, o, work, id)
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	defer cleanupSrc()
-	if _, ok := findParamSpec(&resolved.Pipeline.Pipeline.Spec, "source-url"); ok && srcInfo.URI != "" && !hasParam(params, "source-url") {
-		params = append(params, v1.Param{Name: "source-url", Value: *v1.NewStructuredValues(srcInfo.URI)})
-	}
-	if _, ok := findParamSpec(&resolved.Pipeline.Pipeline.Spec, "source-commit"); ok && srcInfo.Commit != "" && !hasParam(params, "source-commit") {
-		params = append(params, v1.Param{Name: "source-commit", Value: *v1.NewStructuredValues(srcInfo.Commit)})
-	}
-	exec := local.New(st, runner, rootfs, work, local.WithParallel(o.parallel), local.WithKeep(o.keep), local.WithStepMemory(o.stepMemory))
-	prog := newProgress(cmd.ErrOrStderr(), o.output == "json")
-	if err := o.variation.Validate(); err != nil {
-		return nil, nil, usageErr(fmt.Errorf("variation: %w", err))
-	}
-	b := &engine.Build{ID: id, Pipeline: resolved, Params: params, Source: src, Timeout: o.timeout, Observer: prog, RecordArtifacts: signer != nil, Variation: o.variation}
-	started := time.Now()
-	if o.output != "json" {
-		prog.header(resolved, srcInfo, runner)
-	}
-	res, err := exec.Run(ctx, b)
-	defer exec.Cleanup(b)
-	if err != nil {
-		var ie *local.InputError
-		if errors.As(err, &ie) {
-			return nil, nil, usageErr(err)
-		}
-		return nil, nil, &exitError{code: exitBuildFailed, err: err}
-	}
-	rep := &runReport{Builder: o.builderName, BuilderID: o.builderID, Variation: effectiveVariation(o.variation), Succeeded: res.Succeeded, Reason: res.Reason, Pipeline: pipelineInfo{resolved.Pipeline.Name, resolved.Digest},
-		Source: srcInfo, Runtime: string(rt), Rootless: runner.Rootless(), Tasks: res.Tasks, Results: res.Results, Seconds: res.Seconds, Artifacts: []artifact.Artifact{}}
-	for _, d := range resolved.Definitions() {
-		rep.Unpinned = append(rep.Unpinned, pipelines.UnpinnedImages(d)...)
-	}
-	if res.Succeeded {
-		arts, err := artifact.Collect(ctx, res, st, !o.validator)
-		if err != nil {
-			rep.Succeeded, rep.Reason = false, err.Error()
-		}
-		rep.Artifacts = append(rep.Artifacts, arts...)
-		if err == nil && signer != nil {
-			in := &proof.Input{RunID: id, Pipeline: resolved, Params: params, Source: src, Result: res, Artifacts: arts,
-				Internal: internalParameters(o, rt, runner), Started: started, Finished: time.Now()}
-			if in.SourceTree, err = sourceTree(src.Dir); err == nil {
-				rep.Proof, err = proof.Record(ctx, in, proof.Options{Signer: signer, BuilderID: o.builderID, Store: st})
-			}
-			if err != nil {
-				rep.Succeeded, rep.Reason = false, "recording proof: "+err.Error()
-			}
-		}
-	}
-	if !rep.Succeeded {
-		rep.ExitCode = exitBuildFailed
-	}
-	return rep, st, nil
+	return err
 }
 
 // runBuild runs a build and reports it (text or JSON); exit code 3 when
@@ -281,8 +180,8 @@ func runBuild(cmd *cobra.Command, o *runOptions) error {
 
 // runAndReport builds, prints the report and maps a failed build to exit
 // code 3; the report is returned for callers that compare results.
-func runAndReport(cmd *cobra.Command, o *runOptions) (*runReport, error) {
-	rep, st, err := build(cmd, o)
+func runAndReport(cmd *cobra.Command, o *runOptions) (*build.Report, error) {
+	rep, st, err := buildOnce(cmd, o)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +194,30 @@ func runAndReport(cmd *cobra.Command, o *runOptions) (*runReport, error) {
 	return rep, nil
 }
 
-func report(cmd *cobra.Command, format string, rep *runReport, st store.Store) error {
+// buildOnce builds the request of o with its one builder.
+func buildOnce(cmd *cobra.Command, o *runOptions) (*build.Report, store.Store, error) {
+	ctx := cmd.Context()
+	svc, st, err := o.buildService()
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := o.request(ctx, svc)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := o.builder(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Progress = newProgress(cmd.ErrOrStderr(), o.output == "json")
+	rep, err := svc.Build(ctx, req, b)
+	if err != nil {
+		return nil, nil, buildErr(err)
+	}
+	return rep, st, nil
+}
+
+func report(cmd *cobra.Command, format string, rep *build.Report, st store.Store) error {
 	w := cmd.OutOrStdout()
 	if format == "json" {
 		enc := json.NewEncoder(w)
@@ -314,148 +236,4 @@ func report(cmd *cobra.Command, format string, rep *runReport, st store.Store) e
 		fmt.Fprintf(w, "warning: ran unpinned image %s (--allow-unpinned)\n", u)
 	}
 	return nil
-}
-
-func newRunID() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// fetchSource gives the build its source: a directory as is, or a git
-// repository fetched at the exact commit.
-func fetchSource(ctx context.Context, o *runOptions, work, id string) (engine.Source, sourceInfo, func(), error) {
-	if o.source == "" {
-		return engine.Source{DateEpoch: o.epoch}, sourceInfo{SourceDateEpoch: o.epoch}, func() {}, nil
-	}
-	st, err := os.Stat(o.source)
-	isDir := err == nil && st.IsDir()
-	if isDir && o.revision == "" {
-		abs, _ := filepath.Abs(o.source)
-		return engine.Source{Dir: abs, DateEpoch: o.epoch}, sourceInfo{Dir: true, SourceDateEpoch: o.epoch}, func() {}, nil
-	}
-	if !isDir && !strings.Contains(o.source, "://") && !strings.Contains(o.source, "@") {
-		return engine.Source{}, sourceInfo{}, nil, fmt.Errorf("--source %q is neither a directory nor a git URL\n  fix: give an existing directory, or a git URL with --revision", o.source)
-	}
-	uri := o.source
-	if isDir {
-		abs, _ := filepath.Abs(o.source)
-		uri = "file://" + abs
-	}
-	dir := filepath.Join(work, id+"-src")
-	co, err := source.Fetch(ctx, uri, o.revision, dir)
-	cleanup := func() { os.RemoveAll(dir) }
-	if err != nil {
-		cleanup()
-		return engine.Source{}, sourceInfo{}, nil, err
-	}
-	return engine.Source{Dir: co.Dir, URI: co.URI, Ref: co.Ref, Commit: co.Commit, DateEpoch: co.DateEpoch},
-		sourceInfo{URI: co.URI, Ref: co.Ref, Commit: co.Commit, SourceDateEpoch: co.DateEpoch}, cleanup, nil
-}
-
-// parseParams turns NAME=VALUE flags into params typed by the pipeline's
-// declarations: arrays from JSON or comma lists, objects from JSON.
-func parseParams(flags []string, spec *v1.PipelineSpec) (v1.Params, error) {
-	var out v1.Params
-	for _, f := range flags {
-		name, val, ok := strings.Cut(f, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("--param %q: want NAME=VALUE", f)
-		}
-		ps, _ := findParamSpec(spec, name)
-		var pv v1.ParamValue
-		switch {
-		case ps.Type == v1.ParamTypeArray && !strings.HasPrefix(val, "["):
-			pv = *v1.NewStructuredValues(strings.Split(val, ",")[0], strings.Split(val, ",")[1:]...)
-		case ps.Type == v1.ParamTypeArray || ps.Type == v1.ParamTypeObject:
-			if err := json.Unmarshal([]byte(val), &pv); err != nil {
-				return nil, fmt.Errorf("--param %s: not valid JSON for a param of type %s: %v", name, ps.Type, err)
-			}
-		default:
-			pv = *v1.NewStructuredValues(val)
-		}
-		out = append(out, v1.Param{Name: name, Value: pv})
-	}
-	return out, nil
-}
-
-// checkImageParam checks, before anything runs, the image param of a
-// catalog pipeline: the name its image is announced (IMAGE_URL) and stored
-// under. artifact.Collect checks every announced name again afterwards.
-func checkImageParam(r *pipelines.Resolved, params v1.Params) error {
-	if !strings.HasPrefix(r.Pipeline.File, "pipelines/catalog/") {
-		return nil
-	}
-	for _, p := range params {
-		if p.Name != "image" || p.Value.Type != v1.ParamTypeString {
-			continue
-		}
-		if err := artifact.CheckImageName(p.Value.StringVal); err != nil {
-			return fmt.Errorf("-p image=%s: %w\n  fix: name the image REGISTRY/REPOSITORY[:TAG] (lower case, no digest; tags sha256-* and *.sig, *.att, *.links, *.released, *.sbom are reserved for evidence)", p.Value.StringVal, err)
-		}
-	}
-	return nil
-}
-
-func findParamSpec(spec *v1.PipelineSpec, name string) (v1.ParamSpec, bool) {
-	for _, p := range spec.Params {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return v1.ParamSpec{}, false
-}
-
-func hasParam(ps v1.Params, name string) bool {
-	for _, p := range ps {
-		if p.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func declaresWorkspace(spec *v1.PipelineSpec, name string) bool {
-	for _, w := range spec.Workspaces {
-		if w.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// sourceTree is the dirHash1 of the source tree (without .git).
-func sourceTree(dir string) (string, error) {
-	if dir == "" {
-		return "", nil
-	}
-	h, err := hashtree.Tree(dir, hashtree.Options{Skip: func(rel string) bool { return filepath.Base(rel) == ".git" }})
-	if err != nil {
-		return "", err
-	}
-	return h.DirHash1(), nil
-}
-
-// internalParameters are what the provenance records about this builder:
-// runtime, rootless, and the variation profile as the steps saw it.
-func internalParameters(o *runOptions, rt sandbox.Runtime, runner *sandbox.Runner) map[string]any {
-	v := effectiveVariation(o.variation)
-	m := map[string]any{"runtime": string(rt), "rootless": runner.Rootless(), "variation": map[string]any{
-		"workspaceRoot": v.WorkspaceRoot, "hostname": v.Hostname, "uid": v.UID, "gid": v.GID, "umask": v.Umask,
-		"timezone": v.Timezone, "cpus": v.CPUs, "envOrder": v.EnvOrder, "runtime": string(rt),
-	}}
-	if o.builderName != "" {
-		m["builder"] = o.builderName
-	}
-	return m
-}
-
-// effectiveVariation is the variation with defaults filled and the CPU
-// count the steps saw.
-func effectiveVariation(v engine.Variation) engine.Variation {
-	v = v.WithDefaults()
-	if v.CPUs == 0 || v.CPUs > runtime.NumCPU() {
-		v.CPUs = runtime.NumCPU()
-	}
-	return v
 }

@@ -204,6 +204,11 @@ func loadTrust(cmd *cobra.Command, ts trustSources) *trust {
 	return tr
 }
 
+// ProvenanceSummary is provenanceSummary, for the build service.
+func (tr *trust) ProvenanceSummary(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, img ggcrv1.Image, builder string) *attest.Summary {
+	return tr.provenanceSummary(ctx, st, name, h, img, builder)
+}
+
 // provenanceSummary is the stored provenance of the artifact (img, stored
 // as h) that a trusted builder signed, of builder when given; nil when
 // there is none.

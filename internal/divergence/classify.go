@@ -33,6 +33,12 @@ const (
 	// Derived: digests and sizes that differ only because what they name
 	// differs (manifests, configs).
 	Derived Cause = "derived"
+	// SBOM: the builders agree on the artifact's bytes but their SBOMs of
+	// it differ: what they say it contains cannot both be true.
+	SBOM Cause = "sbom"
+	// Inputs: the builds resolved other inputs (step images, catalog
+	// files, modules, source commit): they did not build the same thing.
+	Inputs Cause = "inputs"
 )
 
 // normalizer rewrites the spans of one cause to a placeholder; two texts

@@ -416,7 +416,7 @@ func withoutDerived(ns []normalizer) []normalizer {
 	return out
 }
 
-var causeRank = map[Cause]int{Timestamp: 0, BuildPath: 1, FileOrder: 2, Ordering: 3, ModeOwner: 4, Toolchain: 5, Content: 6, Derived: 7}
+var causeRank = map[Cause]int{Timestamp: 0, BuildPath: 1, FileOrder: 2, Ordering: 3, ModeOwner: 4, Toolchain: 5, Content: 6, Derived: 7, SBOM: 8, Inputs: 9}
 
 func sortCauses(cs []Cause) {
 	sort.Slice(cs, func(i, j int) bool { return causeRank[cs[i]] < causeRank[cs[j]] })

@@ -45,6 +45,16 @@ type Diffoscope struct {
 	Truncated bool   `json:"truncated,omitempty"`
 }
 
+// Of reports a divergence that is not in the artifacts' bytes (their SBOMs
+// or the builds' inputs differ): one difference per path, all of cause c.
+func Of(a, b Side, c Cause, paths []string, detail string) *Report {
+	r := &Report{A: a, B: b, Causes: []Cause{c}, Differences: []Difference{}}
+	for _, p := range paths {
+		r.Differences = append(r.Differences, Difference{Path: p, Causes: []Cause{c}, Detail: detail})
+	}
+	return r
+}
+
 // New compares two unpacked artifacts.
 func New(a, b Side, ta, tb *Tree, h Hints) *Report {
 	r := &Report{A: a, B: b, Differences: Compare(ta, tb, h)}

@@ -62,6 +62,12 @@ type Recorded struct {
 	Signature   string `json:"signature,omitempty"`
 	Links       string `json:"links"`
 	SBOM        bool   `json:"sbom"`
+	// SBOMDigest is the sha256 of the SBOM statement, for builders to
+	// compare ("" without an SBOM).
+	SBOMDigest string `json:"-"`
+	// Inputs are the resolved dependencies the provenance records (name,
+	// else URI, to its digest), for builders to compare.
+	Inputs map[string]string `json:"-"`
 }
 
 // Record signs and stores the build's proof.
@@ -124,7 +130,10 @@ func recordArtifact(ctx context.Context, in *Input, o Options, b *attest.Build, 
 	}
 	repo := store.Name(o.Store, a.Name)
 	sameBuilder := func(old map[string]string) bool { return old[store.BuilderAnnotation] == o.BuilderID }
-	rec := Recorded{Artifact: a.Name, Digest: a.Digest, SBOM: sbomStmt != nil}
+	rec := Recorded{Artifact: a.Name, Digest: a.Digest, SBOM: sbomStmt != nil, Inputs: attest.DependencyDigests(b.Dependencies)}
+	if sbomStmt != nil {
+		rec.SBOMDigest = "sha256:" + attest.SHA256Hex(sbomStmt)
+	}
 	attRef := store.AttachmentRef(repo, stored, store.AttSuffix)
 	if _, err := store.Attach(ctx, o.Store, attRef, layers, sameBuilder); err != nil {
 		return rec, err

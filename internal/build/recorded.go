@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"fmt"
@@ -105,3 +105,4 @@ func ofType(v any, t v1.ParamType) bool {
 	_, ok := v.(string)
 	return ok
 }
+
