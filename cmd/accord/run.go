@@ -225,7 +225,7 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 	if _, ok := findParamSpec(&resolved.Pipeline.Pipeline.Spec, "source-commit"); ok && srcInfo.Commit != "" && !hasParam(params, "source-commit") {
 		params = append(params, v1.Param{Name: "source-commit", Value: *v1.NewStructuredValues(srcInfo.Commit)})
 	}
-	exec := local.New(st, runner, rootfs, work, local.WithParallel(o.parallel), local.WithKeep(o.keep), local.WithStepMemory(o.stepMemory))
+	var exec engine.Executor = local.New(st, runner, rootfs, work, local.WithParallel(o.parallel), local.WithKeep(o.keep), local.WithStepMemory(o.stepMemory))
 	prog := newProgress(cmd.ErrOrStderr(), o.output == "json")
 	if err := o.variation.Validate(); err != nil {
 		return nil, nil, usageErr(fmt.Errorf("variation: %w", err))
@@ -236,9 +236,9 @@ func build(cmd *cobra.Command, o *runOptions) (*runReport, store.Store, error) {
 		prog.header(resolved, srcInfo, runner)
 	}
 	res, err := exec.Run(ctx, b)
-	defer exec.Cleanup(b)
+	defer exec.Cleanup(context.WithoutCancel(ctx), b)
 	if err != nil {
-		var ie *local.InputError
+		var ie *engine.InputError
 		if errors.As(err, &ie) {
 			return nil, nil, usageErr(err)
 		}

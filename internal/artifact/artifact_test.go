@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
+	"github.com/accord-build/accord/internal/beneath"
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/store"
 )
@@ -35,7 +36,8 @@ func sha(b []byte) string {
 }
 
 // fixture is a finished build: one succeeded task "build" whose output
-// workspace is a temporary directory, and a layout store.
+// workspace is a temporary directory, read through the file system the
+// local engine gives (package beneath), and a layout store.
 type fixture struct {
 	out   string // host directory mounted at /workspace/output
 	store *store.Layout
@@ -54,8 +56,8 @@ func (f *fixture) result(outputs ...engine.Output) *engine.Result {
 	return &engine.Result{
 		Succeeded: true,
 		Tasks: []engine.TaskResult{
-			{Name: "fetch", Status: engine.Succeeded, Mounts: map[string]string{"/workspace/source": filepath.Dir(f.out)}},
-			{Name: "build", Status: engine.Succeeded, Mounts: map[string]string{mount: f.out}},
+			{Name: "fetch", Status: engine.Succeeded, Workspaces: map[string]fs.FS{"/workspace/source": beneath.FS(filepath.Dir(f.out), "")}},
+			{Name: "build", Status: engine.Succeeded, Workspaces: map[string]fs.FS{mount: beneath.FS(f.out, "")}},
 		},
 		Outputs: outputs,
 	}
@@ -597,18 +599,13 @@ func TestOpenRegular(t *testing.T) {
 		{root, "in/link-dangles", "", fs.ErrNotExist},
 		{root, "missing", "", fs.ErrNotExist},
 	} {
-		r, err := os.OpenRoot(tc.root)
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := ""
-		f, err := openRegular(r, tc.p)
+		f, err := openRegular(beneath.FS(tc.root, ""), tc.p)
 		if err == nil {
 			b, _ := io.ReadAll(f)
 			f.Close()
 			got = string(b)
 		}
-		r.Close()
 		if got != tc.want || (tc.is == nil) != (err == nil) || (tc.is != nil && !errors.Is(err, tc.is)) {
 			t.Errorf("openRegular(%s, %s) read %q, %v; want %q, %v", tc.root, tc.p, got, err, tc.want, tc.is)
 		}
@@ -694,7 +691,7 @@ func TestMountOf(t *testing.T) {
 		{"", "", false},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			dest, rest, ok := mountOf(tc.in, mounts)
+			dest, rest, ok := mountOf(tc.in, []string{"/workspace/output", "/workspace/output/cache", "/workspace/source"})
 			got := ""
 			if ok {
 				got = filepath.Join(mounts[dest], rest)
@@ -709,8 +706,8 @@ func TestMountOf(t *testing.T) {
 // TestCollectSubPathReplacedByLink: a task announced an output in a
 // subPath mount; a later step of the run replaced a directory of that
 // subPath with a link to a host directory. The mount's host path now leads
-// there; Collect reads beneath the workspace root the engine named and
-// refuses to leave it.
+// there; Collect reads through the FS the engine gave, beneath the
+// workspace root, and cannot leave it.
 func TestCollectSubPathReplacedByLink(t *testing.T) {
 	ctx := context.Background()
 	secret := []byte("host secret: must never reach the store")
@@ -759,7 +756,7 @@ func TestCollectSubPathReplacedByLink(t *testing.T) {
 			}
 			res := &engine.Result{Succeeded: true, Outputs: []engine.Output{tc.out}, Tasks: []engine.TaskResult{{
 				Name: "build", Status: engine.Succeeded,
-				Mounts: map[string]string{mount: filepath.Join(ws, "a", "b")}, MountRoots: map[string]string{mount: ws},
+				Workspaces: map[string]fs.FS{mount: beneath.FS(ws, "a/b")},
 			}}}
 			idxBefore, blobsBefore := f.snapshot(t)
 			arts, err := Collect(ctx, res, f.store, true)

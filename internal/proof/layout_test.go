@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/engine/local"
 	"github.com/accord-build/accord/pipelines"
 )
 
@@ -61,4 +62,7 @@ func TestLayoutStepsGolden(t *testing.T) {
 	}
 }
 
-func layoutSteps(r *pipelines.Resolved) ([]attest.LayoutStep, error) { return LayoutSteps(r) }
+// layoutSteps are the steps for the local engine, as accord layout writes them.
+func layoutSteps(r *pipelines.Resolved) ([]attest.LayoutStep, error) {
+	return LayoutSteps(r, local.Commands{})
+}

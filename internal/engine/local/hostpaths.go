@@ -31,6 +31,11 @@ type bind struct {
 	ws, name string
 }
 
+// fs is the bind as readers of the run's result see it: rel beneath
+// root, every name resolved inside root (see [beneath.FS]), so a subPath
+// directory a later step replaced with a link leads nowhere outside it.
+func (b bind) fs() fs.FS { return beneath.FS(b.root, b.rel) }
+
 func mountsOf(binds []bind) []sandbox.Mount {
 	out := make([]sandbox.Mount, len(binds))
 	for i, b := range binds {
