@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -773,5 +774,60 @@ func TestCollectSubPathReplacedByLink(t *testing.T) {
 				t.Errorf("the store changed")
 			}
 		})
+	}
+}
+
+// TestCollectFromAnotherEngine: Collect reads workspaces only through the
+// FS an engine gives, so an engine whose workspaces are not host
+// directories (here an in-memory FS, as a cluster engine's could be)
+// works the same: a file and an OCI layout are found by container path,
+// and what is not a regular file is refused.
+func TestCollectFromAnotherEngine(t *testing.T) {
+	ctx := context.Background()
+	bin := []byte("\x7fELF from a cluster")
+	f := newFixture(t)
+	img := f.writeImage(t, "image")
+	h := digestOfImage(t, img)
+	mem := fstest.MapFS{
+		"bin/app":  {Data: bin, Mode: 0o755},
+		"bin/fifo": {Mode: fs.ModeNamedPipe},
+		"bin/dir":  {Mode: fs.ModeDir | 0o755},
+	}
+	err := filepath.WalkDir(filepath.Join(f.out, "image"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(f.out, p)
+		mem[filepath.ToSlash(rel)] = &fstest.MapFile{Data: b, Mode: 0o644}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := func(outs ...engine.Output) *engine.Result {
+		return &engine.Result{Succeeded: true, Outputs: outs, Tasks: []engine.TaskResult{
+			{Name: "build", Status: engine.Succeeded, Workspaces: map[string]fs.FS{mount: mem}},
+		}}
+	}
+	file := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: sha(bin)}
+	image := engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}
+	arts, err := Collect(ctx, result(file, image), f.store, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct{ Name, Digest string }
+	var gots []got
+	for _, a := range arts {
+		gots = append(gots, got{a.Name, a.Digest})
+	}
+	if diff := cmp.Diff([]got{{"app", sha(bin)}, {"example.com/app", h.String()}}, gots); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"fifo", "dir"} {
+		out := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "X_ARTIFACT_URI", URI: mount + "/bin/" + name, Digest: sha(nil)}
+		if _, err := Collect(ctx, result(out), f.store, true); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: got %v, want a 'not a regular file' ErrNotFound", name, err)
+		}
 	}
 }
