@@ -23,6 +23,7 @@ import (
 
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/engine/local"
 	"github.com/accord-build/accord/internal/proof"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
@@ -248,7 +249,7 @@ Verify with the upstream tool:
 				}
 				pems = append(pems, b)
 			}
-			steps, err := proof.LayoutSteps(r)
+			steps, err := proof.LayoutSteps(r, local.Commands{})
 			if err != nil {
 				return err
 			}

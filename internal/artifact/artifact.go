@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"sort"
@@ -66,8 +67,6 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 	for _, t := range res.Tasks {
 		tasks[t.Name] = t
 	}
-	var roots rootCache
-	defer roots.close()
 	type pending struct {
 		a   Artifact
 		img ggcrv1.Image
@@ -83,9 +82,9 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 		var err error
 		switch o.Kind {
 		case engine.Image:
-			p.a, p.img, err = findImage(o, tasks[o.Task], &roots)
+			p.a, p.img, err = findImage(o, tasks[o.Task])
 		default:
-			p.a, p.img, err = findFile(o, tasks[o.Task], &roots)
+			p.a, p.img, err = findFile(o, tasks[o.Task])
 		}
 		if err != nil {
 			return nil, err
@@ -109,11 +108,12 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 	return out, nil
 }
 
-// mountOf finds the mount of container path p (the longest mount path
-// that contains it) and the rest of p below it.
-func mountOf(p string, mounts map[string]string) (dest, rest string, ok bool) {
+// mountOf finds the mount of container path p (the longest of the mount
+// paths dests that contains it) and the rest of p below it ("." for the
+// mount itself).
+func mountOf(p string, dests []string) (dest, rest string, ok bool) {
 	p = path.Clean(strings.TrimPrefix(p, "file://"))
-	for d := range mounts {
+	for _, d := range dests {
 		if (p == d || strings.HasPrefix(p, d+"/")) && len(d) > len(dest) {
 			dest = d
 		}
@@ -121,69 +121,50 @@ func mountOf(p string, mounts map[string]string) (dest, rest string, ok bool) {
 	if dest == "" {
 		return "", "", false
 	}
-	return dest, strings.TrimPrefix(strings.TrimPrefix(p, dest), "/"), true
-}
-
-// place is where a mount is on the host: rel beneath root, the directory
-// of its pipeline workspace, which no step can replace (the subPath
-// directories on the way can be: they are the workspace's).
-type place struct {
-	root, rel string
-}
-
-// placeOf is the place of the task's mount at dest.
-func placeOf(t engine.TaskResult, dest string) place {
-	root, rel := t.MountPlace(dest)
-	return place{root: root, rel: rel}
-}
-
-// rootCache keeps the roots Collect opened until the images that read
-// from them are stored.
-type rootCache map[string]*os.Root
-
-func (c *rootCache) open(dir string) (*os.Root, error) {
-	if *c == nil {
-		*c = rootCache{}
+	rest = strings.TrimPrefix(strings.TrimPrefix(p, dest), "/")
+	if rest == "" {
+		rest = "."
 	}
-	if r, ok := (*c)[dir]; ok {
-		return r, nil
+	return dest, rest, true
+}
+
+// openRegular opens name in fsys, a task's workspace as the engine gives
+// it, which must be a regular file. The engine's FS keeps every step of
+// the way inside the workspace: a symlink may lead elsewhere in it, never
+// out of it (to a host file, a device, or through a subPath a later step
+// replaced with a link). A FIFO, device or directory is refused before it
+// is opened, and again after (the entry may have been replaced).
+func openRegular(fsys fs.FS, name string) (fs.File, error) {
+	if fsys == nil {
+		return nil, fmt.Errorf("%s: the engine gave no file system for its workspace: %w", name, ErrNotFound)
 	}
-	r, err := os.OpenRoot(dir)
+	st, err := fs.Stat(fsys, name)
 	if err != nil {
-		return nil, err
-	}
-	(*c)[dir] = r
-	return r, nil
-}
-
-func (c rootCache) close() {
-	for _, r := range c {
-		r.Close()
-	}
-}
-
-// openRegular opens rel beneath root, which must be a regular file. The
-// root keeps every step of the way inside it: a symlink may lead elsewhere
-// in the workspace, never out of it (to a host file, a device, or through
-// a subPath a later step replaced with a link). A FIFO, device or
-// directory is refused before it is opened, so nothing blocks.
-func openRegular(root *os.Root, rel string) (*os.File, error) {
-	st, err := root.Stat(rel)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not a file in the workspace: %w: %w", rel, ErrNotFound, err)
+		return nil, fmt.Errorf("%s is not a file in the workspace: %w: %w", name, ErrNotFound, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s): %w", rel, st.Mode().Type(), ErrNotFound)
+		return nil, fmt.Errorf("%s is not a regular file (%s): %w", name, st.Mode().Type(), ErrNotFound)
 	}
-	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := fsys.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a file in the workspace: %w: %w", rel, ErrNotFound, err)
+		return nil, fmt.Errorf("%s is not a file in the workspace: %w: %w", name, ErrNotFound, err)
 	}
-	if got, err := f.Stat(); err != nil || !os.SameFile(st, got) {
+	if got, err := f.Stat(); err != nil || !got.Mode().IsRegular() || !sameFile(st, got) {
 		f.Close()
-		return nil, fmt.Errorf("%s changed while it was opened: %w", rel, ErrNotFound)
+		return nil, fmt.Errorf("%s changed while it was opened: %w", name, ErrNotFound)
 	}
 	return f, nil
+}
+
+// sameFile reports whether a and b are the same file where the FS says
+// (host files); other engines' files are trusted to be what they stat.
+func sameFile(a, b fs.FileInfo) bool {
+	_, hostA := a.Sys().(*syscall.Stat_t)
+	_, hostB := b.Sys().(*syscall.Stat_t)
+	if !hostA || !hostB {
+		return true
+	}
+	return os.SameFile(a, b)
 }
 
 func normalize(d string) string {
@@ -194,18 +175,13 @@ func normalize(d string) string {
 }
 
 // findFile hashes the announced file and wraps it as an OCI artifact.
-func findFile(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact, ggcrv1.Image, error) {
+func findFile(o engine.Output, t engine.TaskResult) (Artifact, ggcrv1.Image, error) {
 	a := Artifact{Name: fileName(o.URI), Kind: o.Kind, URI: o.URI, Task: o.Task}
-	dest, rest, ok := mountOf(o.URI, t.Mounts)
+	dest, rest, ok := mountOf(o.URI, t.MountPaths())
 	if !ok {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w\n  fix: use the file's path inside a workspace ($(workspaces.NAME.path)/...)", o.Task, o.Hint, o.URI, ErrNotFound)
 	}
-	pl := placeOf(t, dest)
-	root, err := roots.open(pl.root)
-	if err != nil {
-		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
-	}
-	f, err := openRegular(root, path.Join(pl.rel, rest))
+	f, err := openRegular(t.Workspaces[dest], rest)
 	if err != nil {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
+	"github.com/accord-build/accord/internal/beneath"
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/store"
 )
@@ -35,7 +37,8 @@ func sha(b []byte) string {
 }
 
 // fixture is a finished build: one succeeded task "build" whose output
-// workspace is a temporary directory, and a layout store.
+// workspace is a temporary directory, read through the file system the
+// local engine gives (package beneath), and a layout store.
 type fixture struct {
 	out   string // host directory mounted at /workspace/output
 	store *store.Layout
@@ -54,8 +57,8 @@ func (f *fixture) result(outputs ...engine.Output) *engine.Result {
 	return &engine.Result{
 		Succeeded: true,
 		Tasks: []engine.TaskResult{
-			{Name: "fetch", Status: engine.Succeeded, Mounts: map[string]string{"/workspace/source": filepath.Dir(f.out)}},
-			{Name: "build", Status: engine.Succeeded, Mounts: map[string]string{mount: f.out}},
+			{Name: "fetch", Status: engine.Succeeded, Workspaces: map[string]fs.FS{"/workspace/source": beneath.FS(filepath.Dir(f.out), "")}},
+			{Name: "build", Status: engine.Succeeded, Workspaces: map[string]fs.FS{mount: beneath.FS(f.out, "")}},
 		},
 		Outputs: outputs,
 	}
@@ -597,18 +600,13 @@ func TestOpenRegular(t *testing.T) {
 		{root, "in/link-dangles", "", fs.ErrNotExist},
 		{root, "missing", "", fs.ErrNotExist},
 	} {
-		r, err := os.OpenRoot(tc.root)
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := ""
-		f, err := openRegular(r, tc.p)
+		f, err := openRegular(beneath.FS(tc.root, ""), tc.p)
 		if err == nil {
 			b, _ := io.ReadAll(f)
 			f.Close()
 			got = string(b)
 		}
-		r.Close()
 		if got != tc.want || (tc.is == nil) != (err == nil) || (tc.is != nil && !errors.Is(err, tc.is)) {
 			t.Errorf("openRegular(%s, %s) read %q, %v; want %q, %v", tc.root, tc.p, got, err, tc.want, tc.is)
 		}
@@ -694,7 +692,7 @@ func TestMountOf(t *testing.T) {
 		{"", "", false},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			dest, rest, ok := mountOf(tc.in, mounts)
+			dest, rest, ok := mountOf(tc.in, []string{"/workspace/output", "/workspace/output/cache", "/workspace/source"})
 			got := ""
 			if ok {
 				got = filepath.Join(mounts[dest], rest)
@@ -709,8 +707,8 @@ func TestMountOf(t *testing.T) {
 // TestCollectSubPathReplacedByLink: a task announced an output in a
 // subPath mount; a later step of the run replaced a directory of that
 // subPath with a link to a host directory. The mount's host path now leads
-// there; Collect reads beneath the workspace root the engine named and
-// refuses to leave it.
+// there; Collect reads through the FS the engine gave, beneath the
+// workspace root, and cannot leave it.
 func TestCollectSubPathReplacedByLink(t *testing.T) {
 	ctx := context.Background()
 	secret := []byte("host secret: must never reach the store")
@@ -759,7 +757,7 @@ func TestCollectSubPathReplacedByLink(t *testing.T) {
 			}
 			res := &engine.Result{Succeeded: true, Outputs: []engine.Output{tc.out}, Tasks: []engine.TaskResult{{
 				Name: "build", Status: engine.Succeeded,
-				Mounts: map[string]string{mount: filepath.Join(ws, "a", "b")}, MountRoots: map[string]string{mount: ws},
+				Workspaces: map[string]fs.FS{mount: beneath.FS(ws, "a/b")},
 			}}}
 			idxBefore, blobsBefore := f.snapshot(t)
 			arts, err := Collect(ctx, res, f.store, true)
@@ -776,5 +774,60 @@ func TestCollectSubPathReplacedByLink(t *testing.T) {
 				t.Errorf("the store changed")
 			}
 		})
+	}
+}
+
+// TestCollectFromAnotherEngine: Collect reads workspaces only through the
+// FS an engine gives, so an engine whose workspaces are not host
+// directories (here an in-memory FS, as a cluster engine's could be)
+// works the same: a file and an OCI layout are found by container path,
+// and what is not a regular file is refused.
+func TestCollectFromAnotherEngine(t *testing.T) {
+	ctx := context.Background()
+	bin := []byte("\x7fELF from a cluster")
+	f := newFixture(t)
+	img := f.writeImage(t, "image")
+	h := digestOfImage(t, img)
+	mem := fstest.MapFS{
+		"bin/app":  {Data: bin, Mode: 0o755},
+		"bin/fifo": {Mode: fs.ModeNamedPipe},
+		"bin/dir":  {Mode: fs.ModeDir | 0o755},
+	}
+	err := filepath.WalkDir(filepath.Join(f.out, "image"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(f.out, p)
+		mem[filepath.ToSlash(rel)] = &fstest.MapFile{Data: b, Mode: 0o644}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := func(outs ...engine.Output) *engine.Result {
+		return &engine.Result{Succeeded: true, Outputs: outs, Tasks: []engine.TaskResult{
+			{Name: "build", Status: engine.Succeeded, Workspaces: map[string]fs.FS{mount: mem}},
+		}}
+	}
+	file := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "BINARY_ARTIFACT_OUTPUTS", URI: mount + "/bin/app", Digest: sha(bin)}
+	image := engine.Output{Kind: engine.Image, Task: "build", Hint: "IMAGE_URL", URI: "example.com/app", Digest: h.String()}
+	arts, err := Collect(ctx, result(file, image), f.store, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct{ Name, Digest string }
+	var gots []got
+	for _, a := range arts {
+		gots = append(gots, got{a.Name, a.Digest})
+	}
+	if diff := cmp.Diff([]got{{"app", sha(bin)}, {"example.com/app", h.String()}}, gots); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"fifo", "dir"} {
+		out := engine.Output{Kind: engine.Artifact, Task: "build", Hint: "X_ARTIFACT_URI", URI: mount + "/bin/" + name, Digest: sha(nil)}
+		if _, err := Collect(ctx, result(out), f.store, true); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: got %v, want a 'not a regular file' ErrNotFound", name, err)
+		}
 	}
 }

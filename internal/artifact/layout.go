@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"sort"
 	"strings"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,9 +18,9 @@ import (
 
 // findImage looks for the claimed manifest in the OCI layouts in the task's
 // workspaces and checks its digest. Every file of the layout (the index,
-// the manifest, its config and layers) is read beneath the workspace's
-// root, and must be a regular file there.
-func findImage(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact, ggcrv1.Image, error) {
+// the manifest, its config and layers) is read through the workspace's FS
+// the engine gave, and must be a regular file there.
+func findImage(o engine.Output, t engine.TaskResult) (Artifact, ggcrv1.Image, error) {
 	a := Artifact{Name: o.URI, Kind: o.Kind, URI: o.URI, Task: o.Task}
 	h, err := ggcrv1.NewHash(normalize(o.Digest))
 	if err != nil {
@@ -31,17 +29,16 @@ func findImage(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact
 	wrap := func(err error) error {
 		return fmt.Errorf("task %q announced image %s@%s: %w", o.Task, o.URI, h, err)
 	}
-	for _, dest := range destsByHost(t.Mounts) {
-		pl := placeOf(t, dest)
-		root, err := roots.open(pl.root)
-		if err != nil {
+	for _, dest := range t.MountPaths() {
+		fsys := t.Workspaces[dest]
+		if fsys == nil {
 			continue
 		}
-		dir := findLayout(root, pl.rel, h)
+		dir := findLayout(fsys, h)
 		if dir == "" {
 			continue
 		}
-		l := &layoutImage{root: root, dir: dir}
+		l := &layoutImage{fsys: fsys, dir: dir, where: path.Join(dest, dir)}
 		if err := l.checkIndexed(h); err != nil {
 			return a, nil, wrap(err)
 		}
@@ -53,10 +50,10 @@ func findImage(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact
 			return a, nil, &MismatchError{Task: o.Task, Hint: o.Hint, URI: o.URI, Claimed: h.String(), Actual: got}
 		}
 		if err := l.parse(raw); err != nil {
-			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
+			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, l.where, err)
 		}
 		for _, d := range append([]ggcrv1.Descriptor{l.m.Config}, l.m.Layers...) {
-			f, err := openRegular(root, l.blobPath(d.Digest))
+			f, err := openRegular(fsys, l.blobPath(d.Digest))
 			if err != nil {
 				return a, nil, wrap(err)
 			}
@@ -64,7 +61,7 @@ func findImage(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact
 		}
 		img, err := partial.CompressedToImage(l)
 		if err != nil {
-			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, dir, err)
+			return a, nil, fmt.Errorf("task %q: image %s in %s: %w", o.Task, h, l.where, err)
 		}
 		a.Digest = h.String()
 		return a, img, nil
@@ -72,39 +69,20 @@ func findImage(o engine.Output, t engine.TaskResult, roots *rootCache) (Artifact
 	return a, nil, fmt.Errorf("task %q announced image %s@%s: %w\n  fix: write the image as an OCI layout (index.json, blobs/) into a workspace", o.Task, o.URI, h, ErrNotFound)
 }
 
-// destsByHost is the mount paths ordered by their host directories.
-func destsByHost(mounts map[string]string) []string {
-	out := make([]string, 0, len(mounts))
-	for d := range mounts {
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if mounts[out[i]] != mounts[out[j]] {
-			return mounts[out[i]] < mounts[out[j]]
-		}
-		return out[i] < out[j]
-	})
-	return out
-}
-
-// findLayout returns the OCI layout directory (relative to root) at most
-// two levels below dir that holds blob h.
-func findLayout(root *os.Root, dir string, h ggcrv1.Hash) string {
+// findLayout returns the OCI layout directory of fsys, at most two levels
+// below its root, that holds blob h.
+func findLayout(fsys fs.FS, h ggcrv1.Hash) string {
 	var found string
-	_ = fs.WalkDir(root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || found != "" {
 			return fs.SkipDir
 		}
-		rel := p
-		if dir != "." {
-			rel = strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
-		}
-		if d.IsDir() && strings.Count(rel, "/") > 2 {
+		if d.IsDir() && strings.Count(p, "/") > 2 {
 			return fs.SkipDir
 		}
 		if d.Name() == "oci-layout" && !d.IsDir() {
 			l := path.Dir(p)
-			if _, err := root.Lstat(path.Join(l, "blobs", h.Algorithm, h.Hex)); err == nil {
+			if _, err := fs.Lstat(fsys, path.Join(l, "blobs", h.Algorithm, h.Hex)); err == nil {
 				found = l
 			}
 		}
@@ -113,12 +91,13 @@ func findLayout(root *os.Root, dir string, h ggcrv1.Hash) string {
 	return found
 }
 
-// layoutImage is an image in an OCI layout, read through a root.
+// layoutImage is an image in an OCI layout, read through a workspace FS.
 type layoutImage struct {
-	root *os.Root
-	dir  string // the layout, relative to root
-	raw  []byte
-	m    *ggcrv1.Manifest
+	fsys  fs.FS
+	dir   string // the layout, relative to fsys
+	where string // the layout's path in the task's containers, for errors
+	raw   []byte
+	m     *ggcrv1.Manifest
 }
 
 var _ partial.CompressedImageCore = (*layoutImage)(nil)
@@ -128,7 +107,7 @@ func (l *layoutImage) blobPath(h ggcrv1.Hash) string {
 }
 
 func (l *layoutImage) read(rel string) ([]byte, error) {
-	f, err := openRegular(l.root, rel)
+	f, err := openRegular(l.fsys, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +126,7 @@ func (l *layoutImage) checkIndexed(h ggcrv1.Hash) error {
 	for depth := 0; depth < 3; depth++ {
 		idx, err := ggcrv1.ParseIndexManifest(bytes.NewReader(raw))
 		if err != nil {
-			return fmt.Errorf("index of the layout %s: %w", l.dir, err)
+			return fmt.Errorf("index of the layout %s: %w", l.where, err)
 		}
 		var nested []ggcrv1.Hash
 		for _, d := range idx.Manifests {
@@ -165,7 +144,7 @@ func (l *layoutImage) checkIndexed(h ggcrv1.Hash) error {
 			return err
 		}
 	}
-	return fmt.Errorf("the layout %s does not list %s in its index: %w", l.dir, h, ErrNotFound)
+	return fmt.Errorf("the layout %s does not list %s in its index: %w", l.where, h, ErrNotFound)
 }
 
 func (l *layoutImage) parse(raw []byte) error {
@@ -201,7 +180,7 @@ func (l *layoutImage) LayerByDigest(h ggcrv1.Hash) (partial.CompressedLayer, err
 			return &layoutBlob{l: l, d: d}, nil
 		}
 	}
-	return nil, fmt.Errorf("layer %s is not in the manifest of %s", h, l.dir)
+	return nil, fmt.Errorf("layer %s is not in the manifest of %s", h, l.where)
 }
 
 // layoutBlob is a layer of a layoutImage.
@@ -214,7 +193,7 @@ func (b *layoutBlob) Digest() (ggcrv1.Hash, error)        { return b.d.Digest, n
 func (b *layoutBlob) Size() (int64, error)                { return b.d.Size, nil }
 func (b *layoutBlob) MediaType() (types.MediaType, error) { return b.d.MediaType, nil }
 
-// Compressed opens the blob beneath the root again: a regular file only.
+// Compressed opens the blob in the workspace again: a regular file only.
 func (b *layoutBlob) Compressed() (io.ReadCloser, error) {
-	return openRegular(b.l.root, b.l.blobPath(b.d.Digest))
+	return openRegular(b.l.fsys, b.l.blobPath(b.d.Digest))
 }

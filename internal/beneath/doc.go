@@ -4,4 +4,8 @@
 // cannot make the host create, chown, read or bind anything outside it,
 // and a link swapped in while accord works cannot either, since each
 // component is opened from the descriptor of the one before.
+//
+// [FS] is the weaker, read-only form for readers of what a run left: a
+// file system confined to a directory, in which links may lead elsewhere
+// inside it but never out.
 package beneath

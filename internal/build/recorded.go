@@ -105,4 +105,3 @@ func ofType(v any, t v1.ParamType) bool {
 	_, ok := v.(string)
 	return ok
 }
-

@@ -118,7 +118,7 @@ type run struct {
 	resolved *pipelines.Resolved
 	params   v1.Params
 	runner   *sandbox.Runner
-	exec     *local.Executor
+	exec     engine.Executor
 	src      engine.Source
 	srcInfo  SourceInfo
 	cleanups []func()
@@ -187,9 +187,9 @@ func (s *Service) execute(ctx context.Context, r *run) (*Report, error) {
 	}
 	started := time.Now()
 	res, err := r.exec.Run(ctx, eb)
-	defer r.exec.Cleanup(eb)
+	defer r.exec.Cleanup(context.WithoutCancel(ctx), eb)
 	if err != nil {
-		var ie *local.InputError
+		var ie *engine.InputError
 		if errors.As(err, &ie) {
 			return nil, inputErr(err)
 		}

@@ -2,8 +2,9 @@ package engine
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
+	"fmt"
+	"io/fs"
+	"sort"
 	"time"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -11,12 +12,48 @@ import (
 	"github.com/accord-build/accord/pipelines"
 )
 
-// Executor runs a build.
+// Executor runs a build. It is the whole seam between accord and an
+// engine: callers reach what a run left only through the [Result] (its
+// tasks' [TaskResult.Workspaces]), never through host paths; see the
+// package documentation for what each engine must do.
 type Executor interface {
 	// Run runs b to completion. A build whose tasks fail returns a Result
 	// with Succeeded false and a nil error; err is for builds that could
-	// not be run (bad input, missing runtime or image).
+	// not be run: an [*InputError] for bad input, another error for a
+	// missing runtime or a broken engine.
 	Run(ctx context.Context, b *Build) (*Result, error)
+	// Cleanup releases what the run of b holds (workspaces, results,
+	// containers), unless the engine was asked to keep them. Callers call
+	// it once, after reading the result's workspaces, whether Run
+	// succeeded or not; the Result's Workspaces are invalid afterwards.
+	Cleanup(ctx context.Context, b *Build) error
+	StepCommands
+}
+
+// StepCommands is the part of an engine the in-toto layout needs, known
+// before any run: which command line each step's link will record.
+type StepCommands interface {
+	// ExpectedCommand is the command line the engine runs for step i of
+	// the task spec, as the step's in-toto link records it
+	// ([StepResult.Command]). The spec is as the catalog wrote it (params
+	// not substituted). Nil when the engine cannot tell (the image's
+	// entrypoint decides): in-toto then only warns.
+	ExpectedCommand(spec *v1.TaskSpec, i int) []string
+}
+
+// InputError is a problem with the build's input (params, workspaces,
+// images, variation) that an engine found before or while scheduling: the
+// caller's to fix, not a failed build. Front ends map it to their usage
+// error (the CLI's exit code 2). Every engine returns its bad-input errors
+// as (or wrapping) an *InputError.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// InputErrorf formats an [*InputError].
+func InputErrorf(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
 }
 
 // Source is the checked-out source a build starts from.
@@ -104,34 +141,26 @@ type TaskResult struct {
 	Seconds  float64            `json:"seconds"`
 	Steps    []StepResult       `json:"steps"`
 	Results  []v1.TaskRunResult `json:"results,omitempty"`
-	// Mounts maps each workspace's mount path in the task's containers to
-	// its host path, so artifact URIs can be found on the host.
-	Mounts map[string]string `json:"-"`
-	// MountRoots maps each mount path in Mounts to the host directory of
-	// the pipeline workspace it binds: a directory no step can replace.
-	// Mounts[path] is it or a subPath below it, whose components a step
-	// may have replaced with links since; host-side readers open
-	// Mounts[path] beneath its root, never by its name. Engines that do
-	// not set it leave readers to treat Mounts[path] as its own root.
-	MountRoots map[string]string `json:"-"`
+	// Workspaces maps each workspace's mount path in the task's containers
+	// (absolute, slash-separated: "/workspace/output") to the tree mounted
+	// there as it is now, after the whole run, so that artifacts the task
+	// announced by container path can be read, and proof recorded, without
+	// knowing where (on which host or volume) the workspace lives. Valid
+	// until [Executor.Cleanup]. See the package documentation for what
+	// these file systems must refuse.
+	Workspaces map[string]fs.FS `json:"-"`
 	// Finally is set for tasks of the pipeline's finally section.
 	Finally bool `json:"finally,omitempty"`
 }
 
-// MountPlace is where the task's mount at dest is on the host: rel
-// (slash-separated, "." for the root itself) beneath root, a directory no
-// step can replace (see MountRoots). Without a root the mount is its own.
-func (t TaskResult) MountPlace(dest string) (root, rel string) {
-	src := t.Mounts[dest]
-	root, ok := t.MountRoots[dest]
-	if !ok {
-		return src, "."
+// MountPaths returns the mount paths of the task's workspaces, sorted.
+func (t TaskResult) MountPaths() []string {
+	out := make([]string, 0, len(t.Workspaces))
+	for d := range t.Workspaces {
+		out = append(out, d)
 	}
-	rel, err := filepath.Rel(root, src)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return src, "."
-	}
-	return root, filepath.ToSlash(rel)
+	sort.Strings(out)
+	return out
 }
 
 // Result is the outcome of a build.

@@ -2,6 +2,7 @@ package proof
 
 import (
 	"encoding/base64"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/accord-build/accord/internal/beneath"
 	"github.com/accord-build/accord/internal/engine"
 )
 
@@ -24,16 +26,16 @@ func TestGoModulesStaysInWorkspace(t *testing.T) {
 	write(t, hostFile, h1)
 	for _, tc := range []struct {
 		name  string
-		setup func(t *testing.T, ws string) string // returns the mount's host path
+		setup func(t *testing.T, ws string) string // returns the mount's subPath in ws
 		want  []string
 	}{
 		{"honest cache", func(t *testing.T, ws string) string {
 			write(t, filepath.Join(ws, "gomod", "cache", "download", "example.com", "m", "@v", "v1.0.0.ziphash"), h1)
-			return filepath.Join(ws, "gomod")
+			return "gomod"
 		}, []string{"pkg:golang/example.com/m@v1.0.0"}},
 		{"ziphash is a link to a host file", func(t *testing.T, ws string) string {
 			link(t, hostFile, filepath.Join(ws, "gomod", "cache", "download", "evil.example", "m", "@v", "v1.0.0.ziphash"))
-			return filepath.Join(ws, "gomod")
+			return "gomod"
 		}, nil},
 		{"ziphash is a FIFO", func(t *testing.T, ws string) string {
 			p := filepath.Join(ws, "gomod", "cache", "download", "evil.example", "m", "@v", "v1.0.0.ziphash")
@@ -43,24 +45,25 @@ func TestGoModulesStaysInWorkspace(t *testing.T) {
 			if err := syscall.Mkfifo(p, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			return filepath.Join(ws, "gomod")
+			return "gomod"
 		}, nil},
 		{"subPath swapped for a link to a host cache", func(t *testing.T, ws string) string {
 			link(t, host, filepath.Join(ws, "gomod"))
-			return filepath.Join(ws, "gomod")
+			return "gomod"
 		}, nil},
 		{"a directory of the subPath swapped for a link", func(t *testing.T, ws string) string {
 			link(t, filepath.Dir(host), filepath.Join(ws, "a"))
-			return filepath.Join(ws, "a", filepath.Base(host))
+			return "a/" + filepath.Base(host)
 		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := t.TempDir()
-			tr := engine.TaskResult{Mounts: map[string]string{"/workspace/gomod": tc.setup(t, ws)}, MountRoots: map[string]string{"/workspace/gomod": ws}}
+			// The FS the local engine gives for the mount (package beneath).
+			tr := engine.TaskResult{Workspaces: map[string]fs.FS{"/workspace/gomod": beneath.FS(ws, tc.setup(t, ws))}}
 			done := make(chan []string, 1)
 			go func() {
 				var uris []string
-				for _, d := range goModules(tr.MountPlace("/workspace/gomod")) {
+				for _, d := range goModules(tr.Workspaces["/workspace/gomod"]) {
 					uris = append(uris, d.URI)
 				}
 				done <- uris

@@ -9,14 +9,16 @@ import (
 	"github.com/tektoncd/pipeline/pkg/reconciler/pipeline/dag"
 
 	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/pipelines"
 )
 
 // LayoutSteps lists the in-toto steps of a resolved pipeline in an order
-// the local engine may run them: Tekton's DAG order (ties by name), then the
+// an engine may run them: Tekton's DAG order (ties by name), then the
 // finally tasks; within a task, its steps in order. Each step carries the
-// workspace prefixes its task binds, by mode.
-func LayoutSteps(r *pipelines.Resolved) ([]attest.LayoutStep, error) {
+// workspace prefixes its task binds, by mode, and the command line the
+// engine that will run it says its link records.
+func LayoutSteps(r *pipelines.Resolved, cmds engine.StepCommands) ([]attest.LayoutStep, error) {
 	spec := &r.Pipeline.Pipeline.Spec
 	var out []attest.LayoutStep
 	for _, group := range [][]v1.PipelineTask{spec.Tasks, spec.Finally} {
@@ -37,7 +39,7 @@ func LayoutSteps(r *pipelines.Resolved) ([]attest.LayoutStep, error) {
 				if sn == "" {
 					sn = fmt.Sprintf("step-%d", i)
 				}
-				out = append(out, attest.LayoutStep{Name: attest.StepName(pt.Name, sn), ReadOnly: ro, Writable: rw, Command: expectedCommand(i, &s)})
+				out = append(out, attest.LayoutStep{Name: attest.StepName(pt.Name, sn), ReadOnly: ro, Writable: rw, Command: cmds.ExpectedCommand(ts, i)})
 			}
 		}
 	}
@@ -92,17 +94,4 @@ func workspacePrefixes(pt *v1.PipelineTask, ts *v1.TaskSpec) (ro, rw []string) {
 		}
 	}
 	return ro, rw
-}
-
-// expectedCommand is the command line the local engine runs for step i: a
-// script file under /tekton/scripts, or the step's command; nil when the
-// image's entrypoint decides (then in-toto only warns).
-func expectedCommand(i int, s *v1.Step) []string {
-	if s.Script != "" {
-		return append([]string{fmt.Sprintf("/tekton/scripts/script-%d", i)}, s.Args...)
-	}
-	if len(s.Command) > 0 {
-		return append(append([]string{}, s.Command...), s.Args...)
-	}
-	return nil
 }

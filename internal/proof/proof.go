@@ -11,11 +11,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -307,31 +305,24 @@ func dependencies(in *Input) []attest.Dependency {
 		if !t.Network {
 			continue
 		}
-		dests := make([]string, 0, len(t.Mounts))
-		for d := range t.Mounts {
-			dests = append(dests, d)
-		}
-		sort.Strings(dests)
-		for _, d := range dests {
-			deps = append(deps, goModules(t.MountPlace(d))...)
+		for _, d := range t.MountPaths() {
+			if fsys := t.Workspaces[d]; fsys != nil {
+				deps = append(deps, goModules(fsys)...)
+			}
 		}
 	}
 	return deps
 }
 
-// goModules lists modules in a Go module cache at dir beneath root by
+// goModules lists modules in a Go module cache, the workspace fsys, by
 // their cache/download/<path>/@v/<version>.ziphash files. The cache is a
-// workspace a step wrote: it is read beneath root, never through a link
-// out of it, and only small regular files are read (a FIFO would block).
-func goModules(rootDir, dir string) []attest.Dependency {
-	root, err := os.OpenRoot(rootDir)
-	if err != nil {
-		return nil
-	}
-	defer root.Close()
-	base := path.Join(dir, "cache", "download")
+// workspace a step wrote: it is read through the FS the engine gave (never
+// through a link out of the workspace), no link in it is followed, and
+// only small regular files are read (a FIFO would block).
+func goModules(fsys fs.FS) []attest.Dependency {
+	base := path.Join("cache", "download")
 	var out []attest.Dependency
-	_ = fs.WalkDir(root.FS(), base, func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(fsys, base, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".ziphash") {
 			return nil
 		}
@@ -339,7 +330,7 @@ func goModules(rootDir, dir string) []attest.Dependency {
 		if !ok {
 			return nil
 		}
-		b, err := readZiphash(root, p)
+		b, err := readZiphash(fsys, p)
 		if err != nil {
 			return nil
 		}
@@ -356,8 +347,8 @@ func goModules(rootDir, dir string) []attest.Dependency {
 }
 
 // readZiphash reads a .ziphash file: a regular file of at most 1 KiB.
-func readZiphash(root *os.Root, p string) ([]byte, error) {
-	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+func readZiphash(fsys fs.FS, p string) ([]byte, error) {
+	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, err
 	}

@@ -19,10 +19,11 @@ import (
 // A bind is a host directory bound into a task's containers, with where it
 // is on the host: the path rel beneath root, a directory no step can
 // replace (a pipeline workspace's, or the task's results, home or
-// scripts). Every host-side use of a bind opens rel beneath root without
-// following links (package beneath): the directories of a subPath are the
-// workspace's, which any step that writes the workspace can replace with a
-// link to anywhere on the host.
+// scripts). Every host-side use of a bind by the engine opens rel beneath
+// root without following links (package beneath), and readers of the
+// result get it as a file system confined to root ([bind.fs]): the
+// directories of a subPath are the workspace's, which any step that
+// writes the workspace can replace with a link to anywhere on the host.
 type bind struct {
 	sandbox.Mount
 	root, rel string
@@ -30,6 +31,11 @@ type bind struct {
 	// name the task's workspace bound to it.
 	ws, name string
 }
+
+// fs is the bind as readers of the run's result see it: rel beneath
+// root, every name resolved inside root (see [beneath.FS]), so a subPath
+// directory a later step replaced with a link leads nowhere outside it.
+func (b bind) fs() fs.FS { return beneath.FS(b.root, b.rel) }
 
 func mountsOf(binds []bind) []sandbox.Mount {
 	out := make([]sandbox.Mount, len(binds))

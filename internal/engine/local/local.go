@@ -34,6 +34,7 @@ type Images interface {
 
 // Executor runs pipelines on this machine, each step in a fresh container.
 type Executor struct {
+	Commands
 	images     Images
 	runner     *sandbox.Runner
 	rootfs     *sandbox.RootFSCache
@@ -75,16 +76,11 @@ func New(images Images, runner *sandbox.Runner, rootfs *sandbox.RootFSCache, wor
 	return e
 }
 
-// InputError is a problem with the build's input (params, workspaces,
-// images), found before or while scheduling; the CLI maps it to exit code 2.
-type InputError struct{ Err error }
+// InputError is the engine's bad-input error: [engine.InputError], which
+// every engine returns.
+type InputError = engine.InputError
 
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-
-func inputErr(format string, args ...any) error {
-	return &InputError{Err: fmt.Errorf(format, args...)}
-}
+func inputErr(format string, args ...any) error { return engine.InputErrorf(format, args...) }
 
 // run is the state of one build.
 type run struct {
@@ -101,9 +97,8 @@ type run struct {
 	wsLocks map[string]*sync.RWMutex // see lockWorkspaces
 }
 
-// Run implements [engine.Executor]. Workspaces are removed when Run returns
-// unless the executor keeps them; call [Cleanup] on the result's workspaces
-// after reading outputs.
+// Run implements [engine.Executor]. The result's workspaces stay until
+// [Executor.Cleanup]: call it after reading outputs.
 func (e *Executor) Run(ctx context.Context, b *engine.Build) (*engine.Result, error) {
 	start := time.Now()
 	if b.Timeout == 0 {
@@ -121,9 +116,9 @@ func (e *Executor) Run(ctx context.Context, b *engine.Build) (*engine.Result, er
 	return res, nil
 }
 
-// Cleanup removes a run's directory (workspaces, results, bundles) unless
-// the executor keeps it.
-func (e *Executor) Cleanup(b *engine.Build) error {
+// Cleanup implements [engine.Executor]: it removes a run's directory
+// (workspaces, results, bundles) unless the executor keeps it.
+func (e *Executor) Cleanup(_ context.Context, b *engine.Build) error {
 	if e.keep {
 		e.logger.Info("keeping run directory", "dir", filepath.Join(e.workDir, b.ID))
 		return nil

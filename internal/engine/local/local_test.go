@@ -193,17 +193,16 @@ func pipelineResult(name string, v v1.ParamValue) v1.PipelineRunResult {
 // stepsOpt compares step results without their timings.
 var stepsOpt = cmpopts.IgnoreFields(engine.StepResult{}, "Duration", "Seconds")
 
-// readTree reads every regular file under dir (relative path -> content).
-func readTree(t *testing.T, dir string) map[string]string {
+// readTree reads every regular file of a workspace (relative path -> content).
+func readTree(t *testing.T, fsys fs.FS) map[string]string {
 	t.Helper()
 	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = string(b)
+		b, err := fs.ReadFile(fsys, p)
+		m[p] = string(b)
 		return err
 	})
 	if err != nil {
@@ -212,14 +211,15 @@ func readTree(t *testing.T, dir string) map[string]string {
 	return m
 }
 
-// hostDir is where the task had the workspace mounted at mountPath.
-func hostDir(t *testing.T, tr engine.TaskResult, mountPath string) string {
+// wsFS is the workspace the task had mounted at mountPath, as the engine
+// gives it to readers of the result.
+func wsFS(t *testing.T, tr engine.TaskResult, mountPath string) fs.FS {
 	t.Helper()
-	d, ok := tr.Mounts[mountPath]
+	fsys, ok := tr.Workspaces[mountPath]
 	if !ok {
-		t.Fatalf("task %q has no mount at %s (mounts: %v)", tr.Name, mountPath, tr.Mounts)
+		t.Fatalf("task %q has no mount at %s (mounts: %v)", tr.Name, mountPath, tr.MountPaths())
 	}
-	return d
+	return fsys
 }
 
 // runtimes are the runtimes that run steps in this mode (crun only as root).
@@ -528,18 +528,18 @@ func TestWorkspaces(t *testing.T) {
 	if diff := cmp.Diff([]v1.PipelineRunResult{pipelineResult("read", str("from-writerfrom-sub-writer"))}, res.Results); diff != "" {
 		t.Errorf("pipeline results (-want +got):\n%s", diff)
 	}
-	shared := hostDir(t, task(t, res, "writer"), "/workspace/out")
-	if got := hostDir(t, reader, "/workspace/in"); got != shared {
-		t.Errorf("reader mounts %s, writer mounted %s: not the same workspace", got, shared)
+	shared := map[string]string{"a.txt": "from-writer", "sub/dir/b.txt": "from-sub-writer"}
+	if diff := cmp.Diff(shared, readTree(t, wsFS(t, task(t, res, "writer"), "/workspace/out"))); diff != "" {
+		t.Errorf("shared workspace as the writer mounted it (-want +got):\n%s", diff)
 	}
-	if got, want := hostDir(t, task(t, res, "sub-writer"), "/workspace/out"), filepath.Join(shared, "sub", "dir"); got != want {
-		t.Errorf("sub-writer mounts %s, want the subPath %s", got, want)
+	if diff := cmp.Diff(shared, readTree(t, wsFS(t, reader, "/workspace/in"))); diff != "" {
+		t.Errorf("shared workspace as the reader mounted it: not the writer's (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]string{"a.txt": "from-writer", "sub/dir/b.txt": "from-sub-writer"}, readTree(t, shared)); diff != "" {
-		t.Errorf("shared workspace on the host (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]string{"b.txt": "from-sub-writer"}, readTree(t, wsFS(t, task(t, res, "sub-writer"), "/workspace/out"))); diff != "" {
+		t.Errorf("sub-writer's mount is not the subPath sub/dir (-want +got):\n%s", diff)
 	}
 	// Cleanup removes the run's directory with its workspaces.
-	if err := exec.Cleanup(b); err != nil {
+	if err := exec.Cleanup(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(f.work, b.ID)); !errors.Is(err, fs.ErrNotExist) {
@@ -612,7 +612,7 @@ func TestSourceWorkspace(t *testing.T) {
 		t.Errorf("what the task saw (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]string{"hello.txt": "hello source\n", "dir/nested.txt": "nested\n", "run.sh": "#!/bin/sh\n"},
-		readTree(t, hostDir(t, list, "/workspace/source"))); diff != "" {
+		readTree(t, wsFS(t, list, "/workspace/source"))); diff != "" {
 		t.Errorf("source workspace on the host (-want +got):\n%s", diff)
 	}
 }
@@ -692,7 +692,7 @@ func TestRunAfterAndWhen(t *testing.T) {
 			if diff := cmp.Diff(tc.wantStatuses, statuses(res)); diff != "" {
 				t.Errorf("task statuses (-want +got):\n%s", diff)
 			}
-			got, err := os.ReadFile(filepath.Join(hostDir(t, task(t, res, "first"), "/workspace/ws"), "order"))
+			got, err := fs.ReadFile(wsFS(t, task(t, res, "first"), "/workspace/ws"), "order")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -900,7 +900,7 @@ func TestSteps(t *testing.T) {
 	}, tr.Results); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
-	if st, err := os.Stat(filepath.Join(hostDir(t, tr, "/workspace/ws"), "deep", "er")); err != nil || !st.IsDir() {
+	if st, err := fs.Stat(wsFS(t, tr, "/workspace/ws"), "deep/er"); err != nil || !st.IsDir() {
 		t.Errorf("workingDir was not created in the workspace: %v", err)
 	}
 
@@ -1094,7 +1094,7 @@ func TestFailingStep(t *testing.T) {
 	if want := `task "fails" failed: step "boom" exited with code 1`; !strings.HasPrefix(res.Reason, want) {
 		t.Errorf("Reason = %q, want it to start with %q", res.Reason, want)
 	}
-	if diff := cmp.Diff(map[string]string{"ok": "ok", "before": "before"}, readTree(t, hostDir(t, fails, "/workspace/ws"))); diff != "" {
+	if diff := cmp.Diff(map[string]string{"ok": "ok", "before": "before"}, readTree(t, wsFS(t, fails, "/workspace/ws"))); diff != "" {
 		t.Errorf("workspace on the host (-want +got):\n%s", diff)
 	}
 }
@@ -1357,7 +1357,7 @@ func TestV1beta1Task(t *testing.T) {
 		t.Errorf("Task names (-want +got):\n%s", diff)
 	}
 	for _, tr := range []engine.TaskResult{v1t, betat} {
-		if st, err := os.Stat(filepath.Join(hostDir(t, tr, "/workspace/out"), "world")); err != nil || !st.IsDir() {
+		if st, err := fs.Stat(wsFS(t, tr, "/workspace/out"), "world"); err != nil || !st.IsDir() {
 			t.Errorf("%s: workingDir not created in the workspace: %v", tr.Name, err)
 		}
 	}

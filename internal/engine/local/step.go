@@ -245,6 +245,41 @@ func networkMounts(network bool, rootfs string) []sandbox.Mount {
 	return m
 }
 
+// scriptsDir is where the task's step scripts are in its containers.
+const scriptsDir = "/tekton/scripts"
+
+// scriptName is the file of step i's script in scriptsDir.
+func scriptName(i int) string { return fmt.Sprintf("script-%d", i) }
+
+// Commands are the command lines the local engine runs for steps
+// ([engine.StepCommands]); an [Executor] has them too, and the zero value
+// serves where no executor is (writing a layout).
+type Commands struct{}
+
+var _ engine.StepCommands = Commands{}
+
+// ExpectedCommand implements [engine.StepCommands]: a step's script runs as
+// the file /tekton/scripts/script-<i> with its args, a command with its
+// args; otherwise the image's entrypoint decides (nil).
+func (Commands) ExpectedCommand(spec *v1.TaskSpec, i int) []string {
+	if spec == nil || i < 0 || i >= len(spec.Steps) {
+		return nil
+	}
+	return declaredCommand(&spec.Steps[i], i)
+}
+
+// declaredCommand is the command line step i declares: its script file
+// or its command, with its args; nil when the image decides.
+func declaredCommand(s *v1.Step, i int) []string {
+	if s.Script != "" {
+		return append([]string{path.Join(scriptsDir, scriptName(i))}, s.Args...)
+	}
+	if len(s.Command) > 0 {
+		return append(append([]string{}, s.Command...), s.Args...)
+	}
+	return nil
+}
+
 // stepArgs is the command line: a script (written to /tekton/scripts, with
 // Tekton's default "#!/bin/sh\nset -e" when it has no shebang), or
 // command+args, or the image's entrypoint with args replacing its cmd.
@@ -254,14 +289,12 @@ func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]stri
 		if !strings.HasPrefix(script, "#!") {
 			script = "#!/bin/sh\nset -e\n" + script
 		}
-		name := fmt.Sprintf("script-%d", i)
-		if err := writeScript(scripts, name, script); err != nil {
+		if err := writeScript(scripts, scriptName(i), script); err != nil {
 			return nil, err
 		}
-		return append([]string{"/tekton/scripts/" + name}, s.Args...), nil
 	}
-	if len(s.Command) > 0 {
-		return append(append([]string{}, s.Command...), s.Args...), nil
+	if args := declaredCommand(s, i); args != nil {
+		return args, nil
 	}
 	args := append([]string{}, cfg.Config.Entrypoint...)
 	if len(s.Args) > 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -166,9 +167,9 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	if err != nil {
 		return err
 	}
-	out.Mounts, out.MountRoots = map[string]string{}, map[string]string{}
+	out.Workspaces = map[string]fs.FS{}
 	for _, b := range binds {
-		out.Mounts[b.Destination], out.MountRoots[b.Destination] = b.Source, b.root
+		out.Workspaces[b.Destination] = b.fs()
 	}
 	trun.Spec.Workspaces = bindings
 	vols := map[string]corev1.Volume{}
@@ -194,7 +195,7 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	}
 	for _, m := range []sandbox.Mount{
 		{Source: filepath.Join(dir, "results"), Destination: "/tekton/results"},
-		{Source: filepath.Join(dir, "scripts"), Destination: "/tekton/scripts", ReadOnly: true},
+		{Source: filepath.Join(dir, "scripts"), Destination: scriptsDir, ReadOnly: true},
 		{Source: filepath.Join(dir, "home"), Destination: "/tekton/home"},
 	} {
 		binds = append(binds, bind{Mount: m, root: m.Source})

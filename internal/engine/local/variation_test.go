@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
@@ -121,7 +122,7 @@ func TestVariation(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("what the step saw (-want +got):\n%s", diff)
 			}
-			st, err := os.Stat(hostDir(t, task(t, res, "probe"), pathOf(tc.v)) + "/file")
+			st, err := fs.Stat(wsFS(t, task(t, res, "probe"), pathOf(tc.v)), "file")
 			if err != nil {
 				t.Fatalf("the step's file is not in the host workspace: %v", err)
 			}
