@@ -36,7 +36,7 @@ var buildersConcurrently = func(n int) bool { return runtime.NumCPU() >= 2*n }
 // forBuilder returns run options for builder b of set s.
 func (o *runOptions) forBuilder(b builders.Builder) *runOptions {
 	c := *o
-	c.builderName, c.builderID, c.key, c.runtime, c.variation = b.Name, b.ID, b.Key, b.Runtime, b.Variation
+	c.builderName, c.builderID, c.key, c.engine.runtime, c.variation = b.Name, b.ID, b.Key, b.Runtime, b.Variation
 	c.params = append([]string(nil), o.params...)
 	return &c
 }
@@ -76,7 +76,7 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	text, concurrent := o.output != "json", buildersConcurrently(n)
+	text, concurrent := !o.out.json(), buildersConcurrently(n)
 	bs := make([]build.Builder, n)
 	for i, b := range set.Builders[:n] {
 		bo := o.forBuilder(b)
@@ -124,7 +124,7 @@ func checkBuilderKeys(ctx context.Context, set *builders.Set, n int, kms bool) (
 }
 
 func finishConsensus(cmd *cobra.Command, o *runOptions, cr *consensusReport) error {
-	if o.output == "json" {
+	if o.out.json() {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(cr); err != nil {

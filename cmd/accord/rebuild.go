@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/builders"
@@ -77,31 +76,28 @@ commit hash, the pipeline (a catalog name, or --pipeline), and the params
 			if err != nil {
 				return err
 			}
-			b.Progress = newProgress(cmd.ErrOrStderr(), o.output == "json")
+			b.Progress = newProgress(cmd.ErrOrStderr(), o.out.json())
 			ts := trustSources{buildersFile: o.buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile}
-			rr := build.RebuildRequest{Artifact: args[0], From: from, Pipeline: o.pipeline, SourceDir: sourceDir, Timeout: o.timeout,
+			rr := build.RebuildRequest{Artifact: args[0], From: from, Pipeline: o.pipeline, SourceDir: sourceDir, Timeout: o.engine.timeout,
 				Provenance: &trustedRecord{cmd: cmd, ts: ts, signer: b.Signer, id: b.ID}}
 			rb, err := svc.Rebuild(ctx, rr, b)
 			if err != nil {
 				return buildErr(err)
 			}
-			return reportRebuild(cmd, o.output, st, rb)
+			return reportRebuild(cmd, o.out.format, st, rb)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&builder, "builder", "", "this validator's identity: a name (https://accord.dev/builders/NAME) or a URI")
 	f.StringVar(&o.key, "key", "", "this validator's signing key (cosign key file or KMS URI); default: NAME's key in the builders file")
 	f.StringVar(&o.buildersFile, "builders-file", defaultBuildersFile(), "builders file with NAME's identity, key, runtime and variation (used when it exists)")
-	f.StringVar(&o.storeRef, "store", "", "store holding ARTIFACT and its provenance; the rebuild is recorded there")
+	o.store.AddFlags(cmd, "store holding ARTIFACT and its provenance; the rebuild is recorded there")
 	f.StringVar(&from, "from", "", "rebuild from the provenance of this builder (an id, or a name in the builders file); default: the first stored provenance of any trusted builder")
 	f.StringVar(&policyFile, "policy", "", "a verify policy whose builders (ids and public keys) are trusted to sign the provenance rebuilt from")
 	f.StringVar(&o.pipeline, "pipeline", "", "a pipeline file, for a provenance of a pipeline outside the catalog (its digest is checked)")
 	f.StringVar(&sourceDir, "source", "", "the source tree, for a provenance of a directory build (its hash is checked)")
-	f.StringVar(&o.runtime, "runtime", "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
-	f.StringVar(&o.workDir, "workdir", "", "where the run keeps its temporary state")
-	f.DurationVar(&o.timeout, "timeout", time.Hour, "limit for the whole run")
-	f.Int64Var(&o.stepMemory, "step-memory", 4<<30, "memory limit in bytes for steps that set none")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	o.engine.AddFlags(cmd, "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
+	o.out.AddFlags(cmd)
 	return cmd
 }
 
@@ -244,13 +240,13 @@ func (o *runOptions) asValidator(cmd *cobra.Command, name string) error {
 			return err
 		}
 		if b, ok := set.Get(name); ok {
-			key, rt := o.key, o.runtime
+			key, rt := o.key, o.engine.runtime
 			*o = *o.forBuilder(b)
 			if key != "" {
 				o.key = key
 			}
 			if rt != "" {
-				o.runtime = rt
+				o.engine.runtime = rt
 			}
 			return nil
 		}
@@ -265,13 +261,13 @@ func (o *runOptions) asValidator(cmd *cobra.Command, name string) error {
 	if !strings.Contains(name, "://") {
 		o.builderID = "https://accord.dev/builders/" + name
 	}
-	if o.runtime == "" {
-		o.runtime = "runc"
+	if o.engine.runtime == "" {
+		o.engine.runtime = "runc"
 		if _, err := exec.LookPath("crun"); err == nil {
-			o.runtime = "crun"
+			o.engine.runtime = "crun"
 		}
 	}
-	o.variation = builders.Validator(1, o.runtime, os.Geteuid() == 0).Variation
+	o.variation = builders.Validator(1, o.engine.runtime, os.Geteuid() == 0).Variation
 	return nil
 }
 

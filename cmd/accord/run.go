@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,18 +22,13 @@ type runOptions struct {
 	epoch         int64
 	pipeline      string
 	params        []string
-	storeRef      string
-	runtime       string
-	parallel      int
-	keep          bool
 	allowUnpinned bool
-	timeout       time.Duration
-	stepMemory    int64
-	workDir       string
-	output        string
 	key           string
 	builderID     string
 	sourceGiven   bool
+	store         storeOptions
+	out           outputOptions
+	engine        engineOptions
 	// builderName and variation come from the builders file (or a
 	// rebuild's default validator profile).
 	builderName  string
@@ -53,15 +47,10 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.Int64Var(&o.epoch, "source-date-epoch", 0, "SOURCE_DATE_EPOCH for a directory source (git sources use the commit time)")
 	f.StringVar(&o.pipeline, "pipeline", "go-image", "catalog pipeline name, or a YAML file with a Pipeline (and its Tasks)")
 	f.StringArrayVarP(&o.params, "param", "p", nil, "pipeline param NAME=VALUE (arrays: a,b or JSON; objects: JSON); repeatable")
-	f.StringVar(&o.storeRef, "store", "", "store: OCI layout directory or HOST/REPO (default $XDG_DATA_HOME/accord/store)")
-	f.StringVar(&o.runtime, "runtime", "runc", "OCI runtime: runc or crun")
-	f.IntVar(&o.parallel, "parallel", 0, "tasks to run at once (default: number of CPUs)")
-	f.BoolVar(&o.keep, "keep", false, "keep workspaces, bundles and step logs after the run, for debugging")
+	o.store.AddFlags(cmd, "store for step images, artifacts and their evidence")
+	o.engine.AddFlags(cmd, "runc", "OCI runtime: runc or crun")
+	o.out.AddFlags(cmd)
 	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "run step images that are not pinned by digest (recorded in the output)")
-	f.DurationVar(&o.timeout, "timeout", time.Hour, "limit for the whole run")
-	f.Int64Var(&o.stepMemory, "step-memory", 4<<30, "memory limit in bytes for steps that set none (runc as root enforces it)")
-	f.StringVar(&o.workDir, "workdir", "", "where runs keep their temporary state (default: a directory under $TMPDIR)")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&o.key, "key", "", "builder signing key: a cosign key file or KMS URI (hashivault://, awskms://, gcpkms://, azurekms://); with it, every step gets a signed in-toto link and every artifact signed SLSA provenance and an SBOM")
 	f.StringVar(&o.builderID, "builder-id", "https://accord.dev/builders/local", "this builder's identity (runDetails.builder.id)")
 	f.IntVar(&o.builders, "builders", 1, "run the primary and N-1 validators of the builders file, compare their digests; exit 1 without consensus")
@@ -101,8 +90,8 @@ Exit codes: 0 ok (consensus), 1 no consensus, 2 bad input, 3 build failed.`,
   accord builders init ./builders && accord run --source examples/hello --builders 2 --builders-file ./builders/builders.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.output != "text" && o.output != "json" {
-				return usageErr(fmt.Errorf("--output %q: use text or json", o.output))
+			if err := o.out.check(); err != nil {
+				return err
 			}
 			o.sourceGiven = cmd.Flags().Changed("source")
 			if o.builders != 1 || cmd.Flags().Changed("threshold") {
@@ -118,11 +107,12 @@ Exit codes: 0 ok (consensus), 1 no consensus, 2 bad input, 3 build failed.`,
 // buildService is the build service for these options' store and work
 // settings.
 func (o *runOptions) buildService() (*build.Service, store.Store, error) {
-	st, err := store.Open(o.storeRef)
+	st, err := o.store.open()
 	if err != nil {
-		return nil, nil, usageErr(err)
+		return nil, nil, err
 	}
-	return &build.Service{Store: st, WorkDir: o.workDir, Parallel: o.parallel, Keep: o.keep, StepMemory: o.stepMemory}, st, nil
+	e := o.engine
+	return &build.Service{Store: st, WorkDir: e.workDir, Parallel: e.parallel, Keep: e.keep, StepMemory: e.stepMemory}, st, nil
 }
 
 // request is the build request these options describe; params are typed
@@ -142,7 +132,7 @@ func (o *runOptions) request(ctx context.Context, svc *build.Service) (build.Req
 	} else {
 		src.URI = o.source
 	}
-	return build.Request{Source: src, Pipeline: o.pipeline, Params: params, Timeout: o.timeout, AllowUnpinned: o.allowUnpinned}, nil
+	return build.Request{Source: src, Pipeline: o.pipeline, Params: params, Timeout: o.engine.timeout, AllowUnpinned: o.allowUnpinned}, nil
 }
 
 // builder is the one builder these options describe; signer is its key,
@@ -154,7 +144,7 @@ func (o *runOptions) builder(ctx context.Context, signer *attest.Signer) (build.
 			return build.Builder{}, usageErr(err)
 		}
 	}
-	return build.Builder{Name: o.builderName, ID: o.builderID, Signer: signer, Runtime: o.runtime, Variation: o.variation, Validator: o.validator}, nil
+	return build.Builder{Name: o.builderName, ID: o.builderID, Signer: signer, Runtime: o.engine.runtime, Variation: o.variation, Validator: o.validator}, nil
 }
 
 // buildErr maps the build service's errors to exit codes: 2 bad input, 3
@@ -185,7 +175,7 @@ func runAndReport(cmd *cobra.Command, o *runOptions) (*build.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := report(cmd, o.output, rep, st); err != nil {
+	if err := report(cmd, o.out.format, rep, st); err != nil {
 		return nil, err
 	}
 	if !rep.Succeeded {
@@ -209,7 +199,7 @@ func buildOnce(cmd *cobra.Command, o *runOptions) (*build.Report, store.Store, e
 	if err != nil {
 		return nil, nil, err
 	}
-	b.Progress = newProgress(cmd.ErrOrStderr(), o.output == "json")
+	b.Progress = newProgress(cmd.ErrOrStderr(), o.out.json())
 	rep, err := svc.Build(ctx, req, b)
 	if err != nil {
 		return nil, nil, buildErr(err)
