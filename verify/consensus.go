@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -12,14 +11,6 @@ import (
 
 // provenanceFields are the parts of accord's provenance the policy checks.
 type provenanceFields = attest.Summary
-
-func parseProvenance(pred json.RawMessage) (provenanceFields, error) {
-	s, err := attest.ParseProvenance(pred)
-	if err != nil {
-		return provenanceFields{}, err
-	}
-	return *s, nil
-}
 
 func filter(as []*attestation, keep func(*attestation) bool) []*attestation {
 	var out []*attestation

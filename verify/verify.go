@@ -271,34 +271,22 @@ func verified(envs []envelope, builders []Builder, vs []signature.Verifier, pred
 
 // trusted finds the policy builder whose key verifies env and, for
 // provenance, whose id is the one the provenance names: a trusted key
-// signing under another builder's identity is not trusted.
+// signing under another builder's identity is not trusted ([Envelope]'s
+// rule).
 func trusted(env *attest.Envelope, builders []Builder, vs []signature.Verifier, predicateType string) (*attestation, string) {
-	problem := "not signed by a trusted builder key"
+	keys := make([]Key, len(vs))
 	for i, v := range vs {
-		payload, err := attest.VerifyEnvelope(env, v)
-		if err != nil {
-			continue
-		}
-		st, err := attest.ParseStatement(payload)
-		if err != nil {
-			return nil, err.Error()
-		}
-		if st.PredicateType != predicateType {
-			return nil, fmt.Sprintf("signed payload has predicate type %q", st.PredicateType)
-		}
-		a := &attestation{builder: i, st: st}
-		if predicateType != attest.SLSAProvenanceV1 {
-			return a, ""
-		}
-		if a.prov, err = parseProvenance(st.Predicate); err != nil {
-			return nil, err.Error()
-		}
-		if a.prov.BuilderID == builders[i].ID || builders[i].ID == "" {
-			return a, ""
-		}
-		problem = fmt.Sprintf("signed by the key of %s but claims builder %q", builders[i].ID, a.prov.BuilderID)
+		keys[i] = Key{ID: builders[i].ID, Verifier: v}
 	}
-	return nil, problem
+	s, rej := Envelope(env, keys, predicateType)
+	if rej != nil {
+		return nil, rej.String()
+	}
+	a := &attestation{builder: s.Key, st: s.Statement}
+	if s.Provenance != nil {
+		a.prov = *s.Provenance
+	}
+	return a, ""
 }
 
 func signatureCheck(name, what string, f found) Check {

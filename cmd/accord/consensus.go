@@ -16,6 +16,7 @@ import (
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/builders"
+	"github.com/accord-build/accord/internal/evidence"
 	"github.com/accord-build/accord/internal/store"
 )
 
@@ -71,7 +72,9 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	svc.Trust = &lazyTrust{load: func() *trust { return loadTrust(cmd, trustSources{buildersFile: o.buildersFile, buildersGiven: true}) }}
+	svc.Trust = &lazyTrust{load: func() *evidence.Trust {
+		return evidence.LoadTrust(ctx, evidence.Sources{BuildersFile: o.buildersFile, BuildersGiven: true}, cmd.ErrOrStderr())
+	}}
 	req, err := o.request(ctx, svc)
 	if err != nil {
 		return err
@@ -182,11 +185,11 @@ func writeConsensus(w io.Writer, cr *consensusReport) {
 // to know.
 type lazyTrust struct {
 	once sync.Once
-	load func() *trust
-	tr   *trust
+	load func() *evidence.Trust
+	tr   *evidence.Trust
 }
 
 func (l *lazyTrust) ProvenanceSummary(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, img ggcrv1.Image, builder string) *attest.Summary {
 	l.once.Do(func() { l.tr = l.load() })
-	return l.tr.provenanceSummary(ctx, st, name, h, img, builder)
+	return l.tr.ProvenanceSummary(ctx, st, name, h, img, builder)
 }

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 
 	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/builders"
-	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/accord-build/accord/internal/evidence"
 
 	"github.com/spf13/cobra"
 
-	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/store"
 )
 
@@ -77,9 +74,9 @@ commit hash, the pipeline (a catalog name, or --pipeline), and the params
 				return err
 			}
 			b.Progress = newProgress(cmd.ErrOrStderr(), o.out.json())
-			ts := trustSources{buildersFile: o.buildersFile, buildersGiven: cmd.Flags().Changed("builders-file"), policy: policyFile}
+			ts := evidence.Sources{BuildersFile: o.buildersFile, BuildersGiven: cmd.Flags().Changed("builders-file"), Policy: policyFile}
 			rr := build.RebuildRequest{Artifact: args[0], From: from, Pipeline: o.pipeline, SourceDir: sourceDir, Timeout: o.engine.timeout,
-				Provenance: &trustedRecord{cmd: cmd, ts: ts, signer: b.Signer, id: b.ID}}
+				Provenance: &build.SignedProvenance{Sources: ts, Own: b.Signer, OwnID: b.ID, Notes: cmd.ErrOrStderr()}}
 			rb, err := svc.Rebuild(ctx, rr, b)
 			if err != nil {
 				return buildErr(err)
@@ -99,89 +96,6 @@ commit hash, the pipeline (a catalog name, or --pipeline), and the params
 	o.engine.AddFlags(cmd, "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
 	o.out.AddFlags(cmd)
 	return cmd
-}
-
-// recorded is the build a rebuild reproduces: the artifact as stored and
-// the digests its provenance names.
-type recorded struct {
-	name    string
-	stored  ggcrv1.Hash
-	builder string
-	want    map[string]string
-	// trusted are the builders whose provenance the rebuild believes.
-	trusted []trustedBuilder
-}
-
-// recordedBuild reads the provenance stored for ARTIFACT that a trusted
-// builder (the one from names, when given) signed: the artifacts it names
-// (all subjects' digests) and what it says about the build. Provenance
-// that does not verify is skipped with a note on stderr.
-func recordedBuild(cmd *cobra.Command, st store.Store, arg, from string, ts trustSources) (*recorded, *attest.Summary, error) {
-	ctx := cmd.Context()
-	tb, notes, err := ts.load(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, n := range notes {
-		fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
-	}
-	if tb = only(tb, from); len(tb) == 0 {
-		return nil, nil, errNoTrust("rebuild", from)
-	}
-	name, h, err := resolveArtifact(ctx, st, arg)
-	if err != nil {
-		return nil, nil, err
-	}
-	img, err := st.Image(ctx, h)
-	if err != nil {
-		return nil, nil, err
-	}
-	sha, err := artifactSHA256(img)
-	if err != nil {
-		return nil, nil, err
-	}
-	envs, err := attestations(ctx, st, name, h, attest.SLSAProvenanceV1, cmd.ErrOrStderr())
-	if err != nil || len(envs) == 0 {
-		return nil, nil, fmt.Errorf("no provenance stored for %s (%v)\n  fix: rebuild needs an artifact built with 'accord run --key'", arg, err)
-	}
-	vps, notes := trustedProvenance(envs, tb, sha)
-	for _, n := range notes {
-		fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
-	}
-	if len(vps) == 0 {
-		return nil, nil, fmt.Errorf("no provenance of %s is signed by %s (%d stored, none verifies)\n  fix: check --from, and that --policy or --builders-file has the builder's public key", arg, idsOf(tb), len(envs))
-	}
-	sum, stmt := vps[0].sum, vps[0].stmt
-	if sum.BuildType != attest.BuildType {
-		return nil, nil, fmt.Errorf("provenance of %s has build type %q; accord rebuilds %s", arg, sum.BuildType, attest.BuildType)
-	}
-	want := map[string]string{}
-	for _, s := range stmt.Subject {
-		d := s.Digest["sha256"]
-		if !sha256HexRE.MatchString(d) {
-			return nil, nil, fmt.Errorf("provenance of %s: subject %q has sha256 %q, not 64 hex digits", arg, s.Name, d)
-		}
-		want[s.Name] = "sha256:" + d
-	}
-	return &recorded{name: name, stored: h, builder: sum.BuilderID, want: want, trusted: tb}, sum, nil
-}
-
-// trustedRecord reads a rebuild's recorded build from the provenance the
-// trusted builders signed.
-type trustedRecord struct {
-	cmd    *cobra.Command
-	ts     trustSources
-	signer *attest.Signer
-	id     string
-}
-
-func (p *trustedRecord) Recorded(ctx context.Context, st store.Store, arg, from string) (*build.Recorded, error) {
-	rec, sum, err := recordedBuild(p.cmd, st, arg, from, p.ts)
-	if err != nil {
-		return nil, err
-	}
-	return &build.Recorded{Name: rec.name, Stored: rec.stored, Builder: rec.builder, Want: rec.want, Summary: sum,
-		Trust: rebuildTrust(p.cmd, rec, p.signer, p.id)}, nil
 }
 
 // reportRebuild prints the rebuild and maps it to the exit code: 0 agree, 1
@@ -216,18 +130,6 @@ func reportRebuild(cmd *cobra.Command, format string, st store.Store, rb *build.
 		fmt.Fprintf(w, "rebuild agrees: %d artifact(s) bit-identical to the recorded build\n", rb.Wanted)
 	}
 	return nil
-}
-
-// rebuildTrust is whom a rebuild's divergence report believes: the
-// builders it trusted to rebuild from, and this validator's own key.
-func rebuildTrust(cmd *cobra.Command, rec *recorded, signer *attest.Signer, id string) *trust {
-	tr := &trust{builders: rec.trusted, notes: cmd.ErrOrStderr()}
-	if signer != nil {
-		if v, err := attest.LoadVerifier(signer.PublicKeyPEM()); err == nil {
-			tr.builders = append(append([]trustedBuilder(nil), rec.trusted...), trustedBuilder{id: id, origin: "this validator's key", v: v})
-		}
-	}
-	return tr
 }
 
 // asValidator sets this rebuild's identity, key, runtime and variation:
@@ -276,5 +178,3 @@ func writeJSON(w io.Writer, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
-
-var sha256HexRE = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -1,20 +1,12 @@
 package main
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"sync"
 
-	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/evidence"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/verify"
 )
@@ -73,7 +65,7 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			ev, err := evidence(cmd.Context(), st, args[0])
+			ev, err := evidence.Read(cmd.Context(), st, args[0])
 			if err != nil {
 				return usageErr(err)
 			}
@@ -112,138 +104,4 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML, see above)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
-}
-
-// evidence reads the artifact and what is stored beside it. The digest is
-// computed from the bytes: a file artifact's content, an image's manifest;
-// and every blob of the stored manifest is checked against its digest and
-// size. Evidence that cannot be read is a note, never a reason to stop:
-// junk beside an artifact must not hide the evidence that is good.
-func evidence(ctx context.Context, st store.Store, arg string) (*verify.Evidence, error) {
-	// With a digest in the argument, the attachments are fetched at once,
-	// concurrently with the artifact: from a registry each is a round trip.
-	type fetched struct {
-		h                ggcrv1.Hash
-		att, links       []store.Layer
-		attErr, linksErr error
-		done             chan struct{}
-	}
-	fetch := func(name string, h ggcrv1.Hash) *fetched {
-		f := &fetched{h: h, done: make(chan struct{})}
-		repo := store.Name(st, name)
-		go func() {
-			defer close(f.done)
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f.links, f.linksErr = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
-			}()
-			f.att, f.attErr = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
-			wg.Wait()
-		}()
-		return f
-	}
-	var early *fetched
-	if name, dg, ok := strings.Cut(arg, "@"); ok {
-		if h, err := ggcrv1.NewHash(dg); err == nil {
-			early = fetch(name, h)
-		}
-	}
-	name, h, err := resolveArtifact(ctx, st, arg)
-	if err != nil {
-		return nil, err
-	}
-	img, err := st.Image(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	ev := &verify.Evidence{}
-	bad := false
-	for _, b := range store.CheckBlobs(img, h) {
-		vb := verify.Blob{Role: b.Role, Digest: b.Digest.String()}
-		if b.Err != nil {
-			vb.Problem, bad = b.Err.Error(), true
-		}
-		ev.Blobs = append(ev.Blobs, vb)
-	}
-	if ev.ArtifactSHA256, err = artifactSHA256(img); err != nil {
-		if !bad {
-			return nil, err
-		}
-		// The artifact-bytes check fails, naming the blob; no digest of
-		// bytes that could not be read can match a subject.
-		ev.ArtifactSHA256 = "(unreadable)"
-	}
-	f := early
-	if f == nil || f.h != h { // a name, or a file artifact's file digest
-		f = fetch(name, h)
-	}
-	<-f.done
-	ev.Notes = append(ev.Notes, layerNotes("attestations", f.attErr)...)
-	ev.Notes = append(ev.Notes, layerNotes("links", f.linksErr)...)
-	for _, l := range f.att {
-		ev.Attestations = append(ev.Attestations, l.Blob)
-	}
-	for _, l := range f.links {
-		if l.MediaType != store.LinksBundleMediaType {
-			ev.Notes = append(ev.Notes, fmt.Sprintf("links layer sha256:%x has media type %q, not a links bundle: ignored", sha256.Sum256(l.Blob), l.MediaType))
-			continue
-		}
-		ev.LinkBundles = append(ev.LinkBundles, l.Blob)
-	}
-	return ev, nil
-}
-
-// layerNotes turns what [store.Layers] could not read into notes; nothing
-// stored is no note (the checks say what is missing).
-func layerNotes(what string, err error) []string {
-	if err == nil || errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	var out []string
-	for _, e := range unjoin(err) {
-		out = append(out, fmt.Sprintf("%s: %v: skipped", what, e))
-	}
-	return out
-}
-
-// unjoin splits an errors.Join; nil for nil.
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
-func artifactSHA256(img ggcrv1.Image) (string, error) {
-	m, err := img.Manifest()
-	if err != nil {
-		return "", err
-	}
-	if string(m.Config.MediaType) != artifact.FileArtifactType {
-		raw, err := img.RawManifest()
-		if err != nil {
-			return "", err
-		}
-		s := sha256.Sum256(raw)
-		return hex.EncodeToString(s[:]), nil
-	}
-	ls, err := img.Layers()
-	if err != nil || len(ls) != 1 {
-		return "", fmt.Errorf("file artifact: want one layer")
-	}
-	rc, err := ls[0].Compressed()
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	hh := sha256.New()
-	if _, err := io.Copy(hh, rc); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(hh.Sum(nil)), nil
 }
