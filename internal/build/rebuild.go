@@ -133,6 +133,9 @@ func requestFrom(ctx context.Context, svc *Service, s *attest.Summary, rr Rebuil
 	} else if !catalogName.MatchString(want) {
 		return Request{}, badField("externalParameters.pipeline.name", fmt.Sprintf("%q is not a catalog pipeline name", want), "give the pipeline file with --pipeline FILE (its digest is checked)")
 	}
+	if s.PipelineDigest == "" {
+		return Request{}, badField("externalParameters.pipeline.digest", "is missing", recordedFix)
+	}
 	r, err := svc.Resolve(ctx, want, false)
 	if err != nil {
 		return Request{}, fmt.Errorf("pipeline %q of the provenance: %w", want, err)
