@@ -96,7 +96,7 @@ with --ref, only those refs). Existing files are never overwritten.`,
 	src.AddFlags(initCmd)
 	initCmd.Flags().IntVar(&validators, "validators", 2, "how many validators")
 	initCmd.Flags().StringVar(&rt, "validator-runtime", "", "the validators' runtime (default crun when installed, else runc)")
-	var output string
+	var out outputOptions
 	check := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a builders file and show how each validator differs from the primary",
@@ -122,7 +122,7 @@ with --ref, only those refs). Existing files are never overwritten.`,
 			for i, b := range s.Builders {
 				rows = append(rows, row{Builder: b, Primary: i == 0, Differences: append([]string{}, s.Differences(b)...)})
 			}
-			if output == "json" {
+			if out.json() {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"file": args[0], "minDifferences": s.MinDifferences, "builders": rows})
@@ -143,7 +143,7 @@ with --ref, only those refs). Existing files are never overwritten.`,
 			return nil
 		},
 	}
-	check.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	out.AddFlags(check)
 	cmd.AddCommand(initCmd, check)
 	return cmd
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func newCatalogCmd() *cobra.Command {
-	var output string
+	var out outputOptions
 	cmd := &cobra.Command{
 		Use:   "catalog",
 		Short: "List the catalog's pipelines and tasks with their digests",
@@ -24,14 +24,17 @@ builds of that pipeline ('accord verify --help'). A task's digest is its
 own canonical digest, as listed in resolvedDependencies.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := catalogEntries(cmd.Context())
+			if err := out.check(); err != nil {
+				return err
+			}
+			entries, err := catalogEntries(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
+			if out.json() {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(entries)
 			}
-			for _, e := range out {
+			for _, e := range entries {
 				net := ""
 				if e.Network {
 					net = "  (network)"
@@ -41,7 +44,7 @@ own canonical digest, as listed in resolvedDependencies.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	out.AddFlags(cmd)
 	return cmd
 }
 

@@ -23,7 +23,8 @@ type check struct {
 }
 
 func newDoctorCmd() *cobra.Command {
-	var output, storeRef string
+	var out outputOptions
+	var so storeOptions
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this machine's prerequisites and say how to fix what is missing",
@@ -33,12 +34,12 @@ and the tools 'accord images build' uses (go, apt-get, dpkg-deb).
 Exit code 0 when everything required is there, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			checks := doctorChecks(storeRef)
+			checks := doctorChecks(so.ref)
 			ok := true
 			for _, c := range checks {
 				ok = ok && (c.OK || c.Optional)
 			}
-			if output == "json" {
+			if out.json() {
 				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"ok": ok, "checks": checks}); err != nil {
 					return err
 				}
@@ -63,8 +64,8 @@ Exit code 0 when everything required is there, 1 otherwise.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().StringVar(&storeRef, "store", "", "store to check (default $XDG_DATA_HOME/accord/store)")
+	out.AddFlags(cmd)
+	so.AddFlags(cmd, "store to check")
 	return cmd
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/internal/images"
-	"github.com/accord-build/accord/internal/store"
 )
 
 func newImagesCmd() *cobra.Command {
@@ -15,7 +14,7 @@ func newImagesCmd() *cobra.Command {
 		Use:   "images",
 		Short: "Build the catalog's builder images from pinned inputs",
 	}
-	var storeRef string
+	var so storeOptions
 	build := &cobra.Command{
 		Use:   "build",
 		Short: "Build the Go builder image and put it in the store",
@@ -30,7 +29,7 @@ so the image digest is the same on every machine and equals the digest the
 catalog pins. Needs: go, apt-get, dpkg-deb.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := store.Open(storeRef)
+			st, err := so.open()
 			if err != nil {
 				return usageErr(err)
 			}
@@ -46,7 +45,7 @@ catalog pins. Needs: go, apt-get, dpkg-deb.`,
 			return nil
 		},
 	}
-	build.Flags().StringVar(&storeRef, "store", "", "store: an OCI layout directory or HOST/REPO (default $XDG_DATA_HOME/accord/store)")
+	so.AddFlags(build, "store the images go into")
 	cmd.AddCommand(build)
 	return cmd
 }

@@ -13,12 +13,12 @@ import (
 	"github.com/accord-build/accord/internal/evidence"
 	"github.com/accord-build/accord/internal/export"
 	"github.com/accord-build/accord/internal/proof"
-	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
 )
 
 func newSBOMCmd() *cobra.Command {
-	var storeRef, format, out string
+	var format, out string
+	var so storeOptions
 	var trust trustFlags
 	cmd := &cobra.Command{
 		Use:   "sbom ARTIFACT",
@@ -42,7 +42,7 @@ skipped.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			st, err := store.Open(storeRef)
+			st, err := so.open()
 			if err != nil {
 				return usageErr(err)
 			}
@@ -61,7 +61,7 @@ skipped.`,
 			return os.WriteFile(out, b, 0o644)
 		},
 	}
-	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
+	so.AddFlags(cmd, "store holding ARTIFACT and its evidence")
 	cmd.Flags().StringVar(&format, "format", "spdx-json", "spdx-json or spdx-tv")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	trust.AddFlags(cmd)
@@ -143,7 +143,8 @@ Verify with the upstream tool:
 }
 
 func newExportCmd() *cobra.Command {
-	var storeRef, dir, pub, layoutFile string
+	var dir, pub, layoutFile string
+	var so storeOptions
 	var trust trustFlags
 	cmd := &cobra.Command{
 		Use:   "export ARTIFACT --dir DIR (--key PUB | --policy FILE)",
@@ -162,7 +163,7 @@ else stored beside it is skipped.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			st, err := store.Open(storeRef)
+			st, err := so.open()
 			if err != nil {
 				return usageErr(err)
 			}
@@ -179,7 +180,7 @@ else stored beside it is skipped.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
+	so.AddFlags(cmd, "store holding ARTIFACT and its evidence")
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the bundle into (created)")
 	cmd.Flags().StringVar(&pub, "pub", "", "builder public key to include")
 	cmd.Flags().StringVar(&layoutFile, "layout", "", "signed in-toto layout to include (accord layout)")
