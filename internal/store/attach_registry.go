@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +16,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // BaseAnnotation names, on an attachment manifest accord writes to a
@@ -40,9 +46,12 @@ var registryLocks keyedMutex
 // attach implements [attacher]. A registry has no lock and no conditional
 // write, so within this process attaches to one tag take turns, and
 // against other processes each write is checked: the tag is read back
-// right after the write and again after a short wait, and the layers this
-// call added or kept that another writer overwrote without having seen
-// them are written again, on top of what the tag then holds.
+// right after the write and again after a wait (twice as long as the
+// write took from its read, and at least attachSettle), and the layers
+// this call added or saw that another writer overwrote without having
+// seen them are written again, on top of what the tag then holds. Blobs
+// are uploaded before the tag is read, so between the read and the write
+// there is one blob (the config) and the manifest.
 func (r *Registry) attach(ctx context.Context, ref string, layers []Layer, replace func(old map[string]string) bool) (v1.Hash, error) {
 	tag := tagOf(ref)
 	if tag == "" {
@@ -59,10 +68,14 @@ func (r *Registry) attach(ctx context.Context, ref string, layers []Layer, repla
 	t := r.repo.Tag(tag)
 	unlock := locks.lock(t.Name())
 	defer unlock()
-	w := &attachWriter{r: r, ref: ref, tag: t, replace: replace, want: map[string]mutate.Addendum{}, seen: map[v1.Hash]*v1.Manifest{}}
+	p, err := remote.NewPusher(r.opts...)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
+	}
+	w := &attachWriter{r: r, p: p, ref: ref, tag: t, replace: replace, want: map[string]mutate.Addendum{}, seen: map[v1.Hash]*v1.Manifest{}}
 	for _, l := range layers {
 		a := addendum(l)
-		if err := remote.WriteLayer(r.repo, a.Layer, r.writeOptions(ctx)...); err != nil {
+		if err := p.Upload(ctx, r.repo, a.Layer); err != nil {
 			return v1.Hash{}, fmt.Errorf("attaching to %s: uploading a layer: %w", ref, err)
 		}
 		w.mine = append(w.mine, a)
@@ -73,33 +86,25 @@ func (r *Registry) attach(ctx context.Context, ref string, layers []Layer, repla
 // attachWriter is one [Registry.attach] call.
 type attachWriter struct {
 	r       *Registry
+	p       *remote.Pusher
 	ref     string
 	tag     name.Tag
 	replace func(old map[string]string) bool
 	mine    []mutate.Addendum
-	// want holds the layers that must survive, by [layerKey]: this call's
-	// and those of what it read that replace kept, less those a later
-	// writer dropped on purpose.
+	// want holds the layers that must survive, by [layerKey]: this call's,
+	// and those of every manifest it read that replace keeps, less those a
+	// later writer dropped on purpose.
 	want map[string]mutate.Addendum
 	seen map[v1.Hash]*v1.Manifest // manifests read, by digest
 }
 
-// current is what the tag held when it was read; img is nil when nothing.
+// current is what the tag held when it was read; m is nil when nothing.
 type current struct {
-	img v1.Image
-	h   v1.Hash
-	m   *v1.Manifest
+	h v1.Hash
+	m *v1.Manifest
 }
 
 func (w *attachWriter) run(ctx context.Context) (v1.Hash, error) {
-	cur, err := w.read(ctx)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	img, err := w.first(cur)
-	if err != nil {
-		return v1.Hash{}, err
-	}
 	attempts, settle := w.r.attachAttempts, w.r.attachSettle
 	if attempts <= 0 {
 		attempts = attachAttempts
@@ -107,23 +112,27 @@ func (w *attachWriter) run(ctx context.Context) (v1.Hash, error) {
 	if settle <= 0 {
 		settle = attachSettle
 	}
+	start := time.Now()
+	cur, err := w.read(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	adds := w.layersOf(cur, false)
+	for _, a := range adds {
+		w.want[addendumKey(a)] = a
+	}
+	adds = append(adds, w.mine...)
+	for _, a := range w.mine {
+		w.want[addendumKey(a)] = a
+	}
 	for attempt := 1; ; attempt++ {
-		h, err := w.write(ctx, img)
+		h, err := w.write(ctx, adds, cur)
 		if err != nil {
 			return v1.Hash{}, err
 		}
-		cur, lost, err := w.check(ctx)
-		if err == nil && len(lost) == 0 {
-			if err := sleep(ctx, settle); err != nil {
-				return v1.Hash{}, err
-			}
-			cur, lost, err = w.check(ctx)
-		}
-		if err != nil {
-			return v1.Hash{}, err
-		}
-		if len(lost) == 0 {
-			return h, nil
+		lost, err := w.settled(ctx, max(settle, 2*time.Since(start)))
+		if err != nil || len(lost) == 0 {
+			return h, err
 		}
 		if attempt == attempts {
 			return v1.Hash{}, fmt.Errorf("attaching to %s: %d layers overwritten again after %d writes: %w\n  fix: retry, or attach to %s from one process at a time", w.ref, len(lost), attempts, ErrAttachContended, w.tag)
@@ -131,73 +140,66 @@ func (w *attachWriter) run(ctx context.Context) (v1.Hash, error) {
 		if err := sleep(ctx, rand.N(settle)); err != nil { // desynchronize writers that collide
 			return v1.Hash{}, err
 		}
-		if img, err = w.recompose(cur, lost); err != nil {
+		start = time.Now()
+		if cur, lost, err = w.check(ctx); err != nil { // what the tag holds now
 			return v1.Hash{}, err
 		}
+		adds = w.layersOf(cur, true)
+		for _, k := range sortedKeys(lost) {
+			adds = append(adds, w.want[k])
+		}
 	}
 }
 
-// first composes the first write as [Attach] always has: the layers of cur
-// that replace keeps, then this call's.
-func (w *attachWriter) first(cur *current) (v1.Image, error) {
+// settled checks the tag right away and, when nothing is lost, again
+// after wait. It returns what was lost.
+func (w *attachWriter) settled(ctx context.Context, wait time.Duration) (map[string]bool, error) {
+	_, lost, err := w.check(ctx)
+	if err != nil || len(lost) > 0 {
+		return lost, err
+	}
+	if err := sleep(ctx, wait); err != nil {
+		return nil, err
+	}
+	_, lost, err = w.check(ctx)
+	return lost, err
+}
+
+// layersOf returns the layers of cur to write again: those replace keeps,
+// and with wanted, also the wanted ones it would drop.
+func (w *attachWriter) layersOf(cur *current, wanted bool) []mutate.Addendum {
+	if cur.m == nil {
+		return nil
+	}
 	var adds []mutate.Addendum
-	if cur.img != nil {
-		kept, err := keptLayers(cur.img, w.replace)
-		if err != nil {
-			return nil, fmt.Errorf("attaching to %s: %w", w.ref, err)
+	for _, d := range cur.m.Layers {
+		_, ok := w.want[layerKey(d)]
+		if (wanted && ok) || w.replace == nil || !w.replace(d.Annotations) {
+			adds = append(adds, mutate.Addendum{Layer: storedLayer{d}, Annotations: d.Annotations})
 		}
-		adds = kept
 	}
-	adds = append(adds, w.mine...)
-	for _, a := range adds {
-		k, err := addendumKey(a)
-		if err != nil {
-			return nil, fmt.Errorf("attaching to %s: %w", w.ref, err)
-		}
-		w.want[k] = a
-	}
+	return adds
+}
+
+// write composes the manifest of adds on top of cur, uploads its config
+// and puts the manifest under the tag.
+func (w *attachWriter) write(ctx context.Context, adds []mutate.Addendum, cur *current) (v1.Hash, error) {
 	img, err := attachmentImage(adds, map[string]string{BaseAnnotation: cur.base()})
 	if err != nil {
-		return nil, fmt.Errorf("attaching to %s: %w", w.ref, err)
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", w.ref, err)
 	}
-	return img, nil
-}
-
-// recompose writes what cur holds again with the lost layers: the layers of
-// cur that must survive or that replace keeps, then the lost ones.
-func (w *attachWriter) recompose(cur *current, lost []string) (v1.Image, error) {
-	keep := func(ann map[string]string) bool { return w.replace == nil || !w.replace(ann) }
-	var adds []mutate.Addendum
-	if cur.img != nil {
-		ls, err := cur.img.Layers()
-		if err != nil {
-			return nil, fmt.Errorf("attaching to %s: layers: %w", w.ref, err)
-		}
-		if len(ls) != len(cur.m.Layers) {
-			return nil, fmt.Errorf("attaching to %s: manifest names %d layers, the image has %d", w.ref, len(cur.m.Layers), len(ls))
-		}
-		for i, d := range cur.m.Layers {
-			if _, ok := w.want[layerKey(d)]; ok || keep(d.Annotations) {
-				adds = append(adds, mutate.Addendum{Layer: ls[i], Annotations: d.Annotations})
-			}
-		}
-	}
-	for _, k := range lost {
-		adds = append(adds, w.want[k])
-	}
-	img, err := attachmentImage(adds, map[string]string{BaseAnnotation: cur.base()})
-	if err != nil {
-		return nil, fmt.Errorf("attaching to %s: %w", w.ref, err)
-	}
-	return img, nil
-}
-
-func (w *attachWriter) write(ctx context.Context, img v1.Image) (v1.Hash, error) {
 	h, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", w.ref, err)
 	}
-	if err := remote.Write(w.tag, img, w.r.writeOptions(ctx)...); err != nil {
+	raw, err := img.RawConfigFile()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: config: %w", w.ref, err)
+	}
+	if err := w.p.Upload(ctx, w.r.repo, static.NewLayer(raw, types.OCIConfigJSON)); err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: uploading the config: %w", w.ref, err)
+	}
+	if err := w.p.Put(ctx, w.tag, img); err != nil {
 		return v1.Hash{}, fmt.Errorf("attaching to %s: pushing %s: %w", w.ref, h, err)
 	}
 	return h, nil
@@ -205,26 +207,30 @@ func (w *attachWriter) write(ctx context.Context, img v1.Image) (v1.Hash, error)
 
 // read returns what the tag holds now.
 func (w *attachWriter) read(ctx context.Context) (*current, error) {
-	img, err := lookupAttachment(ctx, w.r, w.ref)
-	if err != nil || img == nil {
-		return &current{}, err
-	}
-	h, err := img.Digest()
-	if err != nil {
+	d, err := remote.Get(w.tag, w.r.readOptions(ctx)...)
+	var terr *transport.Error
+	switch {
+	case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
+		return &current{}, nil
+	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", w.ref, err)
 	}
-	m, err := img.Manifest()
+	h, err := v1.NewHash(digestOf(d.Manifest))
+	if err != nil {
+		return nil, err
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(d.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: manifest: %w", w.ref, err)
 	}
 	w.seen[h] = m
-	return &current{img: img, h: h, m: m}, nil
+	return &current{h: h, m: m}, nil
 }
 
-// check reads the tag and returns the keys of the wanted layers it lacks
-// that no writer dropped on purpose, in a stable order. Those dropped on
-// purpose are no longer wanted.
-func (w *attachWriter) check(ctx context.Context) (*current, []string, error) {
+// check reads the tag and returns the wanted layers it lacks that no
+// writer dropped on purpose. Those dropped on purpose are no longer
+// wanted; those of the tag that replace keeps now are.
+func (w *attachWriter) check(ctx context.Context) (*current, map[string]bool, error) {
 	cur, err := w.read(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -235,16 +241,15 @@ func (w *attachWriter) check(ctx context.Context) (*current, []string, error) {
 	}
 	if cur.m != nil {
 		for _, d := range cur.m.Layers {
-			delete(missing, layerKey(d))
+			k := layerKey(d)
+			delete(missing, k)
+			if _, ok := w.want[k]; !ok && (w.replace == nil || !w.replace(d.Annotations)) {
+				w.want[k] = mutate.Addendum{Layer: storedLayer{d}, Annotations: d.Annotations}
+			}
 		}
 	}
 	w.dropped(ctx, cur, missing)
-	lost := make([]string, 0, len(missing))
-	for k := range missing {
-		lost = append(lost, k)
-	}
-	sort.Strings(lost)
-	return cur, lost, nil
+	return cur, missing, nil
 }
 
 // dropped follows cur's chain of bases back and takes out of missing (and
@@ -289,7 +294,7 @@ func (w *attachWriter) manifest(ctx context.Context, h v1.Hash) (*v1.Manifest, e
 	if got := digestOf(d.Manifest); got != h.String() {
 		return nil, fmt.Errorf("manifest %s has digest %s", h, got)
 	}
-	m, err := v1.ParseManifest(strings.NewReader(string(d.Manifest)))
+	m, err := v1.ParseManifest(bytes.NewReader(d.Manifest))
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +304,7 @@ func (w *attachWriter) manifest(ctx context.Context, h v1.Hash) (*v1.Manifest, e
 
 // base is the [BaseAnnotation] of a manifest composed from cur.
 func (cur *current) base() string {
-	if cur.img == nil {
+	if cur.m == nil {
 		return "none"
 	}
 	return cur.h.String()
@@ -321,13 +326,34 @@ func layerKey(d v1.Descriptor) string {
 	return b.String()
 }
 
-func addendumKey(a mutate.Addendum) (string, error) {
-	h, err := a.Layer.Digest()
-	if err != nil {
-		return "", err
-	}
-	return layerKey(v1.Descriptor{Digest: h, Annotations: a.Annotations}), nil
+func addendumKey(a mutate.Addendum) string {
+	h, _ := a.Layer.Digest() // static and stored layers know their digest
+	return layerKey(v1.Descriptor{Digest: h, Annotations: a.Annotations})
 }
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// storedLayer is a layer already in the repository, known by its
+// descriptor: enough to compose a manifest without reading it.
+type storedLayer struct{ d v1.Descriptor }
+
+func (l storedLayer) Digest() (v1.Hash, error) { return l.d.Digest, nil }
+
+// DiffID is the digest: attachment layers are not compressed.
+func (l storedLayer) DiffID() (v1.Hash, error)             { return l.d.Digest, nil }
+func (l storedLayer) Size() (int64, error)                 { return l.d.Size, nil }
+func (l storedLayer) MediaType() (types.MediaType, error)  { return l.d.MediaType, nil }
+func (l storedLayer) Compressed() (io.ReadCloser, error)   { return nil, errStoredLayer }
+func (l storedLayer) Uncompressed() (io.ReadCloser, error) { return nil, errStoredLayer }
+
+var errStoredLayer = errors.New("a stored layer is composed into a manifest, not read")
 
 // sleep waits d, or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
