@@ -12,7 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Registry is a store in an OCI registry repository.
+// Registry is a store in an OCI registry repository. It is safe for
+// concurrent use; see the package doc for what [Attach] guarantees
+// against other processes.
 type Registry struct {
 	repo name.Repository
 	opts []remote.Option
