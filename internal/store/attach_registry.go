@@ -36,7 +36,8 @@ var ErrAttachContended = errors.New("other writers kept overwriting the attachme
 // Defaults of a [Registry]'s attach loop.
 const (
 	attachAttempts = 8                     // writes of one Attach
-	attachSettle   = 50 * time.Millisecond // wait before the second check
+	attachSettle   = 50 * time.Millisecond // least wait before the second check
+	attachWaitMax  = 2 * time.Second       // most wait before the second check
 	lineageDepth   = 32                    // manifests followed back per check
 )
 
@@ -47,9 +48,9 @@ var registryLocks keyedMutex
 // write, so within this process attaches to one tag take turns, and
 // against other processes each write is checked: the tag is read back
 // right after the write and again after a wait (twice as long as the
-// write took from its read, and at least attachSettle), and the layers
-// this call added or saw that another writer overwrote without having
-// seen them are written again, on top of what the tag then holds. Blobs
+// write took from its read, within attachSettle and attachWaitMax), and
+// the layers this call added or saw that another writer overwrote without
+// having seen them are written again, on top of what the tag then holds. Blobs
 // are uploaded before the tag is read, so between the read and the write
 // there is one blob (the config) and the manifest.
 func (r *Registry) attach(ctx context.Context, ref string, layers []Layer, replace func(old map[string]string) bool) (v1.Hash, error) {
@@ -130,7 +131,7 @@ func (w *attachWriter) run(ctx context.Context) (v1.Hash, error) {
 		if err != nil {
 			return v1.Hash{}, err
 		}
-		lost, err := w.settled(ctx, max(settle, 2*time.Since(start)))
+		lost, err := w.settled(ctx, max(settle, min(2*time.Since(start), attachWaitMax)))
 		if err != nil || len(lost) == 0 {
 			return h, err
 		}

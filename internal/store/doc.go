@@ -32,7 +32,7 @@
 //     all overwritten, Attach fails with [ErrAttachContended]. A writer
 //     that read the tag before this call's write and writes it only after
 //     this call's last check can still drop its layers: the wait (twice
-//     the time the write took, at least 50 ms) makes that window small,
-//     not empty.
+//     the time the write took, from 50 ms to 2 s) makes that window
+//     small, not empty.
 //   - Other [Store]s: attaches take turns within the process only.
 package store
