@@ -101,40 +101,106 @@ type Lookuper interface {
 // an empty config and one layer per signature or envelope), creating it if
 // needed. An existing layer is replaced when replace returns true for its
 // annotations, so a re-run does not pile up copies.
+//
+// Attach is safe for concurrent use: attaching to one ref from several
+// goroutines or processes loses no layer (see the package doc for what
+// each store guarantees).
 func Attach(ctx context.Context, st Store, ref string, layers []Layer, replace func(old map[string]string) bool) (v1.Hash, error) {
-	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	var keep []mutate.Addendum
+	if a, ok := st.(attacher); ok {
+		return a.attach(ctx, ref, layers, replace)
+	}
+	unlock := attachLocks.lock(st.String() + " " + ref)
+	defer unlock()
+	var old v1.Image
 	if lk, ok := st.(Lookuper); ok {
-		old, err := lk.Lookup(ctx, ref)
-		switch {
-		case errors.Is(err, ErrNotFound):
-		case err != nil:
-			return v1.Hash{}, fmt.Errorf("reading %s: %w", ref, err)
-		default:
-			m, err := old.Manifest()
-			if err != nil {
-				return v1.Hash{}, err
-			}
-			ls, err := old.Layers()
-			if err != nil {
-				return v1.Hash{}, err
-			}
-			for i, desc := range m.Layers {
-				if replace != nil && replace(desc.Annotations) {
-					continue
-				}
-				keep = append(keep, mutate.Addendum{Layer: ls[i], Annotations: desc.Annotations})
-			}
+		img, err := lookupAttachment(ctx, lk, ref)
+		if err != nil {
+			return v1.Hash{}, err
 		}
+		old = img
 	}
-	for _, l := range layers {
-		keep = append(keep, mutate.Addendum{Layer: static.NewLayer(l.Blob, l.MediaType), Annotations: l.Annotations})
-	}
-	img, err := mutate.Append(base, keep...)
+	img, err := composeAttachment(old, layers, replace, nil)
 	if err != nil {
-		return v1.Hash{}, err
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
 	}
 	return st.Put(ctx, ref, img)
+}
+
+// attacher is a store that makes [Attach]'s read, modify and write safe
+// against other writers by itself.
+type attacher interface {
+	attach(ctx context.Context, ref string, layers []Layer, replace func(old map[string]string) bool) (v1.Hash, error)
+}
+
+// attachLocks serializes [Attach] on stores that are no [attacher], by
+// store and ref, within this process.
+var attachLocks keyedMutex
+
+// lookupAttachment returns what is stored under ref, or nil when nothing is.
+func lookupAttachment(ctx context.Context, lk Lookuper, ref string) (v1.Image, error) {
+	img, err := lk.Lookup(ctx, ref)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// composeAttachment returns the attachment manifest: the layers of old (nil:
+// none) for which replace is false, then layers; ann are the manifest's
+// annotations (nil: none).
+func composeAttachment(old v1.Image, layers []Layer, replace func(old map[string]string) bool, ann map[string]string) (v1.Image, error) {
+	var adds []mutate.Addendum
+	if old != nil {
+		kept, err := keptLayers(old, replace)
+		if err != nil {
+			return nil, err
+		}
+		adds = kept
+	}
+	for _, l := range layers {
+		adds = append(adds, addendum(l))
+	}
+	return attachmentImage(adds, ann)
+}
+
+// keptLayers returns the layers of img for which replace is false.
+func keptLayers(img v1.Image, replace func(old map[string]string) bool) ([]mutate.Addendum, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("layers: %w", err)
+	}
+	if len(ls) != len(m.Layers) {
+		return nil, fmt.Errorf("manifest names %d layers, the image has %d", len(m.Layers), len(ls))
+	}
+	var kept []mutate.Addendum
+	for i, desc := range m.Layers {
+		if replace != nil && replace(desc.Annotations) {
+			continue
+		}
+		kept = append(kept, mutate.Addendum{Layer: ls[i], Annotations: desc.Annotations})
+	}
+	return kept, nil
+}
+
+func addendum(l Layer) mutate.Addendum {
+	return mutate.Addendum{Layer: static.NewLayer(l.Blob, l.MediaType), Annotations: l.Annotations}
+}
+
+// attachmentImage is cosign's attachment manifest: an empty OCI config and
+// adds, with manifest annotations ann (nil: none).
+func attachmentImage(adds []mutate.Addendum, ann map[string]string) (v1.Image, error) {
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	if ann != nil {
+		base = mutate.Annotations(base, ann).(v1.Image)
+	}
+	return mutate.Append(base, adds...)
 }
 
 // SimpleSigning is cosign's signature payload for an image digest.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,9 +21,12 @@ import (
 )
 
 // Layout is a store in an OCI image layout directory. It is safe for
-// concurrent use by several goroutines and several processes.
+// concurrent use by several goroutines and several processes: every change
+// of index.json happens under an exclusive lock of the file .lock in the
+// directory (flock), and replaces the index by rename.
 type Layout struct {
 	dir string
+	mu  sync.Mutex // held with the file lock: waiters park here, not in flock
 }
 
 // OpenLayout opens the layout directory dir, creating it if needed.
@@ -36,12 +40,29 @@ func OpenLayout(dir string) (*Layout, error) {
 			return nil, fmt.Errorf("opening store %s: %w", dir, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, os.ErrNotExist) {
-		if err := writeAtomic(filepath.Join(dir, "index.json"), []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)); err != nil {
-			return nil, fmt.Errorf("opening store %s: %w", dir, err)
-		}
+	if err := l.createIndex(); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
 	return l, nil
+}
+
+// createIndex writes an empty index.json unless there is one, under the
+// lock: two processes opening a new store at once must not write the empty
+// index over an entry the other has added.
+func (l *Layout) createIndex() error {
+	p := filepath.Join(l.dir, "index.json")
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return writeAtomic(p, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))
 }
 
 // Dir returns the layout directory.
@@ -67,58 +88,105 @@ func (l *Layout) Has(h v1.Hash) bool {
 // Put implements [Store]: layers, config and manifest are written first,
 // the index entry last.
 func (l *Layout) Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, error) {
-	layers, err := img.Layers()
+	entry, err := l.writeImage(ctx, ref, img)
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	return entry.Digest, l.addToIndex(entry)
+}
+
+// attach implements [attacher]. The new layers' blobs are written first;
+// the lookup of what ref holds, the new manifest and its index entry then
+// happen under the store's lock, so no other writer, goroutine or process,
+// can change ref in between.
+func (l *Layout) attach(ctx context.Context, ref string, layers []Layer, replace func(old map[string]string) bool) (v1.Hash, error) {
+	pre, err := composeAttachment(nil, layers, nil, nil)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
+	}
+	if err := l.writeBlobs(ctx, pre); err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer unlock()
+	old, err := lookupAttachment(ctx, l, ref)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img, err := composeAttachment(old, layers, replace, nil)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
+	}
+	entry, err := l.writeImage(ctx, ref, img)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return entry.Digest, l.addToIndexLocked(entry)
+}
+
+// writeImage writes the blobs and the manifest of img, and returns the
+// index entry that would record it under ref.
+func (l *Layout) writeImage(ctx context.Context, ref string, img v1.Image) (v1.Descriptor, error) {
+	if err := l.writeBlobs(ctx, img); err != nil {
+		return v1.Descriptor{}, err
+	}
+	desc, err := partial.Descriptor(img)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	m, err := img.RawManifest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if err := l.writeBytes(desc.Digest, m); err != nil {
+		return v1.Descriptor{}, err
+	}
+	entry := v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: desc.ArtifactType}
+	if ref != "" {
+		entry.Annotations = map[string]string{RefAnnotation: ref}
+	}
+	return entry, nil
+}
+
+// writeBlobs writes the layers and the config of img that are not stored.
+func (l *Layout) writeBlobs(ctx context.Context, img v1.Image) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
 	for _, layer := range layers {
 		if err := ctx.Err(); err != nil {
-			return v1.Hash{}, err
+			return err
 		}
 		h, err := layer.Digest()
 		if err != nil {
-			return v1.Hash{}, err
+			return err
 		}
 		if l.Has(h) {
 			continue
 		}
 		rc, err := layer.Compressed()
 		if err != nil {
-			return v1.Hash{}, err
+			return err
 		}
 		err = l.writeBlob(h, rc)
 		rc.Close()
 		if err != nil {
-			return v1.Hash{}, err
+			return err
 		}
 	}
 	cfgName, err := img.ConfigName()
 	if err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
-		return v1.Hash{}, err
+		return err
 	}
-	if err := l.writeBytes(cfgName, raw); err != nil {
-		return v1.Hash{}, err
-	}
-	desc, err := partial.Descriptor(img)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	m, err := img.RawManifest()
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := l.writeBytes(desc.Digest, m); err != nil {
-		return v1.Hash{}, err
-	}
-	entry := v1.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: desc.ArtifactType}
-	if ref != "" {
-		entry.Annotations = map[string]string{RefAnnotation: ref}
-	}
-	return desc.Digest, l.addToIndex(entry)
+	return l.writeBytes(cfgName, raw)
 }
 
 func (l *Layout) blobPath(h v1.Hash) string {
@@ -176,6 +244,11 @@ func (l *Layout) addToIndex(d v1.Descriptor) error {
 		return err
 	}
 	defer unlock()
+	return l.addToIndexLocked(d)
+}
+
+// addToIndexLocked is [Layout.addToIndex] for a caller holding the lock.
+func (l *Layout) addToIndexLocked(d v1.Descriptor) error {
 	p := filepath.Join(l.dir, "index.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -281,16 +354,37 @@ func (l *Layout) ResolveAll(ref string) ([]v1.Hash, error) {
 	return current, nil
 }
 
+// lock takes the store's exclusive lock: l.mu against the goroutines of
+// this process that share l, then flock of .lock against everyone else
+// (other processes, other Layouts of the same directory). It is not
+// reentrant. It returns the unlock.
 func (l *Layout) lock() (func(), error) {
+	l.mu.Lock()
 	f, err := os.OpenFile(filepath.Join(l.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("locking store: %w", err)
+		l.mu.Unlock()
+		return nil, fmt.Errorf("locking store %s: %w", l.dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flock(f, syscall.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("locking store: %w", err)
+		l.mu.Unlock()
+		return nil, fmt.Errorf("locking store %s (%s): %w", l.dir, f.Name(), err)
 	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return func() {
+		flock(f, syscall.LOCK_UN)
+		f.Close()
+		l.mu.Unlock()
+	}, nil
+}
+
+// flock is syscall.Flock, retried when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 func writeAtomic(p string, b []byte) error {

@@ -5,13 +5,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Registry is a store in an OCI registry repository.
+// Registry is a store in an OCI registry repository. It is safe for
+// concurrent use; see the package doc for what [Attach] guarantees
+// against other processes.
 type Registry struct {
 	repo name.Repository
 	opts []remote.Option
@@ -21,6 +24,12 @@ type Registry struct {
 
 	mu     sync.Mutex
 	images map[v1.Hash]v1.Image // by digest: immutable, fetched once
+
+	// Test hooks of [Attach]; zero values mean the defaults: the
+	// process-wide locks, attachAttempts, attachSettle.
+	locks          *keyedMutex
+	attachAttempts int
+	attachSettle   time.Duration
 }
 
 // readOptions are the options of reads: one puller for the store's
@@ -36,6 +45,11 @@ func (r *Registry) readOptions(ctx context.Context) []remote.Option {
 		return append(opts, remote.Reuse(r.puller))
 	}
 	return append(opts, r.opts...)
+}
+
+// writeOptions are the options of writes.
+func (r *Registry) writeOptions(ctx context.Context) []remote.Option {
+	return append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
 }
 
 // RegistryOption configures a [Registry].
@@ -65,7 +79,7 @@ func (r *Registry) Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, 
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	opts := append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
+	opts := r.writeOptions(ctx)
 	if err := remote.Write(r.repo.Digest(h.String()), img, opts...); err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s to %s: %w", h, r.repo, err)
 	}
