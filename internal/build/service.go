@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -17,33 +16,37 @@ import (
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/artifact"
 	"github.com/accord-build/accord/internal/engine"
-	"github.com/accord-build/accord/internal/engine/local"
 	"github.com/accord-build/accord/internal/hashtree"
 	"github.com/accord-build/accord/internal/proof"
-	"github.com/accord-build/accord/internal/sandbox"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
 )
 
-// Service builds requests. Its zero value is not usable: Store is
-// required.
+// Service builds requests. Store is required.
 type Service struct {
 	// Store holds step images, artifacts and their evidence.
 	Store store.Store
-	// WorkDir keeps the runs' temporary state; default a directory under
-	// $TMPDIR.
-	WorkDir string
-	// Parallel is how many tasks run at once; default the CPU count.
-	Parallel int
-	// Keep keeps workspaces, bundles and step logs after a run.
-	Keep bool
-	// StepMemory is the memory limit of steps that set none; default 4 GiB.
+	// Engine runs the builds; default [Local] on Store with these
+	// fields' settings.
+	Engine Engine
+	// WorkDir, Parallel, Keep and StepMemory configure the default local
+	// engine (see [Local]).
+	WorkDir    string
+	Parallel   int
+	Keep       bool
 	StepMemory int64
 	// Trust decides whose stored provenance explains a divergence; nil
 	// trusts none.
 	Trust Trust
 	// Logger gets the service's own log lines; default none.
 	Logger *slog.Logger
+}
+
+func (s *Service) engine() Engine {
+	if s.Engine != nil {
+		return s.Engine
+	}
+	return &Local{Store: s.Store, WorkDir: s.WorkDir, Parallel: s.Parallel, Keep: s.Keep, StepMemory: s.StepMemory}
 }
 
 // Builder is one builder: who it is, the key it signs with, the engine
@@ -117,7 +120,7 @@ type run struct {
 	b        Builder
 	resolved *pipelines.Resolved
 	params   v1.Params
-	runner   *sandbox.Runner
+	info     EngineInfo
 	exec     engine.Executor
 	src      engine.Source
 	srcInfo  SourceInfo
@@ -130,24 +133,14 @@ func (r *run) cleanup() {
 	}
 }
 
-// prepare makes the runner and executor and fetches the source.
+// prepare makes the executor and fetches the source.
 func (s *Service) prepare(ctx context.Context, req Request, b Builder, resolved *pipelines.Resolved) (*run, error) {
-	rt, err := sandbox.ParseRuntime(orDefault(b.Runtime, string(sandbox.Runc)))
-	if err != nil {
-		return nil, inputErr(err)
-	}
 	r := &run{id: newRunID(), req: req, b: b, resolved: resolved, params: append(v1.Params(nil), req.Params...)}
-	work := s.WorkDir
-	if work == "" {
-		work = filepath.Join(os.TempDir(), fmt.Sprintf("accord-%d", os.Getuid()))
-	}
-	if err := os.MkdirAll(work, 0o700); err != nil {
+	var err error
+	if r.exec, r.info, err = s.engine().Executor(ctx, b); err != nil {
 		return nil, err
 	}
-	if r.runner, err = sandbox.NewRunner(rt, work, sandbox.WithKeep(s.Keep)); err != nil {
-		return nil, inputErr(err)
-	}
-	rootfs, err := sandbox.NewRootFSCache(sandbox.DefaultCacheDir())
+	work, err := (&Local{WorkDir: s.WorkDir}).workDir()
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +160,6 @@ func (s *Service) prepare(ctx context.Context, req Request, b Builder, resolved 
 	if _, ok := findParamSpec(spec, "source-commit"); ok && info.Commit != "" && !hasParam(r.params, "source-commit") {
 		r.params = append(r.params, v1.Param{Name: "source-commit", Value: *v1.NewStructuredValues(info.Commit)})
 	}
-	memory := s.StepMemory
-	if memory == 0 {
-		memory = 4 << 30
-	}
-	r.exec = local.New(s.Store, r.runner, rootfs, work, local.WithParallel(s.Parallel), local.WithKeep(s.Keep), local.WithStepMemory(memory))
 	return r, nil
 }
 
@@ -183,7 +171,7 @@ func (s *Service) execute(ctx context.Context, r *run) (*Report, error) {
 		RecordArtifacts: b.Signer != nil, Variation: b.Variation}
 	if b.Progress != nil {
 		eb.Observer = b.Progress
-		b.Progress.Started(PipelineInfo{r.resolved.Pipeline.Name, r.resolved.Digest}, r.srcInfo, string(r.runner.Runtime()), r.runner.Rootless())
+		b.Progress.Started(PipelineInfo{r.resolved.Pipeline.Name, r.resolved.Digest}, r.srcInfo, r.info.Runtime, r.info.Rootless)
 	}
 	started := time.Now()
 	res, err := r.exec.Run(ctx, eb)
@@ -196,8 +184,8 @@ func (s *Service) execute(ctx context.Context, r *run) (*Report, error) {
 		return nil, &RunError{Err: err}
 	}
 	rep := &Report{Builder: b.Name, BuilderID: b.ID, Variation: effectiveVariation(b.Variation), Succeeded: res.Succeeded, Reason: res.Reason,
-		Pipeline: PipelineInfo{r.resolved.Pipeline.Name, r.resolved.Digest}, Source: r.srcInfo, Runtime: string(r.runner.Runtime()),
-		Rootless: r.runner.Rootless(), Tasks: res.Tasks, Results: res.Results, Seconds: res.Seconds, Artifacts: []artifact.Artifact{}}
+		Pipeline: PipelineInfo{r.resolved.Pipeline.Name, r.resolved.Digest}, Source: r.srcInfo, Runtime: r.info.Runtime,
+		Rootless: r.info.Rootless, Tasks: res.Tasks, Results: res.Results, Seconds: res.Seconds, Artifacts: []artifact.Artifact{}}
 	for _, d := range r.resolved.Definitions() {
 		rep.Unpinned = append(rep.Unpinned, pipelines.UnpinnedImages(d)...)
 	}
@@ -222,7 +210,7 @@ func (s *Service) collect(ctx context.Context, r *run, res *engine.Result, rep *
 		return
 	}
 	in := &proof.Input{RunID: r.id, Pipeline: r.resolved, Params: r.params, Source: r.src, Result: res, Artifacts: arts,
-		Internal: internalParameters(r.b, r.runner), Started: started, Finished: time.Now()}
+		Internal: internalParameters(r.b, r.info), Started: started, Finished: time.Now()}
 	if in.SourceTree, err = sourceTree(r.src.Dir); err == nil {
 		rep.Proof, err = proof.Record(ctx, in, proof.Options{Signer: r.b.Signer, BuilderID: r.b.ID, Store: s.Store, Logger: s.Logger})
 	}
@@ -258,10 +246,10 @@ func sourceTree(dir string) (string, error) {
 
 // internalParameters are what the provenance records about this builder:
 // runtime, rootless, and the variation profile as the steps saw it.
-func internalParameters(b Builder, runner *sandbox.Runner) map[string]any {
-	rt := string(runner.Runtime())
+func internalParameters(b Builder, info EngineInfo) map[string]any {
+	rt := info.Runtime
 	v := effectiveVariation(b.Variation)
-	m := map[string]any{"runtime": rt, "rootless": runner.Rootless(), "variation": map[string]any{
+	m := map[string]any{"runtime": rt, "rootless": info.Rootless, "variation": map[string]any{
 		"workspaceRoot": v.WorkspaceRoot, "hostname": v.Hostname, "uid": v.UID, "gid": v.GID, "umask": v.Umask,
 		"timezone": v.Timezone, "cpus": v.CPUs, "envOrder": v.EnvOrder, "runtime": rt,
 	}}
