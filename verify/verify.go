@@ -250,6 +250,11 @@ func parseAttestations(raws [][]byte) ([]envelope, []string) {
 			notes = append(notes, fmt.Sprintf("attestation %d: %v: skipped", i+1, err))
 			continue
 		}
+		if st.PredicateType == attest.VerificationSummaryV1 {
+			// A verifier's summary (accord verify --vsa-key's own output)
+			// is never evidence for a verification: not read, no note.
+			continue
+		}
 		if _, ok := predicateNames[st.PredicateType]; !ok {
 			notes = append(notes, fmt.Sprintf("attestation %d: predicate type %q is not one verify reads: skipped", i+1, st.PredicateType))
 			continue

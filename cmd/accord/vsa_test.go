@@ -128,10 +128,14 @@ func TestVSAStored(t *testing.T) {
 		}
 		var out struct {
 			Verified bool
+			Notes    []string
 			VSA      struct{ Digest, Ref string }
 		}
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil || !out.Verified || out.VSA.Ref == "" {
 			t.Fatalf("verify -o json: %v\n%s", err, stdout)
+		}
+		if len(out.Notes) != 0 {
+			t.Errorf("notes %q: a stored summary is not evidence and no note", out.Notes)
 		}
 		got, all := s.summaries(t, s.consensus)
 		if len(got) != 1 || all != 5 {

@@ -163,3 +163,45 @@ func TestAdmissionPolicyTester(t *testing.T) {
 		})
 	}
 }
+
+// kyvernoCases: the same cases for the Kyverno policies.
+var kyvernoCases = []struct {
+	policy string
+	image  string
+	admit  bool
+}{
+	{kyvernoFile, "consensus", true},
+	{kyvernoFile, "single", false},
+	{kyvernoVSAFile, "consensus", true},
+	{kyvernoVSAFile, "single", false},
+	{kyvernoVSAFile, "rogue", false},
+	{kyvernoVSAFile, "otherVerifier", false},
+	{kyvernoVSAFile, "replayed", false},
+}
+
+// TestAdmissionKyverno runs the Kyverno CLI (kyverno apply, of the pinned
+// release) on the ClusterPolicies and a pod of each image in a local
+// registry, offline.
+func TestAdmissionKyverno(t *testing.T) {
+	kyverno := os.Getenv("ACCORD_KYVERNO")
+	if kyverno == "" {
+		t.Skip("ACCORD_KYVERNO is not set: hack/test.sh builds the pinned Kyverno CLI and sets it")
+	}
+	w := newAdmissionWorld(t)
+	for _, tc := range kyvernoCases {
+		t.Run(tc.policy+"/"+tc.image, func(t *testing.T) {
+			pod := filepath.Join(t.TempDir(), "pod.yaml")
+			os.WriteFile(pod, []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: default}\nspec:\n  containers:\n  - name: app\n    image: "+w.images[tc.image].String()+"\n"), 0o644)
+			cmd := exec.Command(kyverno, "apply", w.policies[tc.policy], "--resource", pod, "--registry", "--remove-color")
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TUF_ROOT="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			passed := err == nil && strings.Contains(string(out), "pass: 1, fail: 0")
+			if passed != tc.admit {
+				t.Errorf("kyverno apply admitted=%v, want %v: %v\n%s", passed, tc.admit, err, out)
+			}
+			if !tc.admit && !strings.Contains(string(out), "fail: 1") {
+				t.Errorf("kyverno apply refused without evaluating the rule:\n%s", out)
+			}
+		})
+	}
+}
