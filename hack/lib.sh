@@ -95,11 +95,15 @@ install_go_module_tool() {
 # examples' tests (its go.mod has replace directives; about 12 minutes to
 # build cold on 2 shared cores).
 POLICY_CONTROLLER_VERSION=v0.13.1
+# The Kyverno CLI (kyverno apply), for the same tests: about 26 minutes to
+# build cold on 2 shared cores, then cached.
+KYVERNO_VERSION=v1.19.1
 
 install_interop_tools() {
   export ACCORD_COSIGN; ACCORD_COSIGN=$(install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION")
   export ACCORD_INTOTO; ACCORD_INTOTO=$(install_go_tool in-toto-golang github.com/in-toto/in-toto-golang "$INTOTO_VERSION")
   export ACCORD_POLICY_TESTER; ACCORD_POLICY_TESTER=$(install_go_module_tool policy-tester github.com/sigstore/policy-controller "$POLICY_CONTROLLER_VERSION" ./cmd/tester)
+  export ACCORD_KYVERNO; ACCORD_KYVERNO=$(install_go_module_tool kyverno github.com/kyverno/kyverno "$KYVERNO_VERSION" ./cmd/cli/kubectl-kyverno)
   command -v docker-registry >/dev/null || { as_root apt-get install -y -qq docker-registry >/dev/null; }
   export ACCORD_REGISTRY_BIN; ACCORD_REGISTRY_BIN=$(command -v docker-registry)
 }
