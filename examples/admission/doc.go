@@ -7,6 +7,6 @@
 // README.md). The package has no code; its tests decode the policies
 // strictly against the upstream schemas, check them against accord's
 // constants, the keys in keys/ and the accord policy accord-policy.yaml,
-// and run policy-controller's policy-tester on them against a local
-// registry.
+// and run the real engines (policy-controller's policy-tester, the Kyverno
+// CLI) on them against a local registry.
 package admission
