@@ -20,6 +20,8 @@ import (
 const (
 	SLSAProvenanceV1 = "https://slsa.dev/provenance/v1"
 	SPDXDocument     = "https://spdx.dev/Document"
+	// VerificationSummaryV1 is SLSA's verification summary (VSA) v1.
+	VerificationSummaryV1 = "https://slsa.dev/verification_summary/v1"
 )
 
 // BuildType is the versioned URI of accord's build type; docs/buildtype.md

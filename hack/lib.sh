@@ -67,9 +67,43 @@ install_go_tool() {
   echo "$dir/$bin"
 }
 
+# install_go_module_tool BIN MODULE VERSION PKG: like install_go_tool, for a
+# module whose go.mod has replace directives (go install MODULE@VERSION
+# refuses those): PKG (./cmd/x) is built inside a copy of the module, as its
+# main module, from its own go.mod and go.sum.
+install_go_module_tool() {
+  local bin=$1 module=$2 version=$3 pkg=$4
+  local dir="$ACCORD_TOOLS_CACHE/$bin-$version"
+  if [ ! -x "$dir/$bin" ]; then
+    log "building $module@$version $pkg (cached in $dir)"
+    local src tmp
+    src=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -n "$src" ] || { echo "cannot download $module@$version" >&2; return 1; }
+    tmp=$(mktemp -d)
+    cp -r "$src/." "$tmp/" && chmod -R u+w "$tmp"
+    mkdir -p "$dir"
+    (cd "$tmp" && CGO_ENABLED=0 GOFLAGS="-trimpath -mod=readonly" go build -o "$dir/$bin.tmp" "$pkg" >&2) &&
+      mv "$dir/$bin.tmp" "$dir/$bin"
+    local rc=$?
+    rm -rf "$tmp"
+    [ "$rc" = 0 ] || return "$rc"
+  fi
+  echo "$dir/$bin"
+}
+
+# sigstore policy-controller's offline admission tester, for the admission
+# examples' tests (its go.mod has replace directives; about 12 minutes to
+# build cold on 2 shared cores).
+POLICY_CONTROLLER_VERSION=v0.13.1
+# The Kyverno CLI (kyverno apply), for the same tests: about 26 minutes to
+# build cold on 2 shared cores, then cached.
+KYVERNO_VERSION=v1.19.1
+
 install_interop_tools() {
   export ACCORD_COSIGN; ACCORD_COSIGN=$(install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION")
   export ACCORD_INTOTO; ACCORD_INTOTO=$(install_go_tool in-toto-golang github.com/in-toto/in-toto-golang "$INTOTO_VERSION")
+  export ACCORD_POLICY_TESTER; ACCORD_POLICY_TESTER=$(install_go_module_tool policy-tester github.com/sigstore/policy-controller "$POLICY_CONTROLLER_VERSION" ./cmd/tester)
+  export ACCORD_KYVERNO; ACCORD_KYVERNO=$(install_go_module_tool kyverno github.com/kyverno/kyverno "$KYVERNO_VERSION" ./cmd/cli/kubectl-kyverno)
   command -v docker-registry >/dev/null || { as_root apt-get install -y -qq docker-registry >/dev/null; }
   export ACCORD_REGISTRY_BIN; ACCORD_REGISTRY_BIN=$(command -v docker-registry)
 }

@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 
 install_deps
 ensure_test_user
-# The real cosign and in-toto-golang CLIs (pinned, cached by version) and
-# Debian's docker-registry, for the interop tests.
+# The real cosign and in-toto-golang CLIs, policy-controller's
+# policy-tester and the Kyverno CLI (pinned, cached by version) and Debian's
+# docker-registry, for the interop and admission tests (ACCORD_COSIGN,
+# ACCORD_INTOTO, ACCORD_POLICY_TESTER, ACCORD_KYVERNO, ACCORD_REGISTRY_BIN).
 install_interop_tools
 
 log "go vet"

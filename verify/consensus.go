@@ -108,40 +108,87 @@ func pipelineCheck(as []*attestation, allowed []string) Check {
 // agree on, distinct trusted builders: a key used under two identities
 // counts once, and so does an identity with two keys. Keys are compared by
 // fingerprints[i] (builder i's key material, [attest.Fingerprint]), never
-// by their PEM bytes: one key written twice is one builder.
-func thresholdCheck(as []*attestation, p Policy, fingerprints []string) Check {
+// by their PEM bytes: one key written twice is one builder. It also
+// returns the largest agreeing group (the first in source and pipeline
+// order among equals) and the attestations counted in it.
+func thresholdCheck(as []*attestation, p Policy, fingerprints []string) (Check, group) {
 	groups := map[string][]*attestation{}
 	for _, a := range as {
-		src := a.prov.SourceCommit
-		if src == "" {
-			src = "tree:" + a.prov.SourceTree
-		}
-		k := src + " " + a.prov.PipelineDigest
+		k := sourceOf(a.prov) + " " + a.prov.PipelineDigest
 		groups[k] = append(groups[k], a)
 	}
-	best, bestKey := 0, ""
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var best group
 	for _, k := range keys {
 		ids, keys := map[string]bool{}, map[string]bool{}
-		n := 0
+		var g group
 		for _, a := range groups[k] {
 			id, key := p.Builders[a.builder].ID, fingerprints[a.builder]
 			if ids[id] || keys[key] {
 				continue
 			}
 			ids[id], keys[key] = true, true
-			n++
+			g.members = append(g.members, a)
 		}
-		if n > best {
-			best, bestKey = n, k
+		if len(g.members) > len(best.members) {
+			best = g
 		}
 	}
-	if best >= p.Threshold {
-		return Check{CheckThreshold, true, fmt.Sprintf("%d of %d trusted builders agree (need %d) on source %s", best, len(p.Builders), p.Threshold, strings.Fields(bestKey)[0])}
+	if n := len(best.members); n >= p.Threshold {
+		return Check{CheckThreshold, true, fmt.Sprintf("%d of %d trusted builders agree (need %d) on source %s", n, len(p.Builders), p.Threshold, sourceOf(best.members[0].prov))}, best
 	}
-	return Check{CheckThreshold, false, fmt.Sprintf("%d distinct trusted builders attest this artifact for one source and pipeline; the policy needs %d", best, p.Threshold)}
+	return Check{CheckThreshold, false, fmt.Sprintf("%d distinct trusted builders attest this artifact for one source and pipeline; the policy needs %d", len(best.members), p.Threshold)}, best
+}
+
+// sourceOf is what a provenance was built from: its source commit, else
+// the tree of a directory source ("tree:<dirHash1>").
+func sourceOf(p provenanceFields) string {
+	if p.SourceCommit == "" {
+		return "tree:" + p.SourceTree
+	}
+	return p.SourceCommit
+}
+
+// group is one set of trusted provenances that agree on the source and
+// the pipeline, one per distinct builder.
+type group struct{ members []*attestation }
+
+// agreement describes the group for a verification summary.
+func (g group) agreement(p Policy, fingerprints []string) Agreement {
+	a := Agreement{Threshold: p.Threshold}
+	if len(g.members) == 0 {
+		return a
+	}
+	first := g.members[0].prov
+	a.SourceCommit, a.PipelineDigest = first.SourceCommit, first.PipelineDigest
+	if a.SourceCommit == "" {
+		a.SourceTree = first.SourceTree
+	}
+	for _, m := range g.members {
+		a.Builders = append(a.Builders, AgreeingBuilder{ID: p.Builders[m.builder].ID, KeyFingerprint: fingerprints[m.builder]})
+	}
+	sort.Slice(a.Builders, func(i, j int) bool { return a.Builders[i].ID < a.Builders[j].ID })
+	return a
+}
+
+// name is the first name (in order) the members give the subject with the
+// sha256 hex, or "".
+func (g group) name(sha string) string {
+	var names []string
+	for _, m := range g.members {
+		for _, s := range m.st.Subject {
+			if s.Digest["sha256"] == sha {
+				names = append(names, s.Name)
+			}
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
 }

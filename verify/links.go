@@ -15,8 +15,9 @@ import (
 
 // bundle is a stored links bundle that trusted provenance names.
 type bundle struct {
-	sha  string
-	blob []byte
+	index int // in the bundles given, 0-based (the first of equal ones)
+	sha   string
+	blob  []byte
 	// by are the trusted provenances about the artifact that name it.
 	by []*attestation
 }
@@ -43,7 +44,7 @@ func selectBundles(blobs [][]byte, about []*attestation) ([]bundle, []string) {
 		case seen[sha]:
 		default:
 			seen[sha] = true
-			out = append(out, bundle{sha: sha, blob: b, by: named[sha]})
+			out = append(out, bundle{index: i, sha: sha, blob: b, by: named[sha]})
 		}
 	}
 	return out, notes
@@ -63,15 +64,7 @@ func layoutCheck(bundles []bundle, about []*attestation, layout, ownerKey []byte
 	if len(about) == 0 {
 		return fail("no trusted provenance about the artifact to take the links from")
 	}
-	var other []string
-	var use []bundle
-	for _, b := range bundles {
-		if b.pipelines()[pipeline] {
-			use = append(use, b)
-		} else {
-			other = append(other, fmt.Sprintf("sha256:%s of pipeline %s", b.sha, strings.Join(sortedKeys(b.pipelines()), ", ")))
-		}
-	}
+	use, other := ofPipeline(bundles, pipeline)
 	if len(use) == 0 {
 		if len(other) > 0 {
 			return fail("the layout was generated for pipeline %s, but the trusted provenance names links of another pipeline (%s)", pipeline, strings.Join(other, "; "))
@@ -100,6 +93,34 @@ func layoutCheck(bundles []bundle, about []*attestation, layout, ownerKey []byte
 		return Check{CheckLayout, true, fmt.Sprintf("%d step links of pipeline %s satisfy the layout; the artifact is their final product %s", len(files), pipeline, p)}
 	}
 	return fail("the links satisfy the layout, but the artifact sha256:%s is not among the pipeline's final products: they are the links of another build", artifactSHA)
+}
+
+// ofPipeline splits the bundles into those trusted provenance of the
+// pipeline names, and a description of the others.
+func ofPipeline(bundles []bundle, pipeline string) (use []bundle, other []string) {
+	for _, b := range bundles {
+		if b.pipelines()[pipeline] {
+			use = append(use, b)
+		} else {
+			other = append(other, fmt.Sprintf("sha256:%s of pipeline %s", b.sha, strings.Join(sortedKeys(b.pipelines()), ", ")))
+		}
+	}
+	return use, other
+}
+
+// layoutBundles returns the indices (in Evidence.LinkBundles) of the
+// bundles the layout check reads: those of the layout's pipeline.
+func layoutBundles(bundles []bundle, layout []byte) []int {
+	_, pipeline, err := loadLayout(layout)
+	if err != nil {
+		return nil
+	}
+	use, _ := ofPipeline(bundles, pipeline)
+	var out []int
+	for _, b := range use {
+		out = append(out, b.index)
+	}
+	return out
 }
 
 // loadLayout reads a signed layout and the pipeline digest it names.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/accord-build/accord/attest"
 )
 
 // PolicyFile is the YAML policy `accord verify --policy` reads:
@@ -99,7 +101,7 @@ func ParsePolicy(file string, data []byte, readFile func(string) ([]byte, error)
 		}
 		return filepath.Join(filepath.Dir(file), p)
 	}
-	p := &Policy{Threshold: pf.Threshold, Pipelines: pf.Pipelines}
+	p := &Policy{Threshold: pf.Threshold, Pipelines: pf.Pipelines, File: file, FileSHA256: attest.SHA256Hex(data)}
 	for i, b := range pf.Builders {
 		field := fmt.Sprintf("builders[%d]", i)
 		if b.ID == "" || b.Key == "" {

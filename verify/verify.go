@@ -37,6 +37,9 @@ type Result struct {
 	// untrusted or unbound attestations and link bundles. Skipped evidence
 	// never counts for or against the artifact; a note is not a failure.
 	Notes []string `json:"notes"`
+	// Used is the evidence the verdict rests on, set only when Verified:
+	// what a verification summary ([Summary]) lists. Not part of -o json.
+	Used *Used `json:"-"`
 }
 
 // Failed returns the names of the failed checks.
@@ -125,6 +128,11 @@ type Policy struct {
 	// generated for, whose final products contain the artifact.
 	Layout         []byte
 	LayoutOwnerKey []byte
+	// File is the policy file as given to [LoadPolicy] or [ParsePolicy],
+	// and FileSHA256 the SHA-256 (hex) of the bytes read from it: what a
+	// verification summary names as its policy. Empty for a policy built
+	// in code, which cannot be named in a summary.
+	File, FileSHA256 string
 }
 
 // Check names added by the policy.
@@ -175,17 +183,30 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 		r.Checks = append(r.Checks, pipelineCheck(about, p.Pipelines))
 		about = filter(about, func(a *attestation) bool { return contains(p.Pipelines, a.prov.PipelineDigest) })
 	}
-	r.Checks = append(r.Checks, thresholdCheck(about, p, fingerprints))
+	threshold, agreed := thresholdCheck(about, p, fingerprints)
+	r.Checks = append(r.Checks, threshold)
+	used := &Used{Agreement: agreed.agreement(p, fingerprints)}
+	for _, a := range agreed.members {
+		used.Provenance = append(used.Provenance, a.index)
+	}
+	used.Name = agreed.name(ev.ArtifactSHA256)
 	if p.RequireSBOM {
 		sb := verified(envs, p.Builders, verifiers, attest.SPDXDocument)
 		r.Notes = append(r.Notes, sb.notes...)
 		r.Checks = append(r.Checks, signatureCheck(CheckSBOMSignature, "SPDX SBOM", sb))
 		r.Checks = append(r.Checks, subjectCheck(CheckSBOMSubject, "SBOM", sb, ev.ArtifactSHA256))
+		for _, a := range sb.about(ev.ArtifactSHA256) {
+			used.SBOMs = append(used.SBOMs, a.index)
+		}
 	}
 	if layout != nil {
 		r.Checks = append(r.Checks, <-layout)
+		used.LinkBundles = layoutBundles(bundles, p.Layout)
 	}
 	r.Verified = len(r.Failed()) == 0
+	if r.Verified {
+		r.Used = used
+	}
 	return r, nil
 }
 
@@ -227,6 +248,11 @@ func parseAttestations(raws [][]byte) ([]envelope, []string) {
 		st, err := attest.ParseStatement(payload)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("attestation %d: %v: skipped", i+1, err))
+			continue
+		}
+		if st.PredicateType == attest.VerificationSummaryV1 {
+			// A verifier's summary (accord verify --vsa-key's own output)
+			// is never evidence for a verification: not read, no note.
 			continue
 		}
 		if _, ok := predicateNames[st.PredicateType]; !ok {

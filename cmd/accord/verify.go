@@ -13,6 +13,7 @@ import (
 
 func newVerifyCmd() *cobra.Command {
 	var storeRef, policyFile, output string
+	var vsa vsaOptions
 	cmd := &cobra.Command{
 		Use:   "verify ARTIFACT --policy FILE",
 		Short: "Verify an artifact's signatures, provenance, builders' agreement, SBOM and in-toto layout",
@@ -51,6 +52,15 @@ was generated for; the artifact must be among the links' final products.
 Evidence that is unreadable, malformed, untrusted or not bound to the
 artifact is skipped and reported as a note (NOTE lines, "notes" in JSON).
 
+With --vsa-key KEY --verifier-id URI, a verified artifact also gets a
+signed SLSA verification summary (https://slsa.dev/verification_summary/v1),
+stored beside it with its attestations: the verifier, the policy file by
+SHA-256, every provenance, SBOM and links bundle the verdict used by digest,
+verifiedLevels SLSA_BUILD_LEVEL_2 and the agreement (threshold, builders,
+source commit, pipeline digest) under https://accord.dev/vsa/agreement/v1.
+timeVerified is SOURCE_DATE_EPOCH when set, else the clock. A failed
+verification signs nothing.
+
 Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,10 +83,14 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			summary, err := vsa.sign(cmd.Context(), st, args[0], ev, res, pol)
+			if err != nil {
+				return err
+			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
+				if err := enc.Encode(verifyJSON(res, summary)); err != nil {
 					return err
 				}
 			} else {
@@ -93,6 +107,9 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 				if res.Verified {
 					fmt.Fprintf(cmd.OutOrStdout(), "verified: %s (sha256:%s)\n", args[0], ev.ArtifactSHA256)
 				}
+				if summary != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "verification summary: %s (%s)\n", summary.Ref, summary.Digest)
+				}
 			}
 			if !res.Verified {
 				return &exitError{code: exitNotVerified, err: &verify.Error{Result: res}}
@@ -103,5 +120,7 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML, see above)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	vsa.addFlags(cmd)
+	cmd.PreRunE = func(*cobra.Command, []string) error { return vsa.validate() }
 	return cmd
 }

@@ -218,8 +218,9 @@ func TestKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 3 {
-		t.Fatalf("keys/*.pub: %d files, want 3", len(files))
+	// Three builders and the verifier that signs verification summaries.
+	if len(files) != 4 || !slices.Contains(files, verifierKeyFile) {
+		t.Fatalf("keys/*.pub: %q, want builder-{a,b,c}.pub and verifier.pub", files)
 	}
 	ids := map[string]string{}
 	for _, f := range files {
@@ -484,6 +485,10 @@ func TestStrict(t *testing.T) {
 		{cipFile, "predicateType:", "predicateTyp:", &clusterImagePolicy{}},
 		{cipFile, "- glob:", "- globs:", &clusterImagePolicy{}},
 		{cipFile, "    key:", "    keys:", &clusterImagePolicy{}},
+		{kyvernoVSAFile, "- count: 1", "- cout: 1", &kyvernoPolicy{}},
+		{kyvernoVSAFile, "type: https://slsa.dev/verification_summary/v1", "predicateType: https://slsa.dev/verification_summary/v1", &kyvernoPolicy{}},
+		{cipVSAFile, "predicateType:", "predicateTyp:", &clusterImagePolicy{}},
+		{cipVSAFile, "    key:", "    keys:", &clusterImagePolicy{}},
 	} {
 		t.Run(tc.file+"/"+tc.new, func(t *testing.T) {
 			b, err := os.ReadFile(tc.file)

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/proof"
+	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/verify"
+)
+
+// vsaOptions are verify's flags for a signed verification summary.
+type vsaOptions struct{ key, verifierID string }
+
+func (o *vsaOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.key, "vsa-key", "", "when the artifact verifies, sign a SLSA verification summary (https://slsa.dev/verification_summary/v1) with this key (cosign key file or KMS URI) and store it beside the artifact")
+	cmd.Flags().StringVar(&o.verifierID, "verifier-id", "", "the verifier's identity (a URI) the summary names as verifier.id; required with --vsa-key")
+}
+
+// validate runs before anything is verified: the flags go together.
+func (o *vsaOptions) validate() error {
+	switch {
+	case o.key == "" && o.verifierID == "":
+		return nil
+	case o.key == "":
+		return usageErr(fmt.Errorf("--verifier-id is only used with --vsa-key\n  fix: add --vsa-key KEY to sign a verification summary, or drop --verifier-id"))
+	case o.verifierID == "":
+		return usageErr(fmt.Errorf("--vsa-key needs --verifier-id URI: the identity the summary names as verifier.id, which admission policies match\n  fix: add --verifier-id https://example.com/verifiers/NAME"))
+	}
+	if u, err := url.Parse(o.verifierID); err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+		return usageErr(fmt.Errorf("--verifier-id %q is not a URI\n  fix: give the verifier's identity as a URI, e.g. https://example.com/verifiers/release", o.verifierID))
+	}
+	return nil
+}
+
+// vsaRef is where a signed summary was stored (verify -o json's "vsa").
+type vsaRef struct {
+	// Digest is the SHA-256 of the stored DSSE envelope.
+	Digest string `json:"digest"`
+	// Ref is the attachment it was stored under (sha256-<hex>.att).
+	Ref string `json:"ref"`
+}
+
+// sign signs and stores the verification summary of res when --vsa-key is
+// given and res verified; nil otherwise. A failed verification signs
+// nothing.
+func (o *vsaOptions) sign(ctx context.Context, st store.Store, arg string, ev *verify.Evidence, res *verify.Result, pol *verify.Policy) (*vsaRef, error) {
+	if o.key == "" || !res.Verified {
+		return nil, nil
+	}
+	// The same artifact as the one verified: resolved again, and its bytes
+	// must still have the digest verification computed.
+	name, h, err := resolveArtifact(ctx, st, arg)
+	if err != nil {
+		return nil, err
+	}
+	img, err := st.Image(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if sha, err := artifactSHA256(img); err != nil || sha != ev.ArtifactSHA256 {
+		return nil, fmt.Errorf("%s changed while it was verified (now sha256:%s, verified sha256:%s): no verification summary", arg, sha, ev.ArtifactSHA256)
+	}
+	when, err := verificationTime()
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	repo := store.Name(st, name)
+	statement, err := verify.Summary(res, *ev, *pol, verify.SummaryOptions{
+		VerifierID: o.verifierID, VerifierVersion: map[string]string{"accord": version}, Time: when,
+		ResourceURI:     repo + "@sha256:" + ev.ArtifactSHA256,
+		AttestationsURI: store.AttachmentRef(repo, h, store.AttSuffix),
+		LinksURI:        store.AttachmentRef(repo, h, store.LinksSuffix),
+	})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	signer, err := loadSigner(ctx, o.key)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--vsa-key: %w", err))
+	}
+	env, err := verify.SignSummary(ctx, signer, statement)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := proof.AttachSummary(ctx, st, repo, h, env, o.verifierID)
+	if err != nil {
+		return nil, err
+	}
+	return &vsaRef{Digest: "sha256:" + attest.SHA256Hex(env), Ref: ref}, nil
+}
+
+// verificationTime is the summary's timeVerified: SOURCE_DATE_EPOCH when
+// set, for reproducible summaries, else the clock. A summary records when
+// a verification happened, so the clock is its honest value.
+func verificationTime() (time.Time, error) {
+	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || s == "" {
+		return time.Now().UTC().Truncate(time.Second), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970\n  fix: set it to a Unix time (date +%%s), or unset it to use the clock", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// verifyJSON is verify's -o json: the result, and the summary when one
+// was signed.
+func verifyJSON(res *verify.Result, ref *vsaRef) any {
+	if ref == nil {
+		return res
+	}
+	return struct {
+		*verify.Result
+		VSA *vsaRef `json:"vsa"`
+	}{res, ref}
+}
