@@ -7,12 +7,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/internal/evidence"
-	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/verify"
 )
 
 func newVerifyCmd() *cobra.Command {
-	var storeRef, policyFile, output string
+	var policyFile string
+	var so storeOptions
+	var out outputOptions
 	var vsa vsaOptions
 	cmd := &cobra.Command{
 		Use:   "verify ARTIFACT --policy FILE",
@@ -71,9 +72,9 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			st, err := store.Open(storeRef)
+			st, err := so.open()
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
 			ev, err := evidence.Read(cmd.Context(), st, args[0])
 			if err != nil {
@@ -87,7 +88,7 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if out.json() {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(verifyJSON(res, summary)); err != nil {
@@ -117,10 +118,15 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&storeRef, "store", "", "store (default $XDG_DATA_HOME/accord/store)")
+	so.AddFlags(cmd, "store holding ARTIFACT and its evidence")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML, see above)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	out.AddFlags(cmd)
 	vsa.addFlags(cmd)
-	cmd.PreRunE = func(*cobra.Command, []string) error { return vsa.validate() }
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		return vsa.validate()
+	}
 	return cmd
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/evidence"
 	"github.com/accord-build/accord/internal/proof"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/verify"
@@ -55,30 +55,7 @@ func (o *vsaOptions) sign(ctx context.Context, st store.Store, arg string, ev *v
 	if o.key == "" || !res.Verified {
 		return nil, nil
 	}
-	// The same artifact as the one verified: resolved again, and its bytes
-	// must still have the digest verification computed.
-	name, h, err := resolveArtifact(ctx, st, arg)
-	if err != nil {
-		return nil, err
-	}
-	img, err := st.Image(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	if sha, err := artifactSHA256(img); err != nil || sha != ev.ArtifactSHA256 {
-		return nil, fmt.Errorf("%s changed while it was verified (now sha256:%s, verified sha256:%s): no verification summary", arg, sha, ev.ArtifactSHA256)
-	}
 	when, err := verificationTime()
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	repo := store.Name(st, name)
-	statement, err := verify.Summary(res, *ev, *pol, verify.SummaryOptions{
-		VerifierID: o.verifierID, VerifierVersion: map[string]string{"accord": version}, Time: when,
-		ResourceURI:     repo + "@sha256:" + ev.ArtifactSHA256,
-		AttestationsURI: store.AttachmentRef(repo, h, store.AttSuffix),
-		LinksURI:        store.AttachmentRef(repo, h, store.LinksSuffix),
-	})
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -86,15 +63,14 @@ func (o *vsaOptions) sign(ctx context.Context, st store.Store, arg string, ev *v
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("--vsa-key: %w", err))
 	}
-	env, err := verify.SignSummary(ctx, signer, statement)
+	digest, ref, err := proof.Summarize(ctx, st, arg, ev, res, pol, proof.Summary{Signer: signer, VerifierID: o.verifierID, Version: map[string]string{"accord": version}, Time: when})
+	if evidence.IsInput(err) {
+		return nil, usageErr(err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	ref, err := proof.AttachSummary(ctx, st, repo, h, env, o.verifierID)
-	if err != nil {
-		return nil, err
-	}
-	return &vsaRef{Digest: "sha256:" + attest.SHA256Hex(env), Ref: ref}, nil
+	return &vsaRef{Digest: digest, Ref: ref}, nil
 }
 
 // verificationTime is the summary's timeVerified: SOURCE_DATE_EPOCH when
