@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -24,6 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 var (
 	goldenDigest  = regexp.MustCompile(`sha256:[0-9a-f]{64}|[0-9a-f]{64}`)
+	goldenCommit  = regexp.MustCompile(`\b[0-9a-f]{40}\b`)
 	goldenSeconds = regexp.MustCompile(`"seconds": [0-9.e+-]+`)
 	goldenTemp    = regexp.MustCompile(regexp.QuoteMeta(os.TempDir()) + `/[^"\s]*`)
 	goldenCPUs    = regexp.MustCompile(fmt.Sprintf(`"cpus": %d\b`, runtime.NumCPU()))
@@ -41,6 +43,13 @@ func normalize(out string) string {
 	out = goldenTemp.ReplaceAllString(out, "$$TMP")
 	out = goldenCPUs.ReplaceAllString(out, `"cpus": $$NCPU`)
 	out = goldenEvidence.ReplaceAllString(out, `$1"$$EVIDENCE"`)
+	commits := map[string]string{}
+	out = goldenCommit.ReplaceAllStringFunc(out, func(c string) string {
+		if _, ok := commits[c]; !ok {
+			commits[c] = fmt.Sprintf("<commit-%d>", len(commits)+1)
+		}
+		return commits[c]
+	})
 	seen := map[string]string{}
 	return goldenDigest.ReplaceAllStringFunc(out, func(d string) string {
 		hex := strings.TrimPrefix(d, "sha256:")
@@ -93,7 +102,7 @@ func TestGoldenOutputs(t *testing.T) {
 	if err := os.WriteFile(policy, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	url := refRepo(t)
+	url := goldenRepo(t)
 	jsonOf := func(name string, wantCode int, args ...string) string {
 		t.Helper()
 		stdout, stderr, err := accord(t, append(args, "-o", "json")...)
@@ -147,4 +156,30 @@ func storedPair(t *testing.T, out, name string) (string, string) {
 	}
 	t.Fatalf("no artifact %q in %s", name, out)
 	return "", ""
+}
+
+// goldenRepo is a bare repository whose branch main has a file "which"
+// that no other test builds: the artifacts and their evidence here are
+// this test's alone in the shared store.
+func goldenRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, "golden.git")
+	env := append(os.Environ(), "GIT_AUTHOR_DATE=@1700000000 +0000", "GIT_COMMITTER_DATE=@1700000000 +0000", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.com")
+	run := func(dir string, args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = dir, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	run(dir, "init", "-q", "-b", "main", work)
+	if err := os.WriteFile(filepath.Join(work, "which"), []byte("the golden outputs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(work, "add", "which")
+	run(work, "commit", "-q", "-m", "golden")
+	run(dir, "clone", "-q", "--bare", work, bare)
+	return "file://" + bare
 }
