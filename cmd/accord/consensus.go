@@ -20,15 +20,6 @@ import (
 	"github.com/accord-build/accord/internal/store"
 )
 
-// consensusReport is the JSON output of 'accord run --builders N'.
-type consensusReport = build.ConsensusReport
-
-// runReport is the JSON output of 'accord run'.
-type runReport = build.Report
-
-// releasedSuffix names the attachment that marks an artifact released.
-const releasedSuffix = build.ReleasedSuffix
-
 // buildersConcurrently says whether n builders run at once: when every one
 // of them can have two CPUs; otherwise one after another (they would only
 // slow each other down). A variable for tests.
@@ -68,6 +59,10 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	req, err := o.request(ctx)
+	if err != nil {
+		return err
+	}
 	svc, _, err := o.buildService()
 	if err != nil {
 		return err
@@ -75,10 +70,6 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	svc.Trust = &lazyTrust{load: func() *evidence.Trust {
 		return evidence.LoadTrust(ctx, evidence.Sources{BuildersFile: o.buildersFile, BuildersGiven: true}, cmd.ErrOrStderr())
 	}}
-	req, err := o.request(ctx, svc)
-	if err != nil {
-		return err
-	}
 	text, concurrent := !o.out.json(), buildersConcurrently(n)
 	bs := make([]build.Builder, n)
 	for i, b := range set.Builders[:n] {
@@ -87,9 +78,9 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 		if bs[i], err = bo.builder(ctx, signers[i]); err != nil {
 			return err
 		}
-		if !concurrent { // concurrent builders print no progress: it would interleave
-			bs[i].Progress = newProgress(cmd.ErrOrStderr(), !text)
-		}
+		// Concurrent builders print no progress lines (they would
+		// interleave), but their steps' output still streams.
+		bs[i].Progress = newProgress(cmd.ErrOrStderr(), !text || concurrent)
 	}
 	vote := build.Vote{Threshold: k, Concurrent: concurrent, Differences: func(b build.Builder) []string {
 		fb, _ := set.Get(b.Name)
@@ -126,7 +117,7 @@ func checkBuilderKeys(ctx context.Context, set *builders.Set, n int, kms bool) (
 	return signers, set.CheckKeys(pubs)
 }
 
-func finishConsensus(cmd *cobra.Command, o *runOptions, cr *consensusReport) error {
+func finishConsensus(cmd *cobra.Command, o *runOptions, cr *build.ConsensusReport) error {
 	if o.out.json() {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
@@ -142,7 +133,7 @@ func finishConsensus(cmd *cobra.Command, o *runOptions, cr *consensusReport) err
 	return nil
 }
 
-func writeConsensus(w io.Writer, cr *consensusReport) {
+func writeConsensus(w io.Writer, cr *build.ConsensusReport) {
 	fmt.Fprintln(w)
 	for _, b := range cr.Builders {
 		fmt.Fprintf(w, "builder %-14s %s", b.Builder, b.BuilderID)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/divergence"
 	"github.com/accord-build/accord/internal/evidence"
@@ -54,11 +55,7 @@ Exit codes: 0 identical, 1 different, 2 bad input.`,
 				req.Trust = evidence.LoadTrust(ctx, evidence.Sources{BuildersFile: buildersFile, BuildersGiven: cmd.Flags().Changed("builders-file"), Policy: policyFile}, cmd.ErrOrStderr())
 			}
 			if key != "" {
-				signer, err := loadSigner(ctx, key)
-				if err != nil {
-					return usageErr(err)
-				}
-				req.Signer = signer
+				req.Signer = func() (*attest.Signer, error) { return loadSigner(ctx, key) }
 			}
 			r, err := build.Diff(ctx, req)
 			if err != nil {

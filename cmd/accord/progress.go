@@ -55,6 +55,9 @@ func (p *progress) elapsed() string {
 
 // Started prints what is about to run (not in quiet mode).
 func (p *progress) Started(pl build.PipelineInfo, s build.SourceInfo, runtime string, rootless bool) {
+	p.mu.Lock()
+	p.start = time.Now()
+	p.mu.Unlock()
 	if p.quiet {
 		return
 	}

@@ -112,13 +112,16 @@ func (o *runOptions) buildService() (*build.Service, store.Store, error) {
 		return nil, nil, err
 	}
 	e := o.engine
+	if e.stepMemory == 0 {
+		e.stepMemory = -1 // 0 on the command line is no limit; the service's zero value is its default
+	}
 	return &build.Service{Store: st, WorkDir: e.workDir, Parallel: e.parallel, Keep: e.keep, StepMemory: e.stepMemory}, st, nil
 }
 
 // request is the build request these options describe; params are typed
 // by the pipeline's declarations.
-func (o *runOptions) request(ctx context.Context, svc *build.Service) (build.Request, error) {
-	r, err := svc.Resolve(ctx, o.pipeline, o.allowUnpinned)
+func (o *runOptions) request(ctx context.Context) (build.Request, error) {
+	r, err := build.Resolve(ctx, o.pipeline, o.allowUnpinned)
 	if err != nil {
 		return build.Request{}, buildErr(err)
 	}
@@ -187,11 +190,11 @@ func runAndReport(cmd *cobra.Command, o *runOptions) (*build.Report, error) {
 // buildOnce builds the request of o with its one builder.
 func buildOnce(cmd *cobra.Command, o *runOptions) (*build.Report, store.Store, error) {
 	ctx := cmd.Context()
-	svc, st, err := o.buildService()
+	req, err := o.request(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	req, err := o.request(ctx, svc)
+	svc, st, err := o.buildService()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -130,3 +130,19 @@ type failing struct{}
 func (failing) Recorded(context.Context, store.Store, string, string) (*Recorded, error) {
 	return nil, errors.New("no provenance stored")
 }
+
+// TestComparableInputs: a pipeline file given by another path is the same
+// input; a catalog file, a step image or a module keeps its key.
+func TestComparableInputs(t *testing.T) {
+	a := comparableInputs(map[string]string{"./x.yaml#Task/emit": "sha256:1", "pipelines/catalog/go-build.yaml#Task/go-build": "sha256:2", "oci://img": "sha256:3"})
+	b := comparableInputs(map[string]string{"/abs/dir/x.yaml#Task/emit": "sha256:1", "pipelines/catalog/go-build.yaml#Task/go-build": "sha256:2", "oci://img": "sha256:3"})
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Errorf("inputs (-a +b):\n%s", diff)
+	}
+	if _, ok := a["pipelines/catalog/go-build.yaml#Task/go-build"]; !ok {
+		t.Errorf("catalog key rewritten: %v", a)
+	}
+	if comparableInputs(nil) != nil {
+		t.Error("unknown inputs became known")
+	}
+}

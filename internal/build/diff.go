@@ -25,9 +25,10 @@ type DiffRequest struct {
 	// Trust is whose provenance gives the hints (build paths, times,
 	// inputs); nil uses none (with a note).
 	Trust *evidence.Trust
-	// Signer, when set, signs the report as SignerID and stores it beside
-	// both artifacts (which must be stored ones).
-	Signer   *attest.Signer
+	// Signer, when set, gives the key that signs a report of differing
+	// artifacts as SignerID, to store it beside both (which must be
+	// stored ones); it is not called for identical artifacts.
+	Signer   func() (*attest.Signer, error)
 	SignerID string
 	// Notes receives "note: ..." lines; may be nil.
 	Notes io.Writer
@@ -86,7 +87,11 @@ func Diff(ctx context.Context, r DiffRequest) (*divergence.Report, error) {
 		if sides[0].Stored == "" || sides[1].Stored == "" {
 			return nil, inputErr(fmt.Errorf("--key stores the report beside both artifacts: give stored artifacts, not files"))
 		}
-		if err := StoreDivergence(ctx, st, sides[0], sides[1], rep, r.Signer, r.SignerID); err != nil {
+		signer, err := r.Signer()
+		if err != nil {
+			return nil, inputErr(err)
+		}
+		if err := StoreDivergence(ctx, st, sides[0], sides[1], rep, signer, r.SignerID); err != nil {
 			return nil, err
 		}
 	}

@@ -41,7 +41,8 @@ type Local struct {
 	Parallel int
 	// Keep keeps workspaces, bundles and step logs after a run.
 	Keep bool
-	// StepMemory is the memory limit of steps that set none; default 4 GiB.
+	// StepMemory is the memory limit in bytes of steps that set none;
+	// 0 is the default, 4 GiB; below 0 none.
 	StepMemory int64
 }
 

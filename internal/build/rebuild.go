@@ -86,7 +86,7 @@ func (s *Service) Rebuild(ctx context.Context, rr RebuildRequest, b Builder) (*R
 	if !rep.Succeeded {
 		return out, nil
 	}
-	recorded := consensus.Outcome{Builder: "recorded", ID: rec.Builder, Inputs: rec.Summary.Dependencies}
+	recorded := consensus.Outcome{Builder: "recorded", ID: rec.Builder, Inputs: comparableInputs(rec.Summary.Dependencies)}
 	for _, name := range sortedNames(rec.Want) {
 		recorded.Artifacts = append(recorded.Artifacts, consensus.Artifact{Name: name, Digest: rec.Want[name]})
 	}
@@ -95,7 +95,9 @@ func (s *Service) Rebuild(ctx context.Context, rr RebuildRequest, b Builder) (*R
 	d := consensus.Decide(2, []consensus.Outcome{recorded, rebuilt})
 	out.Agree, out.Differences = d.Consensus, d.Differences
 	for _, p := range d.Explain {
-		if p.Cause != consensus.CauseArtifact {
+		// Only the artifact asked about is stored where the recorded side
+		// is read from (provenance by accord has one subject).
+		if p.Cause != consensus.CauseArtifact || p.Artifact != rec.Name && len(rec.Want) > 1 {
 			continue
 		}
 		a := rep.artifactNamed(p.Artifact)

@@ -111,7 +111,7 @@ func outcome(b Builder, r *Report, err error) consensus.Outcome {
 	for _, p := range r.Proof {
 		sboms[p.Artifact] = p.SBOMDigest
 		if o.Inputs == nil && p.Inputs != nil {
-			o.Inputs = p.Inputs
+			o.Inputs = comparableInputs(p.Inputs)
 		}
 	}
 	for _, a := range r.Artifacts {
@@ -151,6 +151,24 @@ func splitList(s string) []string {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// comparableInputs are a build's resolved inputs keyed so that builders
+// compare like with like: a pipeline given as a file is recorded under the
+// path it was given by (FILE#Kind/Name), which differs from builder to
+// builder; its digest, not its path, says whether it is the same.
+func comparableInputs(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if file, def, ok := strings.Cut(k, "#"); ok && !strings.HasPrefix(file, "pipelines/catalog/") {
+			k = "pipeline file#" + def
+		}
+		out[k] = v
 	}
 	return out
 }

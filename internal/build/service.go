@@ -80,6 +80,12 @@ type Progress interface {
 
 // Resolve finds the pipeline of a request in the catalog (or its file).
 func (s *Service) Resolve(ctx context.Context, pipeline string, allowUnpinned bool) (*pipelines.Resolved, error) {
+	return Resolve(ctx, pipeline, allowUnpinned)
+}
+
+// Resolve finds a pipeline in the built-in catalog (or its file); a
+// pipeline that is not there, or not valid, is an [*InputError].
+func Resolve(ctx context.Context, pipeline string, allowUnpinned bool) (*pipelines.Resolved, error) {
 	cat, err := pipelines.Builtin(ctx)
 	if err != nil {
 		return nil, err
