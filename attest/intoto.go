@@ -235,36 +235,85 @@ func VerifyLinks(layout *intoto.Metablock, ownerPubPEM []byte, linkDir string) (
 	if err != nil {
 		return nil, fmt.Errorf("loading layout: %w", err)
 	}
-	if _, err = intoto.InTotoVerify(md, map[string]intoto.Key{k.KeyID: k}, linkDir, "accord", nil, nil, false); err != nil {
+	l, reduced, err := inTotoVerify(md, map[string]intoto.Key{k.KeyID: k}, linkDir)
+	if err != nil {
 		return nil, err
 	}
-	return finalProducts(md, linkDir)
+	return finalProducts(l, reduced)
 }
 
-// finalProducts replays the links in-toto just verified, in layout order:
-// the same loading, signature thresholds and reduction as InTotoVerify, so
-// only the links it accepted count.
-func finalProducts(md intoto.Metadata, linkDir string) (map[string]string, error) {
-	l, ok := md.GetPayload().(intoto.Layout)
+// inTotoVerify is in-toto-golang's InTotoVerify (no parameters, no
+// intermediate certificates, no line normalization, inspections run in the
+// working directory), call for call and in its order, except that it
+// returns the layout and the reduced link of every step instead of a
+// summary link: the final products are computed from the very links it
+// accepted, without loading and checking every link a second time.
+func inTotoVerify(layoutEnv intoto.Metadata, keys map[string]intoto.Key, linkDir string) (intoto.Layout, map[string]intoto.Metadata, error) {
+	if err := intoto.VerifyLayoutSignatures(layoutEnv, keys); err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	_, useDSSE := layoutEnv.(*intoto.Envelope)
+	layout, ok := layoutEnv.GetPayload().(intoto.Layout)
 	if !ok {
-		return nil, intoto.ErrNotLayout
+		return intoto.Layout{}, nil, intoto.ErrNotLayout
 	}
-	roots, intermediates, err := intoto.LoadLayoutCertificates(l, nil)
+	if err := intoto.VerifyLayoutExpiration(layout); err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	layout, err := intoto.SubstituteParameters(layout, nil)
 	if err != nil {
-		return nil, err
+		return intoto.Layout{}, nil, err
 	}
-	loaded, err := intoto.LoadLinksForLayout(l, linkDir)
+	roots, intermediates, err := intoto.LoadLayoutCertificates(layout, nil)
 	if err != nil {
-		return nil, err
+		return intoto.Layout{}, nil, err
 	}
-	verified, err := intoto.VerifyLinkSignatureThesholds(l, loaded, roots, intermediates)
+	loaded, err := intoto.LoadLinksForLayout(layout, linkDir)
 	if err != nil {
-		return nil, err
+		return intoto.Layout{}, nil, err
 	}
-	reduced, err := intoto.ReduceStepsMetadata(l, verified)
+	verified, err := intoto.VerifyLinkSignatureThesholds(layout, loaded, roots, intermediates)
 	if err != nil {
-		return nil, err
+		return intoto.Layout{}, nil, err
 	}
+	resolved, err := intoto.VerifySublayouts(layout, verified, linkDir, nil, false)
+	if err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	intoto.VerifyStepCommandAlignment(layout, resolved)
+	reduced, err := intoto.ReduceStepsMetadata(layout, resolved)
+	if err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	steps := make([]any, len(layout.Steps))
+	for i, s := range layout.Steps {
+		steps[i] = s
+	}
+	if err := intoto.VerifyArtifacts(steps, reduced); err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	inspected, err := intoto.RunInspections(layout, "", false, useDSSE)
+	if err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	for k, v := range reduced {
+		inspected[k] = v
+	}
+	inspections := make([]any, len(layout.Inspect))
+	for i, in := range layout.Inspect {
+		inspections[i] = in
+	}
+	if err := intoto.VerifyArtifacts(inspections, inspected); err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	if _, err := intoto.GetSummaryLink(layout, reduced, "accord", useDSSE); err != nil {
+		return intoto.Layout{}, nil, err
+	}
+	return layout, reduced, nil
+}
+
+// finalProducts replays the reduced links in layout order.
+func finalProducts(l intoto.Layout, reduced map[string]intoto.Metadata) (map[string]string, error) {
 	final := map[string]string{}
 	for _, s := range l.Steps {
 		link, ok := reduced[s.Name].GetPayload().(intoto.Link)

@@ -2,12 +2,14 @@ package attest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
 
 var testPipeline = "sha256:" + strings.Repeat("b", 64)
@@ -61,7 +63,9 @@ func TestLayoutVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	final, err := VerifyLinks(layout, ownerPub, writeLinks(t, builder, honestLinks()))
+	honest := writeLinks(t, builder, honestLinks())
+	final, err := VerifyLinks(layout, ownerPub, honest)
+	sameAsInToto(t, layout, ownerPub, honest, err)
 	if err != nil {
 		t.Fatalf("honest links do not verify: %v", err)
 	}
@@ -125,7 +129,9 @@ func TestLayoutVerification(t *testing.T) {
 			if tc.signer != nil {
 				s = tc.signer
 			}
-			_, err := VerifyLinks(layout, ownerPub, writeLinks(t, s, tc.links()))
+			dir := writeLinks(t, s, tc.links())
+			_, err := VerifyLinks(layout, ownerPub, dir)
+			sameAsInToto(t, layout, ownerPub, dir, err)
 			if err == nil {
 				t.Fatal("verification passed")
 			}
@@ -136,10 +142,46 @@ func TestLayoutVerification(t *testing.T) {
 	}
 	t.Run("layout signed by another owner", func(t *testing.T) {
 		_, otherPub := newSigner(t, "")
-		if _, err := VerifyLinks(layout, otherPub, writeLinks(t, builder, honestLinks())); err == nil {
+		_, err := VerifyLinks(layout, otherPub, honest)
+		sameAsInToto(t, layout, otherPub, honest, err)
+		if err == nil {
 			t.Fatal("verified against the wrong owner key")
 		}
 	})
+	t.Run("expired layout", func(t *testing.T) {
+		expired, err := Layout(ctx, owner, chain, LayoutOptions{Functionaries: [][]byte{builderPub}, Expires: time.Now().Add(-time.Hour), PipelineDigest: testPipeline})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = VerifyLinks(expired, ownerPub, honest)
+		sameAsInToto(t, expired, ownerPub, honest, err)
+		if err == nil || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("expired layout: %v, want an expiry error", err)
+		}
+	})
+}
+
+// sameAsInToto checks that VerifyLinks, which runs in-toto-golang's
+// verification steps itself to keep the links it accepted, decides as
+// in-toto-golang's own InTotoVerify does, with the same error.
+func sameAsInToto(t *testing.T, layout *intoto.Metablock, ownerPub []byte, linkDir string, got error) {
+	t.Helper()
+	k, err := InTotoKey(ownerPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "root.layout")
+	if err := WriteMetablock(layout, p); err != nil {
+		t.Fatal(err)
+	}
+	md, err := intoto.LoadMetadata(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want := intoto.InTotoVerify(md, map[string]intoto.Key{k.KeyID: k}, linkDir, "accord", nil, nil, false)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("VerifyLinks: %v; in-toto-golang's InTotoVerify: %v", got, want)
+	}
 }
 
 func copyMap(m map[string]string) map[string]string {

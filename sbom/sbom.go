@@ -31,6 +31,13 @@ type Options struct {
 	Created time.Time
 	// Tool names the creator. Default "accord".
 	Tool string
+	// BinarySHA256 is, for [FromGoBinary], the binary's SHA-256 in
+	// lowercase hex when the caller has computed it already (a run has,
+	// for the provenance subject): it becomes the document's namespace and
+	// the binary's checksum, and the binary is not hashed again. It must
+	// be the digest of those very bytes. Default: FromGoBinary hashes the
+	// binary, once. [FromImage] ignores it.
+	BinarySHA256 string
 }
 
 // NamespacePrefix starts every document namespace; the subject digest ends it.
@@ -134,9 +141,14 @@ var ErrNotGoBinary = errors.New("not a Go binary with build info")
 // binary CONTAINS its main module and DEPENDS_ON the Go standard library,
 // the main module DEPENDS_ON every dependency.
 func FromGoBinary(name string, bin []byte, o Options) (*spdx.Document, error) {
-	sum := sha256.Sum256(bin)
-	b := newBuilder(name, hex.EncodeToString(sum[:]), o)
-	root, err := b.addGoBinary(name, bin)
+	sum := o.BinarySHA256
+	if sum == "" {
+		sum = hexSHA256(bin)
+	} else if !isHexSHA256(sum) {
+		return nil, fmt.Errorf("SBOM of %s: BinarySHA256 %q is not a lowercase hex SHA-256", name, sum)
+	}
+	b := newBuilder(name, sum, o)
+	root, err := b.addGoBinary(name, bin, sum)
 	if err != nil {
 		return nil, err
 	}
@@ -144,13 +156,18 @@ func FromGoBinary(name string, bin []byte, o Options) (*spdx.Document, error) {
 	return b.finish()
 }
 
-func (b *builder) addGoBinary(name string, bin []byte) (common.ElementID, error) {
+// addGoBinary adds the binary bin, whose SHA-256 is sum (lowercase hex;
+// computed here when empty and bin is a Go binary), with its main module,
+// standard library and dependencies.
+func (b *builder) addGoBinary(name string, bin []byte, sum string) (common.ElementID, error) {
 	bi, err := buildinfo.Read(bytes.NewReader(bin))
 	if err != nil {
 		return "", fmt.Errorf("%s: %w: %v", name, ErrNotGoBinary, err)
 	}
-	sum := sha256.Sum256(bin)
-	root := b.addPackage(name, "", hex.EncodeToString(sum[:]), "")
+	if sum == "" {
+		sum = hexSHA256(bin)
+	}
+	root := b.addPackage(name, "", sum, "")
 	std := b.addPackage("stdlib", bi.GoVersion, "", "pkg:golang/stdlib@"+bi.GoVersion)
 	b.relate(root, common.TypeRelationshipDependsOn, std)
 	main := b.addPackage(bi.Main.Path, bi.Main.Version, H1ToHex(bi.Main.Sum), purl(bi.Main.Path, bi.Main.Version))
@@ -196,7 +213,7 @@ func FromImage(name string, img ggcrv1.Image, o Options) (*spdx.Document, error)
 		if !bytes.HasPrefix(content, []byte("\x7fELF")) {
 			continue
 		}
-		bin, err := b.addGoBinary("/"+strings.TrimPrefix(path.Clean("/"+hdr.Name), "/"), content)
+		bin, err := b.addGoBinary("/"+strings.TrimPrefix(path.Clean("/"+hdr.Name), "/"), content, "")
 		if errors.Is(err, ErrNotGoBinary) {
 			continue
 		}
@@ -206,6 +223,23 @@ func FromImage(name string, img ggcrv1.Image, o Options) (*spdx.Document, error)
 		b.relate(root, common.TypeRelationshipContains, bin)
 	}
 	return b.finish()
+}
+
+func hexSHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func purl(p, v string) string {

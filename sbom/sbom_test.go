@@ -176,3 +176,63 @@ func FuzzParseJSON(f *testing.F) {
 		_, _ = ParseJSON(bytes.NewReader(b))
 	})
 }
+
+// TestBinarySHA256 pins that a digest the caller passes is used as it is
+// (the binary is not hashed again: a run hashes each artifact once) and
+// that the document is byte-identical to the one FromGoBinary makes by
+// hashing the binary itself.
+func TestBinarySHA256(t *testing.T) {
+	bin := buildHello(t)
+	sum := hexSHA256(bin)
+	other := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name, given, want, wantErr string
+	}{
+		{name: "computed", given: "", want: sum},
+		{name: "passed", given: sum, want: sum},
+		{name: "passed, not re-hashed", given: other, want: other},
+		{name: "upper case", given: strings.ToUpper(sum), wantErr: "not a lowercase hex SHA-256"},
+		{name: "prefixed", given: "sha256:" + sum, wantErr: "not a lowercase hex SHA-256"},
+		{name: "short", given: sum[:63], wantErr: "not a lowercase hex SHA-256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := FromGoBinary("hello", bin, Options{Created: time.Unix(1700000000, 0), BinarySHA256: tc.given})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("FromGoBinary(BinarySHA256 %q) = %v, want error containing %q", tc.given, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := doc.DocumentNamespace, NamespacePrefix+"sha256-"+tc.want; got != want {
+				t.Errorf("namespace %s, want %s", got, want)
+			}
+			var checksums []string
+			for _, p := range doc.Packages {
+				if p.PackageName == "hello" {
+					for _, c := range p.PackageChecksums {
+						checksums = append(checksums, c.Value)
+					}
+				}
+			}
+			if diff := cmp.Diff([]string{tc.want}, checksums); diff != "" {
+				t.Errorf("binary's checksums (-want +got):\n%s", diff)
+			}
+		})
+	}
+	computed, err := FromGoBinary("hello", bin, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passed, err := FromGoBinary("hello", bin, Options{BinarySHA256: sum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := JSON(computed)
+	b, _ := JSON(passed)
+	if !bytes.Equal(a, b) {
+		t.Error("the SBOM with a passed digest differs from the one that hashed the binary")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/accord-build/accord/internal/startup"
 )
 
 // Exit codes (see DESIGN.md's CLI contract).
@@ -33,6 +35,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
 func main() {
+	startup.Done()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := newRootCmd()

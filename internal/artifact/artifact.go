@@ -17,7 +17,6 @@ import (
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/accord-build/accord/internal/engine"
@@ -190,13 +189,21 @@ func findFile(o engine.Output, t engine.TaskResult) (Artifact, ggcrv1.Image, err
 	if err != nil {
 		return a, nil, fmt.Errorf("task %q announced %s %q: %w", o.Task, o.Hint, o.URI, err)
 	}
-	a.Digest = digestOf(b)
+	// The one SHA-256 pass over the file: the layer keeps its digest, the
+	// store writes it without hashing again, and the proof's subject and
+	// SBOM take it from a.Digest.
+	layer := store.NewHashedLayer(b, fileMediaType)
+	h, _ := layer.Digest()
+	a.Digest = h.String()
 	if claimed := normalize(o.Digest); claimed != a.Digest {
 		return a, nil, &MismatchError{Task: o.Task, Hint: o.Hint, URI: o.URI, Claimed: claimed, Actual: a.Digest}
 	}
-	img, err := FileImage(a.Name, b)
+	img, err := fileImage(a.Name, layer)
 	return a, img, err
 }
+
+// fileMediaType is the media type of a file artifact's one layer.
+const fileMediaType = "application/octet-stream"
 
 // fileName is the name a file artifact is stored under: the base name of
 // the path the task announced.
@@ -205,8 +212,12 @@ func fileName(uri string) string { return path.Base(strings.TrimPrefix(uri, "fil
 // FileImage wraps a file as a single-layer OCI artifact manifest with
 // artifactType [FileArtifactType]. Deterministic for the same name and bytes.
 func FileImage(name string, b []byte) (ggcrv1.Image, error) {
+	return fileImage(name, store.NewHashedLayer(b, fileMediaType))
+}
+
+func fileImage(name string, layer ggcrv1.Layer) (ggcrv1.Image, error) {
 	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{
-		Layer:       static.NewLayer(b, "application/octet-stream"),
+		Layer:       layer,
 		Annotations: map[string]string{"org.opencontainers.image.title": name},
 	})
 	if err != nil {

@@ -209,6 +209,9 @@ func sbomStatement(ctx context.Context, st store.Store, a artifact.Artifact, sub
 		if err != nil {
 			return nil, err
 		}
+		// The subject's digest is the file's SHA-256, hashed once when the
+		// artifact was collected: the SBOM takes it instead of hashing again.
+		opts.BinarySHA256 = sub.SHA256
 		d, err := sbom.FromGoBinary(a.Name, bin, opts)
 		if err != nil {
 			return nil, nil // not a Go binary: no SBOM we can vouch for

@@ -328,14 +328,23 @@ func TestNetwork(t *testing.T) {
 				t.Errorf("interfaces in the container (-want +got):\n%s", diff)
 			}
 		})
-		t.Run("no network: loopback is up", func(t *testing.T) {
-			// A server and a client inside the same container talk over lo.
-			script := `nc -l -p 8123 > /tmp/got & for i in 1 2 3 4 5 6 7 8 9 10; do echo ping | nc -w 2 127.0.0.1 8123 && break; sleep 0.3; done; wait; cat /tmp/got`
-			code, out, stderr := run(t, r, sandbox.Step{RootFS: rootfs, Args: []string{"sh", "-c", script}})
-			if code != 0 || out != "ping\n" {
-				t.Errorf("loopback round trip: exit %d, stdout %q, want 0 and %q (stderr: %s)", code, out, "ping\n", stderr)
-			}
-		})
+		// A server and a client inside the same container talk over lo. The
+		// listener quits as soon as its stdin ends, even before the client's
+		// data arrives, so its stdin is a FIFO held open until it has exited
+		// (on the client's close); the client retries, boundedly, while the
+		// listener is not yet listening. The late client, whose data comes a
+		// second after it connected, lost that race every time before.
+		for _, client := range []struct{ name, send string }{
+			{"no network: loopback is up", "echo ping"},
+			{"no network: loopback is up, late client", "(sleep 1; echo ping)"},
+		} {
+			t.Run(client.name, func(t *testing.T) {
+				code, out, stderr := run(t, r, sandbox.Step{RootFS: rootfs, Args: []string{"sh", "-c", loopbackScript(client.send)}})
+				if code != 0 || out != "ping\n" {
+					t.Errorf("loopback round trip: exit %d, stdout %q, want 0 and %q (stderr: %s)", code, out, "ping\n", stderr)
+				}
+			})
+		}
 		t.Run("network: host listener reachable", func(t *testing.T) {
 			before := conns.Load()
 			code, out, stderr := run(t, r, sandbox.Step{RootFS: rootfs, Args: []string{"wget", "-q", "-O-", url}, Network: true})
@@ -359,6 +368,25 @@ func TestNetwork(t *testing.T) {
 			}
 		})
 	})
+}
+
+// loopbackScript is a shell script that runs a busybox nc listener on
+// 127.0.0.1:8123, sends it what the command send prints, and prints what the
+// listener received. It ends within about 10 s whatever happens.
+func loopbackScript(send string) string {
+	return `mkfifo /tmp/in
+nc -l -p 8123 < /tmp/in > /tmp/got & srv=$!
+exec 3> /tmp/in
+ok=
+for i in $(seq 100); do
+	if ` + send + ` | nc -w 5 127.0.0.1 8123; then ok=1; break; fi
+	sleep 0.1
+done
+[ -n "$ok" ] || kill $srv
+wait $srv
+exec 3>&-
+cat /tmp/got
+[ -n "$ok" ]`
 }
 
 func TestPIDNamespace(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -54,8 +55,9 @@ func VerifyBlobs(img v1.Image, h v1.Hash) error {
 
 // CheckBlobs reads every byte of the image stored under manifest digest h,
 // the manifest, its config and each layer, and checks each against the
-// digest and size that names it. It returns every blob it checked; Err is
-// set on those that do not match.
+// digest and size that names it, reading blobs concurrently. It returns
+// every blob it checked, in manifest order; Err is set on those that do
+// not match.
 func CheckBlobs(img v1.Image, h v1.Hash) []Blob {
 	raw, err := img.RawManifest()
 	if err != nil {
@@ -67,18 +69,38 @@ func CheckBlobs(img v1.Image, h v1.Hash) []Blob {
 		out[0].Err = err
 		return out
 	}
-	cfg := Blob{Role: "config", Digest: m.Config.Digest, Size: m.Config.Size}
-	if b, err := img.RawConfigFile(); err != nil {
-		cfg.Err = err
-	} else {
-		cfg.Err = match(m.Config.Digest, m.Config.Size, digestOf(b), int64(len(b)))
-	}
-	out = append(out, cfg)
+	out = append(out, Blob{Role: "config", Digest: m.Config.Digest, Size: m.Config.Size})
 	for i, d := range m.Layers {
-		out = append(out, Blob{Role: fmt.Sprintf("layer %d", i+1), Digest: d.Digest, Size: d.Size, Err: checkLayer(img, d)})
+		out = append(out, Blob{Role: fmt.Sprintf("layer %d", i+1), Digest: d.Digest, Size: d.Size})
 	}
+	// The config and the layers are read concurrently (at most
+	// blobReaders at a time): from a registry each is a round trip.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, blobReaders)
+	check := func(i int, f func() error) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i].Err = f()
+		}()
+	}
+	check(1, func() error {
+		b, err := img.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		return match(m.Config.Digest, m.Config.Size, digestOf(b), int64(len(b)))
+	})
+	for i, d := range m.Layers {
+		check(2+i, func() error { return checkLayer(img, d) })
+	}
+	wg.Wait()
 	return out
 }
+
+// blobReaders bounds the blobs [CheckBlobs] reads at once.
+const blobReaders = 8
 
 // checkLayer streams the layer blob d names through SHA-256, reading at
 // most one byte more than d.Size.

@@ -168,6 +168,13 @@ func (l *Layout) writeBlobs(ctx context.Context, img v1.Image) error {
 		if l.Has(h) {
 			continue
 		}
+		if hl, ok := layer.(*HashedLayer); ok {
+			// Hashed when it was made: its bytes are its digest.
+			if err := l.writeHashed(h, hl.b); err != nil {
+				return v1.Hash{}, err
+			}
+			continue
+		}
 		rc, err := layer.Compressed()
 		if err != nil {
 			return err
@@ -203,6 +210,24 @@ func (l *Layout) writeBytes(h v1.Hash, b []byte) error {
 // writeBlob streams r into a temporary file, checks its digest and renames
 // it into place.
 func (l *Layout) writeBlob(h v1.Hash, r io.Reader) error {
+	hasher := sha256.New()
+	return l.writeFile(h, io.TeeReader(r, hasher), func() error {
+		if got := "sha256:" + hex.EncodeToString(hasher.Sum(nil)); got != h.String() {
+			return fmt.Errorf("writing blob %s: content has digest %s", h, got)
+		}
+		return nil
+	})
+}
+
+// writeHashed writes b, whose digest h its caller computed from b itself
+// (a [HashedLayer]), without hashing it again.
+func (l *Layout) writeHashed(h v1.Hash, b []byte) error {
+	return l.writeFile(h, bytesReader(b), func() error { return nil })
+}
+
+// writeFile copies r into a temporary file, syncs it, runs check and
+// renames the file into place as blob h.
+func (l *Layout) writeFile(h v1.Hash, r io.Reader, check func() error) error {
 	dir := filepath.Dir(l.blobPath(h))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -212,8 +237,7 @@ func (l *Layout) writeBlob(h v1.Hash, r io.Reader) error {
 		return fmt.Errorf("writing blob %s: %w", h, err)
 	}
 	defer os.Remove(f.Name())
-	hasher := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, hasher), r); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return fmt.Errorf("writing blob %s: %w", h, err)
 	}
@@ -224,8 +248,8 @@ func (l *Layout) writeBlob(h v1.Hash, r io.Reader) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if got := "sha256:" + hex.EncodeToString(hasher.Sum(nil)); got != h.String() {
-		return fmt.Errorf("writing blob %s: content has digest %s", h, got)
+	if err := check(); err != nil {
+		return err
 	}
 	return os.Rename(f.Name(), l.blobPath(h))
 }
