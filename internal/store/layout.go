@@ -171,7 +171,7 @@ func (l *Layout) writeBlobs(ctx context.Context, img v1.Image) error {
 		if hl, ok := layer.(*HashedLayer); ok {
 			// Hashed when it was made: its bytes are its digest.
 			if err := l.writeHashed(h, hl.b); err != nil {
-				return v1.Hash{}, err
+				return err
 			}
 			continue
 		}
