@@ -29,9 +29,10 @@ var (
 	goldenSeconds = regexp.MustCompile(`"seconds": [0-9.e+-]+`)
 	goldenTemp    = regexp.MustCompile(regexp.QuoteMeta(os.TempDir()) + `/[^"\s]*`)
 	goldenCPUs    = regexp.MustCompile(fmt.Sprintf(`"cpus": %d\b`, runtime.NumCPU()))
-	// The evidence of a difference quotes the differing bytes: of a
-	// deliberately nondeterministic build, they differ on every run.
-	goldenEvidence = regexp.MustCompile(`("[ab]": )"(?:[^"\\]|\\.)*"`)
+	// The evidence of a difference quotes the differing bytes and where
+	// they are: of a deliberately nondeterministic build, they differ on
+	// every run.
+	goldenEvidence = regexp.MustCompile(`("(?:a|b|at)": )"(?:[^"\\]|\\.)*"`)
 )
 
 // normalize replaces what differs from run to run (timings, temporary

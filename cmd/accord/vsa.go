@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +52,7 @@ func (o *vsaOptions) sign(ctx context.Context, st store.Store, arg string, ev *v
 	if o.key == "" || !res.Verified {
 		return nil, nil
 	}
-	when, err := verificationTime()
+	when, err := proof.VerificationTime()
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -71,21 +68,6 @@ func (o *vsaOptions) sign(ctx context.Context, st store.Store, arg string, ev *v
 		return nil, err
 	}
 	return &vsaRef{Digest: digest, Ref: ref}, nil
-}
-
-// verificationTime is the summary's timeVerified: SOURCE_DATE_EPOCH when
-// set, for reproducible summaries, else the clock. A summary records when
-// a verification happened, so the clock is its honest value.
-func verificationTime() (time.Time, error) {
-	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
-	if !ok || s == "" {
-		return time.Now().UTC().Truncate(time.Second), nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970\n  fix: set it to a Unix time (date +%%s), or unset it to use the clock", s)
-	}
-	return time.Unix(n, 0).UTC(), nil
 }
 
 // verifyJSON is verify's -o json: the result, and the summary when one

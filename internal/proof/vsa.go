@@ -3,6 +3,8 @@ package proof
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -86,4 +88,19 @@ func Summarize(ctx context.Context, st store.Store, arg string, ev *verify.Evide
 		return "", "", err
 	}
 	return "sha256:" + attest.SHA256Hex(env), ref, nil
+}
+
+// VerificationTime is the summary's timeVerified: SOURCE_DATE_EPOCH when
+// set, for reproducible summaries, else the clock. A summary records when
+// a verification happened, so the clock is its honest value.
+func VerificationTime() (time.Time, error) {
+	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || s == "" {
+		return time.Now().UTC().Truncate(time.Second), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970\n  fix: set it to a Unix time (date +%%s), or unset it to use the clock", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
 }
