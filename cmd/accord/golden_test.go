@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -164,23 +163,5 @@ func storedPair(t *testing.T, out, name string) (string, string) {
 // this test's alone in the shared store.
 func goldenRepo(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, "golden.git")
-	env := append(os.Environ(), "GIT_AUTHOR_DATE=@1700000000 +0000", "GIT_COMMITTER_DATE=@1700000000 +0000", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.com")
-	run := func(dir string, args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir, cmd.Env = dir, env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	run(dir, "init", "-q", "-b", "main", work)
-	if err := os.WriteFile(filepath.Join(work, "which"), []byte("the golden outputs\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run(work, "add", "which")
-	run(work, "commit", "-q", "-m", "golden")
-	run(dir, "clone", "-q", "--bare", work, bare)
-	return "file://" + bare
+	return whichRepo(t, "golden.git", "the golden outputs\n")
 }

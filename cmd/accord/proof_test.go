@@ -5,14 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -20,6 +17,7 @@ import (
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/images"
 	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/internal/testutil/attested"
 )
 
 // keyPair writes NAME.key/NAME.pub with accord keys generate (password in
@@ -98,40 +96,15 @@ spec:
 	}
 }
 
-// startRegistry runs Debian's docker-registry on a free loopback port.
+// startRegistry runs Debian's docker-registry on a free loopback port
+// (its access log shown only when the test fails); without it the test
+// fails, as hack/test.sh installs it.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("ACCORD_REGISTRY_BIN")
-	if bin == "" {
-		bin, _ = exec.LookPath("docker-registry")
-	}
-	if bin == "" {
+	if _, err := exec.LookPath("docker-registry"); err != nil && os.Getenv("ACCORD_REGISTRY_BIN") == "" {
 		t.Fatal("docker-registry is not installed: run hack/test.sh, which installs it")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n", filepath.Join(dir, "data"), addr)), 0o644)
-	cmd := exec.Command(bin, "serve", cfg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("registry on %s did not come up", addr)
-	return ""
+	return attested.StartRegistry(t)
 }
 
 func tool(t *testing.T, env string) string {

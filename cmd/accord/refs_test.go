@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -19,8 +20,16 @@ import (
 // different commits; the file "which" says which is which.
 func refRepo(t *testing.T) string {
 	t.Helper()
+	return whichRepo(t, "app.git", "the tag\n", "the branch\n")
+}
+
+// whichRepo is a bare repository whose branch main has one commit per
+// content of the file "which" (committer time 1700000000); with two, the
+// first commit is tagged main.
+func whichRepo(t *testing.T, name string, contents ...string) string {
+	t.Helper()
 	dir := t.TempDir()
-	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, "app.git")
+	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, name)
 	env := append(os.Environ(), "GIT_AUTHOR_DATE=@1700000000 +0000", "GIT_COMMITTER_DATE=@1700000000 +0000", "GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.com")
 	run := func(dir string, args ...string) {
@@ -30,18 +39,17 @@ func refRepo(t *testing.T) string {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	write := func(s string) {
-		if err := os.WriteFile(filepath.Join(work, "which"), []byte(s), 0o644); err != nil {
+	run(dir, "init", "-q", "-b", "main", work)
+	for i, c := range contents {
+		if err := os.WriteFile(filepath.Join(work, "which"), []byte(c), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		run(work, "add", "which")
+		run(work, "commit", "-q", "-m", fmt.Sprintf("commit %d", i+1))
+		if i == 0 && len(contents) > 1 {
+			run(work, "tag", "main")
+		}
 	}
-	run(dir, "init", "-q", "-b", "main", work)
-	write("the tag\n")
-	run(work, "add", "which")
-	run(work, "commit", "-q", "-m", "tagged")
-	run(work, "tag", "main")
-	write("the branch\n")
-	run(work, "commit", "-q", "-am", "branch tip")
 	run(dir, "clone", "-q", "--bare", work, bare)
 	return "file://" + bare
 }
