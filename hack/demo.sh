@@ -96,5 +96,11 @@ POLICY
 for a in $(jq -r '.builders[0].artifacts[] | "\(.name)@\(.digest)"' "$work/consensus.json"); do
   bin/accord verify "$a" --store "$store" --policy "$work/policy.yaml"
 done
+
+log "a signed verification summary (SLSA VSA v1) of the image, for admission to check one document"
+bin/accord keys generate "$work/verifier" >/dev/null
+image=$(jq -r '.builders[0].artifacts[] | select(.kind == "image") | "\(.name)@\(.digest)"' "$work/consensus.json")
+bin/accord verify "$image" --store "$store" --policy "$work/policy.yaml" --vsa-key "$work/verifier.key" \
+  --verifier-id https://accord.dev/verifiers/demo -o json | jq -c '{verified, vsa}'
 bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --policy "$work/policy.yaml" --pub "$b/primary.pub" --layout "$work/root.layout" >/dev/null
 echo "release bundle:"; ls "$work/release"
