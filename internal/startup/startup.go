@@ -8,7 +8,8 @@
 // `accord --help`). Everything allocated there stays live anyway.
 //
 // Import it blank, first, from package main, and call [Done] at the top of
-// main. Its only dependency is runtime/debug, and Go initialises packages
+// main, and in TestMain of the package's tests (a test binary never runs
+// main, so without it its collector would stay off). Its only dependency is runtime/debug, and Go initialises packages
 // in import-path order among those whose imports are done, so its init
 // runs before those of the heavy dependencies.
 package startup
