@@ -8,16 +8,13 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
-	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/builders"
 	"github.com/accord-build/accord/internal/evidence"
-	"github.com/accord-build/accord/internal/store"
 )
 
 // buildersConcurrently says whether n builders run at once: when every one
@@ -67,7 +64,7 @@ func runConsensus(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	svc.Trust = &lazyTrust{load: func() *evidence.Trust {
+	svc.Trust = &build.LazyTrust{Load: func() build.Trust {
 		return evidence.LoadTrust(ctx, evidence.Sources{BuildersFile: o.buildersFile, BuildersGiven: true}, cmd.ErrOrStderr())
 	}}
 	text, concurrent := !o.out.json(), buildersConcurrently(n)
@@ -170,17 +167,4 @@ func writeConsensus(w io.Writer, cr *build.ConsensusReport) {
 		fmt.Fprintln(w, "\ndivergence report:")
 		r.WriteText(w)
 	}
-}
-
-// lazyTrust loads whom to trust when first asked: only a divergence needs
-// to know.
-type lazyTrust struct {
-	once sync.Once
-	load func() *evidence.Trust
-	tr   *evidence.Trust
-}
-
-func (l *lazyTrust) ProvenanceSummary(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, img ggcrv1.Image, builder string) *attest.Summary {
-	l.once.Do(func() { l.tr = l.load() })
-	return l.tr.ProvenanceSummary(ctx, st, name, h, img, builder)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -188,4 +189,22 @@ func markReleased(ctx context.Context, st store.Store, name, stored string, agre
 	ref := store.AttachmentRef(store.Name(st, name), h, ReleasedSuffix)
 	_, err = store.Attach(ctx, st, ref, []store.Layer{{MediaType: "application/vnd.accord.consensus.v1+json", Blob: body}}, func(map[string]string) bool { return true })
 	return err
+}
+
+// LazyTrust is a [Trust] loaded on first use: most runs agree and never
+// need it.
+type LazyTrust struct {
+	// Load returns the trust; called at most once.
+	Load func() Trust
+	once sync.Once
+	tr   Trust
+}
+
+// ProvenanceSummary loads the trust, then asks it.
+func (l *LazyTrust) ProvenanceSummary(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, img ggcrv1.Image, builder string) *attest.Summary {
+	l.once.Do(func() { l.tr = l.Load() })
+	if l.tr == nil {
+		return nil
+	}
+	return l.tr.ProvenanceSummary(ctx, st, name, h, img, builder)
 }

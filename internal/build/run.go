@@ -22,6 +22,9 @@ type Vote struct {
 	// Differences says how each validator differs from the primary (for
 	// the report); may be nil.
 	Differences func(Builder) []string
+	// NoRelease compares the builders but releases nothing, even when they
+	// agree (builds of untrusted code: a fork's pull request).
+	NoRelease bool
 }
 
 // Run builds req on the primary (bs[0]) and its validators, compares what
@@ -60,6 +63,9 @@ func (s *Service) Run(ctx context.Context, req Request, bs []Builder, v Vote) (*
 		cr.ExitCode = ExitNotVerified
 	case consensus.Agreed:
 		cr.Consensus = true
+		if v.NoRelease {
+			break
+		}
 		for _, a := range reports[0].Artifacts {
 			if err := markReleased(ctx, s.Store, a.Name, a.Stored, cr.Agreeing); err != nil {
 				return nil, err

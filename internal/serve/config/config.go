@@ -21,8 +21,9 @@ type Config struct {
 	// StateDir holds the queue database and the builds' work directories;
 	// required.
 	StateDir string `json:"stateDir"`
-	// Store is where artifacts and evidence go: oci:DIR or
-	// registry:HOST/REPO (as --store); default oci:<StateDir>/store.
+	// Store is where artifacts and evidence go, as --store: an OCI layout
+	// directory (relative: "./store", beside this file) or HOST/REPO;
+	// default <StateDir>/store.
 	Store string `json:"store,omitempty"`
 	// Secrets are the webhook secrets; a delivery signed with any one of
 	// them is accepted (several at once while one is rotated). At least one.

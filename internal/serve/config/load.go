@@ -139,12 +139,11 @@ func (v *checker) top(c *Config) {
 func (v *checker) store(c *Config) {
 	switch {
 	case c.Store == "":
-		c.Store = "oci:" + filepath.Join(c.StateDir, "store")
-	case strings.HasPrefix(c.Store, "oci:"):
-		c.Store = "oci:" + v.abs(strings.TrimPrefix(c.Store, "oci:"))
-	case strings.HasPrefix(c.Store, "registry:"):
-	default:
-		v.fail("store", fmt.Sprintf("%q is neither oci:DIR nor registry:HOST/REPO", c.Store), "use oci:/var/lib/accord/store, or registry:localhost:5000/accord")
+		c.Store = filepath.Join(c.StateDir, "store")
+	case strings.HasPrefix(c.Store, "."):
+		c.Store = v.abs(c.Store)
+	case strings.HasPrefix(c.Store, "-") || strings.ContainsAny(c.Store, " \t\n"):
+		v.fail("store", fmt.Sprintf("%q is neither a directory nor HOST/REPO", c.Store), "give an OCI layout directory (/var/lib/accord/store, ./store) or a registry repository (localhost:5000/accord)")
 	}
 }
 

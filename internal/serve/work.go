@@ -1,0 +1,235 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/accord-build/accord/attest"
+	"github.com/accord-build/accord/internal/divergence"
+	"github.com/accord-build/accord/internal/evidence"
+	"github.com/accord-build/accord/internal/queue"
+)
+
+// decideFor is how long a delivery whose decision keeps failing (git or
+// the API unreachable) is retried before it is recorded as ignored.
+const decideFor = time.Hour
+
+// dispatch turns accepted deliveries into queued runs, when woken by the
+// intake and every few seconds (for deliveries whose decision failed, and
+// those accepted before a crash).
+func (s *Server) dispatch(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		ds, err := s.q.Undispatched(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("reading accepted deliveries", "err", err)
+		}
+		for _, d := range ds {
+			if ctx.Err() != nil {
+				return
+			}
+			s.dispatchOne(ctx, d)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
+	log := s.log.With("delivery", d.ID, "event", d.Event)
+	s.mu.Lock()
+	since, failing := s.deciding[d.ID]
+	s.mu.Unlock()
+	if failing && time.Since(since) < backoffFor(time.Since(since)) {
+		return
+	}
+	reqs, note, err := s.decider.Decide(ctx, d.Delivery)
+	if err != nil {
+		if !failing {
+			since = time.Now()
+		}
+		if time.Since(since) < decideFor {
+			s.mu.Lock()
+			s.deciding[d.ID] = since
+			s.mu.Unlock()
+			log.Warn("cannot decide yet; will try again", "err", err)
+			return
+		}
+		reqs, note = nil, "gave up deciding after "+decideFor.String()+": "+err.Error()
+	}
+	s.mu.Lock()
+	delete(s.deciding, d.ID)
+	s.mu.Unlock()
+	jobs, err := s.q.Dispatch(ctx, d.ID, reqs, note)
+	if err != nil {
+		log.Error("queueing runs", "err", err)
+		return
+	}
+	if len(jobs) == 0 {
+		log.Info("delivery builds nothing", "note", note)
+	}
+	for i := range jobs {
+		log.Info("run queued", "run", jobs[i].ID, "repo", jobs[i].Request.Repo, "ref", jobs[i].Request.Ref, "commit", jobs[i].Request.Commit, "untrusted", jobs[i].Request.Untrusted)
+		s.report(ctx, &jobs[i])
+	}
+}
+
+// backoffFor is the pause between decisions of a failing delivery.
+func backoffFor(failingFor time.Duration) time.Duration {
+	return min(5*time.Second+failingFor/4, 5*time.Minute)
+}
+
+// work runs queued runs one at a time until claimCtx is done. runCtx
+// stops a running build (after the shutdown grace): it then goes back to
+// the queue, to run again from the start.
+func (s *Server) work(claimCtx, runCtx context.Context) {
+	for {
+		job, err := s.q.Next(claimCtx)
+		if err != nil {
+			if claimCtx.Err() == nil {
+				s.log.Error("taking the next run", "err", err)
+				time.Sleep(time.Second)
+				continue
+			}
+			return
+		}
+		s.runOne(runCtx, job)
+	}
+}
+
+func (s *Server) runOne(ctx context.Context, job *queue.Job) {
+	log := s.log.With("run", job.ID, "delivery", job.Request.DeliveryID, "repo", job.Request.Repo, "commit", job.Request.Commit, "attempt", job.Attempt)
+	log.Info("run started")
+	s.report(ctx, job)
+	started := time.Now()
+	out := s.execute(ctx, job)
+	bg := context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		// Shut down mid-run: whatever it stored is left to the next
+		// attempt, which runs from the start.
+		if err := s.q.Requeue(bg, job.ID); err != nil {
+			log.Error("queueing the interrupted run again", "err", err)
+		}
+		log.Info("run interrupted by shutdown; queued again")
+		return
+	}
+	if out.infra != nil {
+		if job.Attempt < s.cfg.Retry.Attempts {
+			wait := s.cfg.Retry.Backoff.Duration << (job.Attempt - 1)
+			log.Warn("run failed for an infrastructure reason; retrying", "err", out.infra, "in", wait.String())
+			s.metrics.retries.Inc()
+			if err := s.q.Retry(bg, job.ID, out.infra, wait); err != nil {
+				log.Error("scheduling the retry", "err", err)
+			}
+			return
+		}
+		out = final(queue.Errored, &queue.Record{Verdict: "errored", Reason: s.mask(fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, out.infra))})
+	}
+	if err := s.q.Finish(bg, job.ID, out.state, out.rec); err != nil {
+		log.Error("recording the run's end", "err", err)
+		return
+	}
+	s.metrics.runs.WithLabelValues(string(out.state)).Inc()
+	s.metrics.runSeconds.WithLabelValues(string(out.state)).Observe(time.Since(started).Seconds())
+	log.Info("run finished", "state", out.state, "verdict", out.rec.Verdict)
+	if j, ok, err := s.q.Job(bg, job.ID); err == nil && ok {
+		s.report(bg, j)
+	}
+}
+
+// report tells GitHub where job is; a failure to report is logged, never
+// fatal to the run.
+func (s *Server) report(ctx context.Context, job *queue.Job) {
+	id, err := s.gh.Report(ctx, job, s.runURL(job.ID))
+	if err != nil {
+		s.log.Warn("reporting to GitHub", "run", job.ID, "err", err)
+		return
+	}
+	if id != 0 && id != job.CheckRunID {
+		job.CheckRunID = id
+		if err := s.q.SetCheckRun(ctx, job.ID, id); err != nil {
+			s.log.Warn("recording the check run", "run", job.ID, "err", err)
+		}
+	}
+}
+
+func (s *Server) runURL(id string) string { return s.cfg.ExternalURL + "/runs/" + id }
+
+// redeliverLoop asks GitHub, on start and every interval, to redeliver
+// the deliveries that failed while the server could not take them.
+func (s *Server) redeliverLoop(ctx context.Context) {
+	r := s.cfg.GitHub.Redeliver
+	if r.Disabled || len(r.Hooks) == 0 {
+		return
+	}
+	for {
+		asked, err := s.gh.Redeliver(ctx, r.Hooks, r.Window.Duration, time.Now(), func(guid string) (bool, error) { return s.q.Seen(ctx, guid) })
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("asking GitHub to redeliver failed deliveries", "err", err)
+		}
+		if len(asked) > 0 {
+			s.metrics.redelivered.Add(float64(len(asked)))
+			s.log.Info("asked GitHub to redeliver failed deliveries", "deliveries", strings.Join(asked, ","))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.Interval.Duration):
+		}
+	}
+}
+
+// evidenceFetcher reads a run's evidence from the store for the status
+// page: the signed envelopes of one kind about one artifact.
+type evidenceFetcher struct{ s *Server }
+
+var predicateOf = map[string]string{
+	"provenance": attest.SLSAProvenanceV1, "sbom": attest.SPDXDocument,
+	"vsa": attest.VerificationSummaryV1, "divergence": divergence.PredicateType,
+}
+
+// Fetch returns the envelopes of ev as a JSON array.
+func (f *evidenceFetcher) Fetch(ctx context.Context, job *queue.Job, ev queue.RecordEvidence) ([]byte, error) {
+	pt, ok := predicateOf[ev.Kind]
+	if !ok {
+		return nil, fmt.Errorf("no evidence of kind %q", ev.Kind)
+	}
+	name, dg, ok := strings.Cut(ev.Ref, "@")
+	h, err := ggcrv1.NewHash(dg)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("evidence reference %q has no digest", ev.Ref)
+	}
+	st := f.s.store
+	if job.Request.Untrusted {
+		st = f.s.untrustedStore
+	}
+	envs, err := evidence.Attestations(ctx, st, name, h, pt, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(envs) == 0 {
+		return nil, errors.New("none stored")
+	}
+	return joinJSON(envs), nil
+}
+
+func joinJSON(envs [][]byte) []byte {
+	out := []byte{'['}
+	for i, e := range envs {
+		if i > 0 {
+			out = append(out, ',', '\n')
+		}
+		out = append(out, e...)
+	}
+	return append(out, ']', '\n')
+}
