@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/accord-build/accord/internal/serve"
+	"github.com/accord-build/accord/internal/serve/config"
 	"github.com/accord-build/accord/internal/store"
 )
 
@@ -25,16 +29,24 @@ type check struct {
 func newDoctorCmd() *cobra.Command {
 	var out outputOptions
 	var so storeOptions
+	var serveConfig string
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this machine's prerequisites and say how to fix what is missing",
 		Long: `Check what accord needs: an OCI runtime (runc; crun optional), git, user
 namespaces (for rootless runs), cgroups (for memory limits), a writable store,
 and the tools 'accord images build' uses (go, apt-get, dpkg-deb).
+With --serve-config FILE, also what 'accord serve' needs: the config is
+valid, its webhook secrets readable, the state directory writable, the
+address free, the store open, every repository's pipeline, builders' keys
+(ACCORD_PASSWORD) and policy loadable, and the GitHub App's key an RSA key.
 Exit code 0 when everything required is there, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			checks := doctorChecks(so.ref)
+			if serveConfig != "" {
+				checks = append(checks, serveChecks(cmd.Context(), serveConfig)...)
+			}
 			ok := true
 			for _, c := range checks {
 				ok = ok && (c.OK || c.Optional)
@@ -66,6 +78,7 @@ Exit code 0 when everything required is there, 1 otherwise.`,
 	}
 	out.AddFlags(cmd)
 	so.AddFlags(cmd, "store to check")
+	cmd.Flags().StringVar(&serveConfig, "serve-config", "", "also check the prerequisites of 'accord serve --config FILE'")
 	return cmd
 }
 
@@ -136,4 +149,22 @@ func storeCheck(ref string) check {
 	}
 	c.OK, c.Detail = true, st.String()
 	return c
+}
+
+// serveChecks are the server's prerequisites.
+func serveChecks(ctx context.Context, file string) []check {
+	cfg, err := config.Load(file)
+	if err != nil {
+		c := check{Name: "serve config", Detail: err.Error()}
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			c.Detail, c.Fix = ce.File+": field "+ce.Field+": "+ce.Msg, ce.Fix
+		}
+		return []check{c}
+	}
+	out := []check{{Name: "serve config", OK: true, Detail: file}}
+	for _, c := range serve.Preflight(ctx, cfg, os.Getenv) {
+		out = append(out, check{Name: c.Name, OK: c.OK, Detail: c.Detail, Fix: c.Fix})
+	}
+	return out
 }

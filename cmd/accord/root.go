@@ -36,7 +36,7 @@ Start with:
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug details to stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(newRunCmd(), newDoctorCmd(), newImagesCmd(), newVersionCmd(), newCatalogCmd(), newKeysCmd(), newSBOMCmd(), newLayoutCmd(), newExportCmd(), newVerifyCmd(), newRebuildCmd(), newBuildersCmd(), newDiffCmd())
+	root.AddCommand(newRunCmd(), newDoctorCmd(), newImagesCmd(), newVersionCmd(), newCatalogCmd(), newKeysCmd(), newSBOMCmd(), newLayoutCmd(), newExportCmd(), newVerifyCmd(), newRebuildCmd(), newBuildersCmd(), newDiffCmd(), newServeCmd())
 	return root
 }
 
