@@ -32,10 +32,12 @@ install_deps() {
 # chromium_path: prints the path of the Chromium that the status page's
 # browser test drives (ACCORD_CHROMIUM wins), or fails when there is none.
 chromium_path() {
-  local p
-  for p in "${ACCORD_CHROMIUM:-}" chromium chromium-browser; do
-    [ -n "$p" ] && command -v "$p" && return 0
-  done
+  if [ -n "${ACCORD_CHROMIUM:-}" ]; then
+    command -v "$ACCORD_CHROMIUM" && return 0
+    echo "ACCORD_CHROMIUM=$ACCORD_CHROMIUM is not an executable: fix or unset it" >&2
+    return 1
+  fi
+  command -v chromium || command -v chromium-browser && return 0
   echo "chromium not found: run install_deps (Debian package chromium) or set ACCORD_CHROMIUM" >&2
   return 1
 }
