@@ -112,7 +112,7 @@ func (h *handler) runView(j *queue.Job) runView {
 	v := runView{
 		ID: j.ID, URL: h.runURL(j.ID), JSONURL: h.runURL(j.ID) + ".json",
 		State: string(j.State),
-		Repo: q.Repo, Ref: q.Ref, Commit: q.Commit, Short: short(q.Commit, 7),
+		Repo:  q.Repo, Ref: q.Ref, Commit: q.Commit, Short: short(q.Commit, 7),
 		CommitURL: commitURL(q.CloneURL, q.Commit),
 		Title:     q.Title, Kind: kindText(q), Untrusted: q.Untrusted, Sender: q.Sender,
 		Created: stamp(j.Created), Started: stamp(j.Started), Finished: stamp(j.Finished),
