@@ -103,7 +103,7 @@ func testJobs() []queue.Job {
 		ID: "r3", State: queue.Succeeded, Attempt: 1, Created: at(10, 0), Started: at(10, 1), Finished: at(11, 25),
 		Request: trigger.Request{
 			DeliveryID: "d3", Repo: "acme/app", Kind: trigger.KindPush, CloneURL: "https://github.com/acme/app.git",
-			Ref: "refs/heads/main", Commit: commitMain, Sender: "alice", Title: "Release the parser",
+			Ref: "refs/heads/main", Commit: commitMain, Sender: "alice", Title: "Release the parser (https://github.com/acme/app/issues/1234567890/comments/abcdefghijklmnopqrstuvwxyz0123456789)",
 			Supersede: "acme/app refs/heads/main",
 		},
 		Record: releasedRecord(),
@@ -134,7 +134,7 @@ func releasedRecord() *queue.Record {
 		Artifacts: []queue.RecordArtifact{{Name: "ghcr.io/acme/app", Digest: digestApp, Released: true}},
 		Tasks: []queue.RecordTask{
 			task("runc-a", "fetch-source", "Succeeded", 2.1, step("clone", 0, 2.0, "Cloning into 'source'...\nHEAD is now at 8d3c1f0\n")),
-			task("runc-a", "build", "Succeeded", 61.5, step("compile", 0, 58.3, "go build ./...\n"), step("image", 0, 3.2, "")),
+			task("runc-a", "build", "Succeeded", 61.5, step("compile", 0, 58.3, "go build -ldflags=-X=main.version="+strings.Repeat("0123456789abcdef", 16)+" ./...\n"), step("image", 0, 3.2, "")),
 			task("crun-b", "fetch-source", "Succeeded", 2.4, step("clone", 0, 2.3, "Cloning into 'source'...\n")),
 			task("crun-b", "build", "Succeeded", 63.0, step("compile", 0, 60.1, "go build ./...\n"), step("image", 0, 2.9, "")),
 		},
