@@ -93,7 +93,8 @@ func at(min, sec int) time.Time {
 // superseded.
 func testJobs() []queue.Job {
 	return []queue.Job{{
-		ID: "r4", State: queue.Running, Attempt: 1, Created: at(20, 0), Started: at(20, 2),
+		ID: "r4", State: queue.Queued, Attempt: 1, Created: at(20, 0), Started: at(20, 2), NotBefore: at(21, 0),
+		Error: "attempt 1: builder crun-b: runtime crun: not found in PATH",
 		Request: trigger.Request{
 			DeliveryID: "d4", Repo: "acme/app", Kind: trigger.KindPullRequest, PullRequest: 7,
 			CloneURL: "https://github.com/contrib/app.git", Ref: "refs/pull/7/head", Commit: commitFork,

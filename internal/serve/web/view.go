@@ -54,6 +54,7 @@ type runView struct {
 	Created          string
 	Started          string
 	Finished         string
+	NotBefore        string // a queued retry waits until then
 	Duration         string
 	Attempt          int
 	Error            string
@@ -117,6 +118,9 @@ func (h *handler) runView(j *queue.Job) runView {
 		Title:     q.Title, Kind: kindText(q), Untrusted: q.Untrusted, Sender: q.Sender,
 		Created: stamp(j.Created), Started: stamp(j.Started), Finished: stamp(j.Finished),
 		Attempt: j.Attempt, Error: j.Error,
+	}
+	if j.State == queue.Queued {
+		v.NotBefore = stamp(j.NotBefore)
 	}
 	if j.SupersededBy != "" {
 		v.SupersededBy, v.SupersededURL = j.SupersededBy, h.runURL(j.SupersededBy)

@@ -304,7 +304,7 @@ func TestOptions(t *testing.T) {
 		t.Errorf("limits asked of the queue (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(body(t, get(t, h, "GET", "/runs/r4")), `http-equiv="refresh"`) {
-		t.Error("a running run's page does not refresh")
+		t.Error("a queued run's page does not refresh")
 	}
 	if strings.Contains(body(t, get(t, h, "GET", "/runs/r3")), `http-equiv="refresh"`) {
 		t.Error("a finished run's page refreshes")
