@@ -333,3 +333,21 @@ func TestSteps(t *testing.T) {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
 }
+
+// FuzzEscape: whatever text a payload carries, the pages make no element
+// or attribute of it.
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{hostileText, hostileRef, hostileLog, "<svg/onload=alert(1)>", "\x00<script>", "<<script>>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := New(&fakeRuns{jobs: hostile(testJobs(), s)}, testEvidence, Options{})
+		for _, path := range []string{"/", "/runs/r2"} {
+			res := get(t, h, "GET", path)
+			if res.StatusCode != 200 {
+				t.Fatalf("GET %s: %d", path, res.StatusCode)
+			}
+			scan(t, body(t, res))
+		}
+	})
+}
