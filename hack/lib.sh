@@ -3,8 +3,9 @@
 
 # Debian packages: OCI runtimes, git, tools for 'accord images build'
 # (dpkg-deb), jq for the demo's digest comparison, util-linux for taskset
-# (CPU-count variation), diffoscope-minimal for divergence reports.
-ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd docker-registry diffoscope-minimal)
+# (CPU-count variation), diffoscope-minimal for divergence reports, chromium
+# for the status page's headless-browser test.
+ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd docker-registry diffoscope-minimal chromium)
 
 # The unprivileged user the rootless runs and tests use.
 ACCORD_TEST_USER=accordtest
@@ -26,6 +27,19 @@ install_deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   command -v go >/dev/null || { echo "Go is required (go1.26 or newer)" >&2; exit 2; }
+}
+
+# chromium_path: prints the path of the Chromium that the status page's
+# browser test drives (ACCORD_CHROMIUM wins), or fails when there is none.
+chromium_path() {
+  if [ -n "${ACCORD_CHROMIUM:-}" ]; then
+    command -v "$ACCORD_CHROMIUM" && return 0
+    echo "ACCORD_CHROMIUM=$ACCORD_CHROMIUM is not an executable: fix or unset it" >&2
+    return 1
+  fi
+  command -v chromium || command -v chromium-browser && return 0
+  echo "chromium not found: run install_deps (Debian package chromium) or set ACCORD_CHROMIUM" >&2
+  return 1
 }
 
 ensure_test_user() {
