@@ -2,8 +2,8 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -218,7 +218,7 @@ func (f *evidenceFetcher) Fetch(ctx context.Context, job *queue.Job, ev queue.Re
 		return nil, err
 	}
 	if len(envs) == 0 {
-		return nil, errors.New("none stored")
+		return nil, fmt.Errorf("no %s stored about %s: %w", ev.Kind, ev.Ref, fs.ErrNotExist)
 	}
 	return joinJSON(envs), nil
 }

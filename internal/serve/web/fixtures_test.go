@@ -51,7 +51,8 @@ func (f *fakeRuns) Job(ctx context.Context, id string) (*queue.Job, bool, error)
 // that cannot be reached would.
 type fakeEvidence map[string][]byte
 
-func (f fakeEvidence) Fetch(ctx context.Context, ref string) ([]byte, error) {
+func (f fakeEvidence) Fetch(ctx context.Context, _ *queue.Job, ev queue.RecordEvidence) ([]byte, error) {
+	ref := ev.Ref
 	if ref == "broken" {
 		return nil, errors.New("store unreachable")
 	}

@@ -30,9 +30,9 @@ type Runs interface {
 // Evidence reads stored evidence (provenance, SBOMs, divergence reports,
 // verification summaries) by the Ref of a [queue.RecordEvidence].
 type Evidence interface {
-	// Fetch returns the stored bytes; an error wrapping [fs.ErrNotExist]
-	// when nothing is stored under ref.
-	Fetch(ctx context.Context, ref string) ([]byte, error)
+	// Fetch returns the stored bytes of ev, evidence of job; an error
+	// wrapping [fs.ErrNotExist] when nothing is stored under its Ref.
+	Fetch(ctx context.Context, job *queue.Job, ev queue.RecordEvidence) ([]byte, error)
 }
 
 // Options tune the pages. The zero value is ready to use.
@@ -212,7 +212,7 @@ func (h *handler) evidence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := job.Record.Evidence[n]
-	b, err := h.ev.Fetch(r.Context(), e.Ref)
+	b, err := h.ev.Fetch(r.Context(), job, e)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		h.fail(w, http.StatusNotFound, fmt.Sprintf("The %s of run %s is no longer stored.", e.Kind, id))
