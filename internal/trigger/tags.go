@@ -75,7 +75,7 @@ func GitResolveTag(ctx context.Context, cloneURL, tag string) (string, error) {
 // validateTagName checks that tag is a plain tag name that git can take
 // neither for an option nor for a revision expression.
 func validateTagName(tag string) error {
-	if tag == "" || strings.HasPrefix(tag, "refs/") || strings.ContainsAny(tag, "^~:?*[\\@{") {
+	if tag == "" || strings.HasPrefix(tag, "-") || strings.HasPrefix(tag, "refs/") || strings.ContainsAny(tag, "^~:?*[\\@{") {
 		return fmt.Errorf("tag name %q is not built: only plain tag names (letters, digits, . _ - + /) are", tag)
 	}
 	if err := source.ValidateRevision("refs/tags/" + tag); err != nil {
