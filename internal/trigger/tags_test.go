@@ -58,7 +58,7 @@ func TestGitResolveTag(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, url, tag, want string
-		notFound            bool
+		notFound             bool
 	}{
 		{name: "lightweight tag", url: dir, tag: "v1", want: c1},
 		{name: "annotated tag, peeled", url: dir, tag: "v2", want: c2},
