@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accord-build/accord/internal/serve/config"
+	"github.com/accord-build/accord/internal/source"
 )
 
 // The commits the fixtures in testdata name.
@@ -343,5 +344,157 @@ func TestDecideIgnoresTheTree(t *testing.T) {
 		if strings.Contains(string(b), s) {
 			t.Errorf("request %s carries %q", b, s)
 		}
+	}
+}
+
+// fuzzEvents are the events FuzzDecide delivers.
+var fuzzEvents = []string{"push", "create", "release", "pull_request", "issue_comment", "check_run", "ping"}
+
+// fuzzOracle is what FuzzDecide reads of a payload itself (decoded as
+// encoding/json decodes structs, as the code under test does).
+type fuzzOracle struct {
+	Repository struct {
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+	PullRequest struct {
+		Head struct {
+			Repo *struct {
+				FullName string `json:"full_name"`
+				ID       int64  `json:"id"`
+			} `json:"repo"`
+		} `json:"head"`
+		Base struct {
+			Repo *struct {
+				FullName string `json:"full_name"`
+				ID       int64  `json:"id"`
+			} `json:"repo"`
+		} `json:"base"`
+	} `json:"pull_request"`
+	Comment struct {
+		Body string `json:"body"`
+	} `json:"comment"`
+}
+
+// FuzzDecide: whatever the payload, Decide never panics, never makes a
+// request for a repository the config does not have, never a trusted
+// request for a fork's code, and never an untrusted one without an
+// approval naming the head.
+func FuzzDecide(f *testing.F) {
+	seeds := map[string]string{}
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		event, _, _ := strings.Cut(strings.TrimSuffix(name, ".json"), "-")
+		seeds[name] = event
+	}
+	for name, event := range seeds {
+		for i, ev := range fuzzEvents {
+			if ev == event {
+				body := policyFixture(f, name)
+				f.Add(uint8(i), body, true)
+				f.Add(uint8(i), body, false)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte, fork bool) {
+		event := fuzzEvents[int(which)%len(fuzzEvents)]
+		d, checkTag := fuzzDecider(t, fork)
+		del := Delivery{ID: "fuzz-delivery", Event: event, Body: body}
+		reqs, note, err := d.Decide(context.Background(), del)
+		if err != nil {
+			t.Fatalf("Decide: %v (no stub fails: nothing is retryable)", err)
+		}
+		if len(reqs) == 0 {
+			if note == "" {
+				t.Fatal("nothing built and no note saying why")
+			}
+			return
+		}
+		var o fuzzOracle
+		if err := json.Unmarshal(body, &o); err != nil {
+			t.Fatalf("a request from a payload that does not decode: %v", err)
+		}
+		for _, r := range reqs {
+			checkFuzzRequest(t, del, r, o, fork)
+		}
+		checkTag()
+	})
+}
+
+// fuzzDecider is a Decider over policyConfig whose every pull request's
+// head is shaForkHead (from the fork when fork is set) and whose run r1
+// built main (a fork's when fork is set). checkTag fails the test if a
+// tag or URL that was not checked reached ResolveTag.
+func fuzzDecider(t *testing.T, fork bool) (*Decider, func()) {
+	head, clone := "acme/widget", widgetClone
+	if fork {
+		head, clone = "mallory/widget", forkClone
+	}
+	pulls := &fuzzPulls{head: head, clone: clone}
+	runs := &stubRuns{reqs: map[string]Request{"r1": {DeliveryID: "first", Repo: "acme/widget", Kind: KindPullRequest,
+		CloneURL: clone, Ref: "refs/pull/8/head", Commit: shaMain, PullRequest: 8, Untrusted: fork}}}
+	var bad []string
+	resolve := func(ctx context.Context, url, tag string) (string, error) {
+		if validateTagName(tag) != nil || source.ValidateURI(url) != nil {
+			bad = append(bad, url+" "+tag)
+		}
+		return shaRelease, nil
+	}
+	return &Decider{Config: policyConfig(), Pulls: pulls, Runs: runs, ResolveTag: resolve}, func() {
+		if len(bad) > 0 {
+			t.Fatalf("unchecked input reached ResolveTag: %q", bad)
+		}
+	}
+}
+
+// fuzzPulls answers every pull request with head shaForkHead.
+type fuzzPulls struct{ head, clone string }
+
+func (p *fuzzPulls) PullRequest(ctx context.Context, repo string, n int) (PullInfo, error) {
+	return PullInfo{Number: n, HeadSHA: shaForkHead, HeadRef: "main", HeadRepo: p.head, HeadCloneURL: p.clone,
+		BaseRepo: repo, Title: "t", State: "open", Author: "mallory"}, nil
+}
+
+func checkFuzzRequest(t *testing.T, del Delivery, r Request, o fuzzOracle, fork bool) {
+	t.Helper()
+	if r.Repo != "acme/widget" && r.Repo != "acme/other" {
+		t.Fatalf("request for %q, not a configured repository: %+v", r.Repo, r)
+	}
+	if !strings.EqualFold(r.Repo, o.Repository.FullName) {
+		t.Fatalf("request for %q from a payload of %q", r.Repo, o.Repository.FullName)
+	}
+	if r.DeliveryID != del.ID || !isFullSHA(r.Commit) || source.ValidateURI(r.CloneURL) != nil || source.ValidateRevision(r.Ref) != nil {
+		t.Fatalf("malformed request %+v", r)
+	}
+	if r.CloneURL == forkClone && !r.Untrusted {
+		t.Fatalf("trusted request from the fork's clone URL: %+v", r)
+	}
+	switch del.Event {
+	case "pull_request":
+		h, b := o.PullRequest.Head.Repo, o.PullRequest.Base.Repo
+		if r.Untrusted || h == nil || b == nil || h.FullName != b.FullName || b.FullName != o.Repository.FullName ||
+			(h.ID != 0 && b.ID != 0 && h.ID != b.ID) {
+			t.Fatalf("pull_request built as %+v, but head %+v, base %+v", r, h, b)
+		}
+	case "issue_comment":
+		if r.Untrusted != fork || r.Commit != shaForkHead {
+			t.Fatalf("comment built %+v (fork %v)", r, fork)
+		}
+		if fork && !strings.Contains(strings.ToLower(o.Comment.Body), shaForkHead[:minApprovalSHA]) {
+			t.Fatalf("fork built without an approval naming its head: %+v, comment %q", r, o.Comment.Body)
+		}
+	case "check_run":
+		if r.Untrusted != fork || r.Rerun != "r1" || r.Supersede != "" {
+			t.Fatalf("rerun %+v (fork %v)", r, fork)
+		}
+	case "push", "create", "release":
+		if r.Untrusted || (r.Kind != KindPush && r.Kind != KindTag && r.Kind != KindRelease) {
+			t.Fatalf("%s built %+v", del.Event, r)
+		}
+	default:
+		t.Fatalf("%s built %+v", del.Event, r)
 	}
 }
