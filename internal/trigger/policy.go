@@ -95,7 +95,8 @@ const minApprovalSHA = 16
 // server's policy, or none and a note saying why (an unknown repository,
 // a branch that is not built, a fork waiting for approval). err is only
 // infrastructure trouble worth a retry ([IsRetryable]): git or the API
-// unreachable. The note is payload-free enough to log and store.
+// unreachable. The note may quote payload text (branch and tag names,
+// logins): escape it wherever it is shown.
 func (d *Decider) Decide(ctx context.Context, del Delivery) (reqs []Request, note string, err error) {
 	if !Handles(del.Event) {
 		return nil, fmt.Sprintf("event %q is not built", del.Event), nil
