@@ -78,7 +78,8 @@ func retryable(err error) error { return &retryableError{err: err} }
 
 // IsRetryable reports whether err (from [Decider.Decide] or
 // [GitResolveTag]) is infrastructure trouble (git or the API unreachable,
-// timed out) that a later attempt may not meet.
+// timed out) that a later attempt may get past; a payload that asks for
+// nothing is never an error.
 func IsRetryable(err error) bool {
 	var r *retryableError
 	return errors.As(err, &r)
