@@ -27,7 +27,7 @@ func TestDecidePullRequests(t *testing.T) {
 			PullRequest: 7, Sender: "bob", Title: "Speed up size parsing", Supersede: "acme/widget refs/pull/7/head"}
 	}
 	headRepo := func(f func(r map[string]any)) func(m map[string]any) {
-		return func(m map[string]any) { f(obj(m, "pull_request", "head", "repo")) }
+		return func(m map[string]any) { f(jsonObj(m, "pull_request", "head", "repo")) }
 	}
 	for _, tc := range []policyCase{
 		{name: "opened", event: "pull_request", file: "pull_request-opened.json", want: pr7(shaPRHead)},
@@ -48,22 +48,24 @@ func TestDecidePullRequests(t *testing.T) {
 		{name: "fork whose name differs in case", event: "pull_request", file: "pull_request-fork-opened.json",
 			edit: headRepo(func(r map[string]any) { r["full_name"], r["id"] = "Acme/widget", 1296269 }), note: "from a fork"},
 		{name: "fork deleted (head repo null)", event: "pull_request", file: "pull_request-fork-opened.json",
-			edit: func(m map[string]any) { obj(m, "pull_request", "head")["repo"] = nil }, note: "from a fork"},
+			edit: func(m map[string]any) { jsonObj(m, "pull_request", "head")["repo"] = nil }, note: "from a fork"},
 		{name: "head repo without a name", event: "pull_request", file: "pull_request-opened.json",
 			edit: headRepo(func(r map[string]any) { delete(r, "full_name") }), note: "from a fork"},
 		{name: "fork that claims fork=false", event: "pull_request", file: "pull_request-fork-opened.json",
 			edit: headRepo(func(r map[string]any) { r["fork"] = false }), note: "from a fork"},
 		{name: "base is another repository", event: "pull_request", file: "pull_request-opened.json",
 			edit: func(m map[string]any) {
-				obj(m, "pull_request", "base", "repo")["full_name"] = "acme/other"
-				obj(m, "pull_request", "head", "repo")["full_name"] = "acme/other"
+				jsonObj(m, "pull_request", "base", "repo")["full_name"] = "acme/other"
+				jsonObj(m, "pull_request", "head", "repo")["full_name"] = "acme/other"
 			}, note: "is not the repository"},
 		{name: "no head sha", event: "pull_request", file: "pull_request-opened.json",
-			edit: func(m map[string]any) { delete(obj(m, "pull_request", "head"), "sha") }, note: "names no number or head commit"},
+			edit: func(m map[string]any) { delete(jsonObj(m, "pull_request", "head"), "sha") }, note: "names no number or head commit"},
 		{name: "unknown repository", event: "pull_request", file: "pull_request-opened.json",
-			edit: func(m map[string]any) { obj(m, "repository")["full_name"] = "acme/unknown" }, note: "not in the server's config"},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["full_name"] = "acme/unknown" }, note: "not in the server's config"},
 		{name: "title with markup stays raw text", event: "pull_request", file: "pull_request-opened.json",
-			edit: func(m map[string]any) { obj(m, "pull_request")["title"] = "<img src=x onerror=alert(1)>\nsecond line" },
+			edit: func(m map[string]any) {
+				jsonObj(m, "pull_request")["title"] = "<img src=x onerror=alert(1)>\nsecond line"
+			},
 			want: func() *Request { r := pr7(shaPRHead); r.Title = "<img src=x onerror=alert(1)>"; return r }()},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runPolicyCase(t, tc) })
@@ -72,7 +74,7 @@ func TestDecidePullRequests(t *testing.T) {
 
 // setComment sets an issue_comment payload's body.
 func setComment(body string) func(m map[string]any) {
-	return func(m map[string]any) { obj(m, "comment")["body"] = body }
+	return func(m map[string]any) { jsonObj(m, "comment")["body"] = body }
 }
 
 func TestDecideComments(t *testing.T) {
@@ -127,12 +129,12 @@ func TestDecideComments(t *testing.T) {
 			edit: setComment("x/ok-to-test " + shaForkHead), note: "has no command"},
 		{name: "not a maintainer", event: "issue_comment", file: "issue_comment-ok-to-test-not-maintainer.json", note: `by "mallory" ignored: not a maintainer`},
 		{name: "sender other than the comment's author", event: "issue_comment", file: "issue_comment-ok-to-test.json",
-			edit: func(m map[string]any) { obj(m, "sender")["login"] = "mallory" }, note: "not a maintainer"},
+			edit: func(m map[string]any) { jsonObj(m, "sender")["login"] = "mallory" }, note: "not a maintainer"},
 		{name: "no maintainers", event: "issue_comment", file: "issue_comment-ok-to-test.json",
 			cfg: func(c *config.Config) { c.Repos[0].Maintainers = nil }, note: "not a maintainer"},
 		{name: "empty login with an empty maintainer", event: "issue_comment", file: "issue_comment-ok-to-test.json",
 			cfg:  func(c *config.Config) { c.Repos[0].Maintainers = []string{""} },
-			edit: func(m map[string]any) { obj(m, "sender")["login"], obj(m, "comment", "user")["login"] = "", "" }, note: "not a maintainer"},
+			edit: func(m map[string]any) { jsonObj(m, "sender")["login"], jsonObj(m, "comment", "user")["login"] = "", "" }, note: "not a maintainer"},
 		{name: "on an issue", event: "issue_comment", file: "issue_comment-issue.json", note: "not a pull request"},
 		{name: "edited comment", event: "issue_comment", file: "issue_comment-edited.json", note: "only new comments"},
 		{name: "other text", event: "issue_comment", file: "issue_comment-other.json", note: "has no command"},
@@ -158,7 +160,7 @@ func TestDecideComments(t *testing.T) {
 			pulls: withPull(func(p *PullInfo) { p.HeadSHA = "" }), note: "has no head commit"},
 		{name: "API unreachable", event: "issue_comment", file: "issue_comment-ok-to-test.json", pullErr: errors.New("502 Bad Gateway"), retryable: true},
 		{name: "ok-to-test on a pull request from the repository", event: "issue_comment", file: "issue_comment-ok-to-test.json",
-			edit: func(m map[string]any) { obj(m, "issue")["number"] = 7; setComment("/ok-to-test " + shaPRHead2)(m) }, want: same7},
+			edit: func(m map[string]any) { jsonObj(m, "issue")["number"] = 7; setComment("/ok-to-test " + shaPRHead2)(m) }, want: same7},
 		{name: "retest of a pull request from the repository", event: "issue_comment", file: "issue_comment-retest.json", want: same7},
 		{name: "retest of a fork without the sha", event: "issue_comment", file: "issue_comment-retest-fork.json",
 			note: "from a fork: name the head to build it: /retest " + shaForkHead},
@@ -167,7 +169,9 @@ func TestDecideComments(t *testing.T) {
 		{name: "retest of a fork naming an old head", event: "issue_comment", file: "issue_comment-retest-fork.json",
 			edit: setComment("/retest " + shaForkHead2), note: "does not match head"},
 		{name: "retest by someone else", event: "issue_comment", file: "issue_comment-retest.json",
-			edit: func(m map[string]any) { obj(m, "sender")["login"], obj(m, "comment", "user")["login"] = "bob", "bob" }, note: "not a maintainer"},
+			edit: func(m map[string]any) {
+				jsonObj(m, "sender")["login"], jsonObj(m, "comment", "user")["login"] = "bob", "bob"
+			}, note: "not a maintainer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runPolicyCase(t, tc) })
 	}
@@ -189,7 +193,7 @@ func TestDecideCheckRuns(t *testing.T) {
 	rerun := func(r Request) *Request { r.Rerun, r.Sender, r.Supersede = "r1", "alice", ""; return &r }
 	runs := func(r Request) map[string]Request { return map[string]Request{"r1": r} }
 	setRun := func(f func(cr map[string]any)) func(m map[string]any) {
-		return func(m map[string]any) { f(obj(m, "check_run")) }
+		return func(m map[string]any) { f(jsonObj(m, "check_run")) }
 	}
 	for _, tc := range []policyCase{
 		{name: "rerequested", event: "check_run", file: "check_run-rerequested.json", runs: runs(orig), want: rerun(orig)},
@@ -205,9 +209,9 @@ func TestDecideCheckRuns(t *testing.T) {
 		{name: "check run for another commit", event: "check_run", file: "check_run-rerequested.json", runs: runs(orig),
 			edit: setRun(func(cr map[string]any) { cr["head_sha"] = shaPRHead }), note: "not built"},
 		{name: "check run of another app", event: "check_run", file: "check_run-rerequested.json", runs: runs(orig),
-			edit: setRun(func(cr map[string]any) { obj(cr, "app")["id"] = 1 }), note: "belongs to app 1"},
+			edit: setRun(func(cr map[string]any) { jsonObj(cr, "app")["id"] = 1 }), note: "belongs to app 1"},
 		{name: "unknown repository", event: "check_run", file: "check_run-rerequested.json", runs: runs(orig),
-			edit: func(m map[string]any) { obj(m, "repository")["full_name"] = "acme/unknown" }, note: "not in the server's config"},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["full_name"] = "acme/unknown" }, note: "not in the server's config"},
 		{name: "queue unreachable", event: "check_run", file: "check_run-rerequested.json", runsErr: errors.New("database closed"), retryable: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runPolicyCase(t, tc) })

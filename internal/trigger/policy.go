@@ -329,8 +329,8 @@ func sameHost(a, b string) bool {
 		strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
 
-// command is a maintainer's command in a comment.
-type command struct {
+// chatCommand is a maintainer's command in a comment.
+type chatCommand struct {
 	name string // "/ok-to-test" or "/retest"
 	sha  string // the head commit named, lower case; "" if none
 	bad  string // why the command is malformed; "" if it is not
@@ -338,13 +338,13 @@ type command struct {
 
 // commandOf finds the first line of body that is a command: a line
 // starting with /ok-to-test or /retest (a quoted "> /ok-to-test" is not).
-func commandOf(body string) (command, bool) {
+func commandOf(body string) (chatCommand, bool) {
 	for _, line := range strings.Split(body, "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 || (f[0] != "/ok-to-test" && f[0] != "/retest") {
 			continue
 		}
-		c := command{name: f[0]}
+		c := chatCommand{name: f[0]}
 		switch {
 		case len(f) > 2:
 			c.bad = fmt.Sprintf("%s takes one argument, the head commit: %s <sha>", c.name, c.name)
@@ -358,7 +358,7 @@ func commandOf(body string) (command, bool) {
 		}
 		return c, true
 	}
-	return command{}, false
+	return chatCommand{}, false
 }
 
 // isHexPrefix reports whether s is 1 to 40 lower-case hex digits.
@@ -423,7 +423,7 @@ func isMaintainer(repo *config.Repo, login string) bool {
 // a maintainer's command c: the head must be the commit the command
 // names (required for forks), and a fork's head is built untrusted, from
 // the fork, which must be on the host of the base (baseClone).
-func (d *Decider) approved(repo *config.Repo, r *Request, pr PullInfo, n int, c command, baseClone string) (*Request, string, error) {
+func (d *Decider) approved(repo *config.Repo, r *Request, pr PullInfo, n int, c chatCommand, baseClone string) (*Request, string, error) {
 	head := strings.ToLower(pr.HeadSHA)
 	fork := pr.HeadRepo == "" || pr.HeadRepo != pr.BaseRepo
 	switch {

@@ -146,8 +146,8 @@ func editPayload(t testing.TB, body []byte, edit func(m map[string]any)) []byte 
 	return b
 }
 
-// obj walks m along keys (objects only) and returns the object there.
-func obj(m map[string]any, keys ...string) map[string]any {
+// jsonObj walks m along keys (objects only) and returns the object there.
+func jsonObj(m map[string]any, keys ...string) map[string]any {
 	for _, k := range keys {
 		m = m[k].(map[string]any)
 	}
@@ -255,19 +255,19 @@ func TestDecidePushTagsReleases(t *testing.T) {
 		{name: "branch name git could misread", event: "push", file: "push-branch.json", cfg: func(c *config.Config) { c.Repos[0].Branches = []string{"*"} },
 			edit: setRef("refs/heads/a..b", shaMain, false), note: "branch not built"},
 		{name: "unknown repository", event: "push", file: "push-branch.json",
-			edit: func(m map[string]any) { obj(m, "repository")["full_name"] = "mallory/widget" }, note: `"mallory/widget" is not in the server's config`},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["full_name"] = "mallory/widget" }, note: `"mallory/widget" is not in the server's config`},
 		{name: "no repository", event: "push", file: "push-branch.json", edit: func(m map[string]any) { delete(m, "repository") }, note: "not in the server's config"},
 		{name: "repository name in another case", event: "push", file: "push-branch.json",
-			edit: func(m map[string]any) { obj(m, "repository")["full_name"] = "ACME/Widget" }, want: mainPush},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["full_name"] = "ACME/Widget" }, want: mainPush},
 		{name: "configured mirror wins over the payload", event: "push", file: "push-branch.json",
 			cfg:  func(c *config.Config) { c.Repos[0].CloneURL = "https://git.acme.example/widget.git" },
 			want: with(mainPush, func(r *Request) { r.CloneURL = "https://git.acme.example/widget.git" })},
 		{name: "payload clone_url an option", event: "push", file: "push-branch.json",
-			edit: func(m map[string]any) { obj(m, "repository")["clone_url"] = "--upload-pack=touch /tmp/pwned" }, note: "clone URL not used"},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["clone_url"] = "--upload-pack=touch /tmp/pwned" }, note: "clone URL not used"},
 		{name: "payload clone_url a transport helper", event: "push", file: "push-branch.json",
-			edit: func(m map[string]any) { obj(m, "repository")["clone_url"] = "ext::sh -c touch% /tmp/pwned" }, note: "clone URL not used"},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["clone_url"] = "ext::sh -c touch% /tmp/pwned" }, note: "clone URL not used"},
 		{name: "payload clone_url plain http", event: "push", file: "push-branch.json",
-			edit: func(m map[string]any) { obj(m, "repository")["clone_url"] = "http://github.com/acme/widget.git" }, note: "clone URL not used"},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["clone_url"] = "http://github.com/acme/widget.git" }, note: "clone URL not used"},
 		{name: "cancelSuperseded false", event: "push", file: "push-branch.json",
 			cfg:  func(c *config.Config) { f := false; c.Repos[0].CancelSuperseded = &f },
 			want: with(mainPush, func(r *Request) { r.Supersede = "" })},
@@ -289,16 +289,16 @@ func TestDecidePushTagsReleases(t *testing.T) {
 		{name: "created tag not built", event: "create", file: "create-tag.json", edit: func(m map[string]any) { m["ref"] = "nightly" }, note: "not built", noResolve: true},
 		{name: "branch created", event: "create", file: "create-branch.json", note: "create of a branch is not built", noResolve: true},
 		{name: "create of an unknown repository", event: "create", file: "create-tag.json",
-			edit: func(m map[string]any) { obj(m, "repository")["full_name"] = "acme/unknown" }, note: "not in the server's config", noResolve: true},
+			edit: func(m map[string]any) { jsonObj(m, "repository")["full_name"] = "acme/unknown" }, note: "not in the server's config", noResolve: true},
 		{name: "create, git unreachable", event: "create", file: "create-tag.json", tagErr: errors.New("timed out"), retryable: true},
 		{name: "release published", event: "release", file: "release-published.json",
 			want: with(tagReq, func(r *Request) { r.Kind, r.Title = KindRelease, "Widget 1.2.0" })},
 		{name: "release published without a name", event: "release", file: "release-published.json",
-			edit: func(m map[string]any) { obj(m, "release")["name"] = nil },
+			edit: func(m map[string]any) { jsonObj(m, "release")["name"] = nil },
 			want: with(tagReq, func(r *Request) { r.Kind, r.Title = KindRelease, "release v1.2.0" })},
 		{name: "release created", event: "release", file: "release-created.json", note: "release created is not built", noResolve: true},
 		{name: "release of a tag not built", event: "release", file: "release-published.json",
-			edit: func(m map[string]any) { obj(m, "release")["tag_name"] = "nightly" }, note: "not built", noResolve: true},
+			edit: func(m map[string]any) { jsonObj(m, "release")["tag_name"] = "nightly" }, note: "not built", noResolve: true},
 		{name: "release, git unreachable", event: "release", file: "release-published.json", tagErr: errors.New("connection refused"), retryable: true},
 		{name: "ping", event: "ping", file: "ping.json", note: `event "ping" is not built`},
 		{name: "event not built", event: "issues", file: "ping.json", note: `event "issues" is not built`},

@@ -100,8 +100,8 @@ func lsRemote(ctx context.Context, url string, patterns ...string) (string, erro
 	cmd.Env = gitEnv(dir)
 	cmd.WaitDelay = 2 * time.Second
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &limitedBuffer{buf: &stdout, max: maxLsRemote}
-	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 4096}
+	cmd.Stdout = &cappedBuffer{buf: &stdout, max: maxLsRemote}
+	cmd.Stderr = &cappedBuffer{buf: &stderr, max: 4096}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("git ls-remote: %w", ctx.Err())
@@ -137,14 +137,14 @@ func gitEnv(dir string) []string {
 		"GIT_SSH_COMMAND=ssh -o BatchMode=yes")
 }
 
-// limitedBuffer keeps the first max bytes written to it and drops the
+// cappedBuffer keeps the first max bytes written to it and drops the
 // rest (git keeps running; its exit status still counts).
-type limitedBuffer struct {
+type cappedBuffer struct {
 	buf *bytes.Buffer
 	max int
 }
 
-func (l *limitedBuffer) Write(p []byte) (int, error) {
+func (l *cappedBuffer) Write(p []byte) (int, error) {
 	if room := l.max - l.buf.Len(); room > 0 {
 		if len(p) > room {
 			l.buf.Write(p[:room])
