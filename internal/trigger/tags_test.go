@@ -241,3 +241,50 @@ printf '%s\trefs/heads/refs/tags/v1\n' 3333333333333333333333333333333333333333
 		}
 	}
 }
+
+// TestDecideTagsWithGit: tags pushed, created and released are resolved
+// with real git (the default ResolveTag) at the configured clone URL; an
+// annotated tag builds the commit, not the tag object.
+func TestDecideTagsWithGit(t *testing.T) {
+	dir, c1, c2 := tagRepo(t, "widget")
+	cfg := policyConfig()
+	cfg.Repos[0].CloneURL = dir
+	d := &Decider{Config: cfg}
+	for _, tc := range []struct {
+		name, event, file, tag, want string
+		kind                         Kind
+	}{
+		{"pushed lightweight tag", "push", "push-tag-created.json", "v1", c1, KindTag},
+		{"pushed annotated tag", "push", "push-tag-created.json", "v2", c2, KindTag},
+		{"created tag of a tag", "create", "create-tag.json", "v3", c2, KindTag},
+		{"released annotated tag", "release", "release-published.json", "v2", c2, KindRelease},
+		{"tag that is not there", "create", "create-tag.json", "v4", "", KindTag},
+		{"branch named like the tag", "create", "create-tag.json", "v9", "", KindTag},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := editPayload(t, policyFixture(t, tc.file), func(m map[string]any) {
+				switch tc.event {
+				case "push":
+					m["ref"] = "refs/tags/" + tc.tag
+				case "create":
+					m["ref"] = tc.tag
+				case "release":
+					jsonObj(m, "release")["tag_name"] = tc.tag
+				}
+			})
+			reqs, note, err := d.Decide(context.Background(), Delivery{ID: "d", Event: tc.event, Body: body})
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			if tc.want == "" {
+				if len(reqs) != 0 || !strings.Contains(note, "is not at") {
+					t.Fatalf("Decide = %+v, %q; want nothing, the tag is not there", reqs, note)
+				}
+				return
+			}
+			if len(reqs) != 1 || reqs[0].Commit != tc.want || reqs[0].Kind != tc.kind || reqs[0].Ref != "refs/tags/"+tc.tag || reqs[0].CloneURL != dir {
+				t.Fatalf("Decide = %+v, %q; want a %s of %s at %s", reqs, note, tc.kind, tc.tag, tc.want)
+			}
+		})
+	}
+}
