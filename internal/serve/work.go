@@ -70,6 +70,13 @@ func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
 	s.mu.Lock()
 	delete(s.deciding, d.ID)
 	s.mu.Unlock()
+	for i := range reqs {
+		// One new tag can arrive three times (push, create, release): a
+		// later one replaces the earlier while it still waits.
+		if r := &reqs[i]; (r.Kind == trigger.KindTag || r.Kind == trigger.KindRelease) && r.Supersede == "" && r.Rerun == "" {
+			r.Supersede = r.Repo + " " + r.Ref + " " + r.Commit
+		}
+	}
 	jobs, err := s.q.Dispatch(ctx, d.ID, reqs, note)
 	if err != nil {
 		log.Error("queueing runs", "err", err)
