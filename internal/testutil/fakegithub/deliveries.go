@@ -162,7 +162,7 @@ func (s *Server) hookOf(r *request) (string, bool) {
 }
 
 // listDeliveries serves the two delivery lists: newest first, per_page
-// (default [Server.SetPageSize], at most 100), the next page behind a
+// (default 30, at most 100; see [Server.SetPageSize]), the next page behind a
 // cursor given in the Link header.
 func (s *Server) listDeliveries(r *request) {
 	name, ok := s.hookOf(r)
@@ -208,7 +208,7 @@ func (s *Server) listDeliveries(r *request) {
 
 func (s *Server) pageParams(r *request) (int, string, error) {
 	s.mu.Lock()
-	per := s.pageSize
+	per, most := s.pageSize, s.maxPage
 	s.mu.Unlock()
 	q := r.call.Query
 	if v := q.Get("per_page"); v != "" {
@@ -216,7 +216,7 @@ func (s *Server) pageParams(r *request) (int, string, error) {
 		if err != nil || n < 1 {
 			return 0, "", fmt.Errorf("per_page %q is not a positive integer", v)
 		}
-		per = min(n, 100)
+		per = min(n, most)
 	}
 	if q.Has("page") {
 		return 0, "", fmt.Errorf("deliveries are paged with cursor, not page")

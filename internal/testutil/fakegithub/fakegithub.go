@@ -104,6 +104,7 @@ type Server struct {
 	allowRefusals bool
 	now           func() time.Time
 	pageSize      int
+	maxPage       int
 	fail          map[Endpoint]int
 	tokens        map[string]time.Time // installation token -> expiry
 	pulls         map[string]Pull      // "o/r#n"
@@ -146,6 +147,7 @@ func New(t testing.TB) *Server {
 		t:             t, key: key,
 		now:       time.Now,
 		pageSize:  30,
+		maxPage:   100,
 		fail:      map[Endpoint]int{},
 		tokens:    map[string]time.Time{},
 		pulls:     map[string]Pull{},
@@ -204,12 +206,13 @@ func (s *Server) SetNow(now func() time.Time) {
 	s.now = now
 }
 
-// SetPageSize sets the default page size of delivery lists (GitHub's is
-// 30; per_page overrides it, up to 100).
+// SetPageSize sets the page size of delivery lists: the default and the
+// most a per_page can ask for (GitHub's: 30 and 100), so a test can make
+// a client page through a few deliveries.
 func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pageSize = n
+	s.pageSize, s.maxPage = n, n
 }
 
 // Fail makes every later call to e fail with status (500, 502, 503: GitHub
