@@ -195,7 +195,9 @@ func TestCheckRunValidation(t *testing.T) {
 	}{
 		{"valid", tok, base(nil), 201},
 		{"completed with conclusion", tok, base(func(m map[string]any) { m["status"], m["conclusion"] = "completed", "success" }), 201},
-		{"limits exactly", tok, base(func(m map[string]any) { m["output"] = out(strings.Repeat("é", MaxOutput), strings.Repeat("x", MaxOutput)) }), 201},
+		{"limits exactly", tok, base(func(m map[string]any) {
+			m["output"] = out(strings.Repeat("é", MaxOutput), strings.Repeat("x", MaxOutput))
+		}), 201},
 		{"bearer scheme", "Bearer" + strings.TrimPrefix(tok, "token"), base(nil), 201},
 		{"no name", tok, base(func(m map[string]any) { delete(m, "name") }), 422},
 		{"short sha", tok, base(func(m map[string]any) { m["head_sha"] = "abc123" }), 422},
@@ -440,8 +442,12 @@ func TestCleanupReports(t *testing.T) {
 		{"clean", func(t *testing.T, s *Server) { call(t, s, "GET", "/repos/a/b/pulls/1", "", nil) }, false, ""},
 		{"unknown endpoint", func(t *testing.T, s *Server) { call(t, s, "GET", "/user", "", nil) }, true, "unexpected call GET /user"},
 		{"wrong method", func(t *testing.T, s *Server) { call(t, s, "DELETE", "/repos/a/b/check-runs/1", "", nil) }, true, "unexpected call DELETE"},
-		{"refused", func(t *testing.T, s *Server) { call(t, s, "POST", "/repos/a/b/check-runs", "token "+s.Token, map[string]any{}) }, false, "refused with 403"},
-		{"refused, allowed", func(t *testing.T, s *Server) { call(t, s, "POST", "/repos/a/b/check-runs", "token "+s.Token, map[string]any{}) }, true, ""},
+		{"refused", func(t *testing.T, s *Server) {
+			call(t, s, "POST", "/repos/a/b/check-runs", "token "+s.Token, map[string]any{})
+		}, false, "refused with 403"},
+		{"refused, allowed", func(t *testing.T, s *Server) {
+			call(t, s, "POST", "/repos/a/b/check-runs", "token "+s.Token, map[string]any{})
+		}, true, ""},
 		{"failing as asked", func(t *testing.T, s *Server) {
 			s.Fail(GetPull, 503)
 			if code, _ := call(t, s, "GET", "/repos/a/b/pulls/1", "", nil); code != 503 {
