@@ -2,6 +2,7 @@ package ghapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -27,7 +28,8 @@ const (
 
 // Report tells GitHub where job is. As a GitHub App it creates the job's
 // check run (when job.CheckRunID is 0) or updates it, and returns its id
-// (store it with the job, so later reports update the same check run); with
+// (store it with the job, so later reports update the same check run; if
+// that check run is gone, a new one is made and its id returned); with
 // a token it posts a commit status and returns job.CheckRunID unchanged;
 // with neither it does nothing. runURL is the run's page on the server:
 // the check run's details URL and the status's target URL, and, with
@@ -104,30 +106,33 @@ func (c *Client) checkRun(ctx context.Context, owner, name string, job *queue.Jo
 			completed = ts(job.Finished)
 		}
 	}
-	if job.CheckRunID == 0 {
-		opts := github.CreateCheckRunOptions{
-			Name: c.Name(job.Request.Repo), HeadSHA: job.Request.Commit, DetailsURL: details,
-			ExternalID: github.Ptr(job.ID), Status: github.Ptr(status), Conclusion: concl,
-			CompletedAt: completed, Output: out,
+	if job.CheckRunID != 0 {
+		opts := github.UpdateCheckRunOptions{
+			Name: c.Name(job.Request.Repo), DetailsURL: details, ExternalID: github.Ptr(job.ID),
+			Status: github.Ptr(status), Conclusion: concl, CompletedAt: completed, Output: out,
 		}
-		if !job.Started.IsZero() {
-			opts.StartedAt = ts(job.Started)
+		_, resp, err := c.gh.Checks.UpdateCheckRun(ctx, owner, name, job.CheckRunID, opts)
+		if err == nil {
+			return job.CheckRunID, nil
 		}
-		cr, resp, err := c.gh.Checks.CreateCheckRun(ctx, owner, name, opts)
-		if err != nil {
-			return 0, apiError(fmt.Sprintf("creating the check run of run %s on %s/%s", job.ID, owner, name), resp, err)
+		if err = apiError(fmt.Sprintf("updating check run %d of run %s on %s/%s", job.CheckRunID, job.ID, owner, name), resp, err); !errors.Is(err, ErrNotFound) {
+			return job.CheckRunID, err
 		}
-		return cr.GetID(), nil
+		// The check run is gone (deleted with its suite): make a new one.
 	}
-	opts := github.UpdateCheckRunOptions{
-		Name: c.Name(job.Request.Repo), DetailsURL: details, ExternalID: github.Ptr(job.ID),
-		Status: github.Ptr(status), Conclusion: concl, CompletedAt: completed, Output: out,
+	opts := github.CreateCheckRunOptions{
+		Name: c.Name(job.Request.Repo), HeadSHA: job.Request.Commit, DetailsURL: details,
+		ExternalID: github.Ptr(job.ID), Status: github.Ptr(status), Conclusion: concl,
+		CompletedAt: completed, Output: out,
 	}
-	_, resp, err := c.gh.Checks.UpdateCheckRun(ctx, owner, name, job.CheckRunID, opts)
+	if !job.Started.IsZero() {
+		opts.StartedAt = ts(job.Started)
+	}
+	cr, resp, err := c.gh.Checks.CreateCheckRun(ctx, owner, name, opts)
 	if err != nil {
-		return job.CheckRunID, apiError(fmt.Sprintf("updating check run %d of run %s on %s/%s", job.CheckRunID, job.ID, owner, name), resp, err)
+		return 0, apiError(fmt.Sprintf("creating the check run of run %s on %s/%s", job.ID, owner, name), resp, err)
 	}
-	return job.CheckRunID, nil
+	return cr.GetID(), nil
 }
 
 // checkState maps a run's state to a check run's status and conclusion.

@@ -331,3 +331,29 @@ func TestReportLongLogs(t *testing.T) {
 		t.Errorf("%d log lines in %d steps shown, want at most %d per step and not all 30 steps", n, shown, LogLines)
 	}
 }
+
+// TestReportCheckRunGone: when the run's check run was deleted, the next
+// report makes a new one and returns its id.
+func TestReportCheckRunGone(t *testing.T) {
+	fake := fakegithub.New(t)
+	c, err := New(context.Background(), fake.AppConfig(false), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := testJob()
+	id, err := c.Report(context.Background(), job, runURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.DeleteCheckRuns("acme/app")
+	job.CheckRunID = id
+	finished(job, queue.Succeeded, "released")
+	id2, err := c.Report(context.Background(), job, runURL)
+	if err != nil || id2 == id || id2 == 0 {
+		t.Fatalf("Report after deletion = %d, %v; want a new check run", id2, err)
+	}
+	runs := fake.CheckRuns("acme/app")
+	if len(runs) != 1 || runs[0].ID != id2 || runs[0].Conclusion != "success" || runs[0].StartedAt == "" {
+		t.Errorf("check runs %+v, want the new one, completed with success", runs)
+	}
+}

@@ -211,7 +211,22 @@ func (s *Server) updateCheckRun(r *request) {
 			return
 		}
 	}
+	if s.deleted[id] {
+		notFound(r) // it was there: a client may make a new one
+		return
+	}
 	s.refuse(r, http.StatusNotFound, fmt.Sprintf("Not Found: no check run %s in %s", r.segs[4], r.repo()))
+}
+
+// DeleteCheckRuns deletes repo's check runs (as deleting their check
+// suite does): updating one then gets 404, which is not counted as refused.
+func (s *Server) DeleteCheckRuns(repo string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cr := range s.checkRuns[repo] {
+		s.deleted[cr.ID] = true
+	}
+	delete(s.checkRuns, repo)
 }
 
 // apply sets the fields b carries.

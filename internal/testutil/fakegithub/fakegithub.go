@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accord-build/accord/internal/serve/config"
 )
 
 // Auth is the kind of credentials a call carried.
@@ -110,6 +112,7 @@ type Server struct {
 	pulls         map[string]Pull      // "o/r#n"
 	hooks         map[string]*hook     // hookKey
 	checkRuns     map[string][]*CheckRun
+	deleted       map[int64]bool
 	statuses      map[string][]Status // "o/r sha"
 	nextID        int64
 	attempts      []Attempt
@@ -153,6 +156,7 @@ func New(t testing.TB) *Server {
 		pulls:     map[string]Pull{},
 		hooks:     map[string]*hook{},
 		checkRuns: map[string][]*CheckRun{},
+		deleted:   map[int64]bool{},
 		statuses:  map[string][]Status{},
 		client:    &http.Client{Timeout: 10 * time.Second},
 	}
@@ -395,4 +399,26 @@ func isSHA(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil && strings.ToLower(s) == s
+}
+
+// AppConfig is the server config's github section for the fake's App
+// (absolute key path), under the GHES prefix when ghes is set.
+func (s *Server) AppConfig(ghes bool) config.GitHub {
+	return config.GitHub{
+		APIURL: s.apiURL(ghes),
+		App:    &config.App{ID: s.AppID, InstallationID: s.InstallationID, PrivateKeyFile: s.PrivateKeyFile},
+	}
+}
+
+// TokenConfig is the github section for the fake's personal access token
+// (read from TokenFile), under the GHES prefix when ghes is set.
+func (s *Server) TokenConfig(ghes bool) config.GitHub {
+	return config.GitHub{APIURL: s.apiURL(ghes), Token: &config.Secret{File: s.TokenFile}}
+}
+
+func (s *Server) apiURL(ghes bool) string {
+	if ghes {
+		return s.GHESURL
+	}
+	return s.URL
 }
