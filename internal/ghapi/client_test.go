@@ -243,3 +243,31 @@ func TestNormalizeAPIURL(t *testing.T) {
 		}
 	}
 }
+
+// TestAppWrongCredentials: an App id or installation the key does not
+// belong to is refused by GitHub, and that is not worth retrying.
+func TestAppWrongCredentials(t *testing.T) {
+	for name, mut := range map[string]func(*config.App){
+		"other app id":       func(a *config.App) { a.ID = 1 },
+		"other installation": func(a *config.App) { a.InstallationID = 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fake := fakegithub.New(t)
+			fake.AllowRefusals()
+			cfg := fake.AppConfig(false)
+			mut(cfg.App)
+			c, err := New(context.Background(), cfg, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.PullRequest(context.Background(), "acme/app", 1)
+			if err == nil || IsTemporary(err) {
+				t.Errorf("err %v, want a refusal that is not temporary", err)
+			}
+			calls := fake.Calls()
+			if len(calls) != 1 || calls[0].Endpoint != fakegithub.AccessToken || calls[0].Refused == "" {
+				t.Errorf("calls %+v, want one refused token exchange", calls)
+			}
+		})
+	}
+}

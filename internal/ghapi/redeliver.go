@@ -18,7 +18,8 @@ import (
 // failed delivery (status code not 2xx, or none) of each GUID that has no
 // successful delivery in the window and that the server has not seen
 // (seen(guid) false: it may have stored a delivery whose reply GitHub
-// still counted as failed). It asks for one attempt of each and returns
+// still counted as failed; a nil seen counts nothing as seen). It asks
+// for one attempt of each and returns
 // their GUIDs, in the order asked.
 //
 // A repository hook (repo + id) is listed with the installation token or
