@@ -1,6 +1,7 @@
 package fakegithub
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -107,7 +108,7 @@ type Server struct {
 	now           func() time.Time
 	pageSize      int
 	maxPage       int
-	fail          map[Endpoint]int
+	fail          map[Endpoint]failure
 	tokens        map[string]time.Time // installation token -> expiry
 	pulls         map[string]Pull      // "o/r#n"
 	hooks         map[string]*hook     // hookKey
@@ -151,7 +152,7 @@ func New(t testing.TB) *Server {
 		now:       time.Now,
 		pageSize:  30,
 		maxPage:   100,
-		fail:      map[Endpoint]int{},
+		fail:      map[Endpoint]failure{},
 		tokens:    map[string]time.Time{},
 		pulls:     map[string]Pull{},
 		hooks:     map[string]*hook{},
@@ -221,15 +222,40 @@ func (s *Server) SetPageSize(n int) {
 
 // Fail makes every later call to e fail with status (500, 502, 503: GitHub
 // having trouble) until Fail(e, 0). Such calls are recorded, not refused.
-func (s *Server) Fail(e Endpoint, status int) {
+func (s *Server) Fail(e Endpoint, status int) { s.FailTimes(e, status, -1) }
+
+// FailTimes makes the next n calls to e fail with status, then serves
+// them again (n < 0: until Fail(e, 0)).
+func (s *Server) FailTimes(e Endpoint, status, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if status == 0 {
+	if status == 0 || n == 0 {
 		delete(s.fail, e)
 		return
 	}
-	s.fail[e] = status
+	s.fail[e] = failure{status: status, left: n}
 }
+
+// failing returns the status a call to e must fail with, 0 for none, and
+// counts the call.
+func (s *Server) failing(e Endpoint) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fail[e]
+	if !ok {
+		return 0
+	}
+	if f.left > 0 {
+		if f.left--; f.left == 0 {
+			delete(s.fail, e)
+		} else {
+			s.fail[e] = f
+		}
+	}
+	return f.status
+}
+
+type failure struct{ status, left int }
 
 // Calls returns every call so far, in arrival order.
 func (s *Server) Calls() []Call {
@@ -249,17 +275,36 @@ func (s *Server) CallsTo(e Endpoint) []Call {
 	return out
 }
 
-// recorder keeps the status a handler wrote.
+// recorder holds a handler's reply until the call is recorded, so that a
+// client that has its answer always finds its call in [Server.Calls].
 type recorder struct {
-	http.ResponseWriter
+	header http.Header
 	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
-	r.ResponseWriter.WriteHeader(code)
+}
+
+// send writes the held reply.
+func (r *recorder) send(w http.ResponseWriter) {
+	for k, v := range r.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body.Bytes())
 }
 
 // request is one call being served.
@@ -279,7 +324,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		c.GHES, path = true, "/"+rest
 	}
 	c.Path = path
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{header: http.Header{}}
 	req := &request{Request: r, w: rec, call: c, segs: strings.Split(strings.Trim(path, "/"), "/")}
 	s.mu.Lock()
 	c.Auth = s.authOf(r.Header.Get("Authorization"))
@@ -292,6 +337,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls = append(s.calls, *c)
 	s.mu.Unlock()
+	rec.send(w)
 }
 
 // route finds the endpoint, checks the credentials every endpoint
@@ -307,10 +353,7 @@ func (s *Server) route(r *request) {
 		s.refuse(r, http.StatusUnauthorized, "Bad credentials")
 		return
 	}
-	s.mu.Lock()
-	status := s.fail[e]
-	s.mu.Unlock()
-	if status != 0 {
+	if status := s.failing(e); status != 0 {
 		writeJSON(r.w, status, map[string]string{"message": "fakegithub: failing " + string(e) + " as asked"})
 		return
 	}

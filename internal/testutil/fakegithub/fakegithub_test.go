@@ -448,6 +448,17 @@ func TestCleanupReports(t *testing.T) {
 		{"refused, allowed", func(t *testing.T, s *Server) {
 			call(t, s, "POST", "/repos/a/b/check-runs", "token "+s.Token, map[string]any{})
 		}, true, ""},
+		{"failing twice", func(t *testing.T, s *Server) {
+			s.FailTimes(GetPull, 502, 2)
+			var codes []int
+			for range 3 {
+				code, _ := call(t, s, "GET", "/repos/a/b/pulls/1", "", nil)
+				codes = append(codes, code)
+			}
+			if fmt.Sprint(codes) != "[502 502 404]" {
+				t.Errorf("FailTimes: statuses %v, want [502 502 404]", codes)
+			}
+		}, false, ""},
 		{"failing as asked", func(t *testing.T, s *Server) {
 			s.Fail(GetPull, 503)
 			if code, _ := call(t, s, "GET", "/repos/a/b/pulls/1", "", nil); code != 503 {
