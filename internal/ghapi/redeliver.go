@@ -24,8 +24,8 @@ import (
 //
 // A repository hook (repo + id) is listed with the installation token or
 // the token; the App's own hook (app: true) with the App's JWT, so it
-// needs github.app. An error on one hook does not stop the others; the
-// errors are joined.
+// needs github.app. An error on one hook, or one refused attempt, does not
+// stop the others; the errors are joined.
 func (c *Client) Redeliver(ctx context.Context, hooks []config.Hook, window time.Duration, now time.Time, seen func(guid string) (bool, error)) ([]string, error) {
 	if window <= 0 {
 		return nil, fmt.Errorf("redelivering: window %v: want a positive duration", window)
@@ -100,7 +100,11 @@ func (c *Client) redeliverHook(ctx context.Context, name string, list listFunc, 
 		return nil, err
 	}
 	var guids []string
+	var errs []error
 	for _, guid := range order {
+		if ctx.Err() != nil {
+			return guids, errors.Join(append(errs, ctx.Err())...)
+		}
 		d := failedOf[guid]
 		if d == nil {
 			continue // delivered fine at least once
@@ -117,11 +121,13 @@ func (c *Client) redeliverHook(ctx context.Context, name string, list listFunc, 
 		_, resp, err := again(ctx, d.GetID())
 		var accepted *github.AcceptedError
 		if err != nil && !errors.As(err, &accepted) {
-			return guids, apiError(fmt.Sprintf("%s: redelivering %s (delivery %d)", name, guid, d.GetID()), resp, err)
+			// One refused (too old, say) does not stop the others.
+			errs = append(errs, apiError(fmt.Sprintf("%s: redelivering %s (delivery %d)", name, guid, d.GetID()), resp, err))
+			continue
 		}
 		guids = append(guids, guid)
 	}
-	return guids, nil
+	return guids, errors.Join(errs...)
 }
 
 // scan lists a hook's deliveries since since. It returns, per GUID, the

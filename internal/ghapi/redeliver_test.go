@@ -219,3 +219,23 @@ func TestRedeliverDelivers(t *testing.T) {
 		t.Errorf("deliveries %+v, want a redelivery of g1 answered 202 on top", ds)
 	}
 }
+
+// TestRedeliverContinues: one attempt failing does not stop the others,
+// and the failed one is asked for again on the next scan.
+func TestRedeliverContinues(t *testing.T) {
+	fake := fakegithub.New(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	fake.AddRepoDelivery("acme/app", 3, fakegithub.Delivery{GUID: "g-new", DeliveredAt: now.Add(-time.Minute), StatusCode: 500})
+	fake.AddRepoDelivery("acme/app", 3, fakegithub.Delivery{GUID: "g-older", DeliveredAt: now.Add(-2 * time.Minute), StatusCode: 500})
+	c := newClient(t, fake, ModeToken, false)
+	hooks := []config.Hook{{Repo: "acme/app", ID: 3}}
+	fake.FailTimes(fakegithub.RepoRedeliver, 503, 1)
+	got, err := c.Redeliver(context.Background(), hooks, time.Hour, now, nil)
+	if err == nil || !IsTemporary(err) || !cmp.Equal(got, []string{"g-older"}) {
+		t.Errorf("first scan: %v, %v; want g-older redelivered and a temporary error for g-new", got, err)
+	}
+	got, err = c.Redeliver(context.Background(), hooks, time.Hour, now, nil)
+	if err != nil || !cmp.Equal(got, []string{"g-new"}) {
+		t.Errorf("second scan: %v, %v; want g-new only", got, err)
+	}
+}
