@@ -48,7 +48,13 @@ type Client struct {
 	app        *github.Client
 	apiURL     string
 	pipelineOf func(repo string) string
+	// secrets are the credentials' values, for masking in logs.
+	secrets []string
 }
+
+// Secrets are the values of the client's credentials (the token), for
+// the server to mask wherever it shows text.
+func (c *Client) Secrets() []string { return c.secrets }
 
 // Option configures a [Client].
 type Option func(*Client)
@@ -187,7 +193,7 @@ func (c *Client) initToken(s *config.Secret, dir string, getenv func(string) str
 	if c.gh, err = c.newGitHub(base, github.WithAuthToken(tok)); err != nil {
 		return err
 	}
-	c.mode = ModeToken
+	c.mode, c.secrets = ModeToken, []string{tok}
 	return nil
 }
 
