@@ -3,6 +3,9 @@ package trigger
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -141,6 +144,13 @@ func decodeReply(t testing.TB, w *httptest.ResponseRecorder) reply {
 	return rep
 }
 
+// signSHA1 is the legacy X-Hub-Signature GitHub also sends.
+func signSHA1(secret []byte, body string) string {
+	m := hmac.New(sha1.New, secret)
+	m.Write([]byte(body))
+	return "sha1=" + hex.EncodeToString(m.Sum(nil))
+}
+
 // chunked hides a reader's length, as a body sent without Content-Length.
 type chunked struct{ io.Reader }
 
@@ -204,6 +214,12 @@ func TestHandlerReplies(t *testing.T) {
 				r.Header.Set("X-Hub-Signature", "sha1=0123456789abcdef0123456789abcdef01234567")
 			}),
 			code: 401, status: "refused", verdict: "unauthorized", inMessage: "SHA-1"},
+		{name: "right SHA-1 signature only", req: delivery("push", guid, pushBody, nil),
+			edit: with(func(r *http.Request) { r.Header.Set("X-Hub-Signature", signSHA1(secretA, pushBody)) }),
+			code: 401, status: "refused", verdict: "unauthorized", inMessage: "SHA-1"},
+		{name: "right SHA-1 signature, wrong SHA-256", req: delivery("push", guid, pushBody, secretC),
+			edit: with(func(r *http.Request) { r.Header.Set("X-Hub-Signature", signSHA1(secretA, pushBody)) }),
+			code: 401, status: "refused", verdict: "unauthorized"},
 		{name: "unknown secret", req: delivery("push", guid, pushBody, secretC), edit: signed,
 			code: 401, status: "refused", verdict: "unauthorized", inMessage: "does not match"},
 		{name: "signature sent twice", req: delivery("push", guid, pushBody, secretA),
@@ -395,6 +411,7 @@ func TestHandlerBadSignatureNeverParsed(t *testing.T) {
 		{"sha1 only", func(r *http.Request, _ string) {
 			r.Header.Set("X-Hub-Signature", "sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709")
 		}},
+		{"right sha1 only", func(r *http.Request, b string) { r.Header.Set("X-Hub-Signature", signSHA1(secretA, b)) }},
 		{"sha1 prefix on a sha256", func(r *http.Request, b string) {
 			r.Header.Set("X-Hub-Signature-256", "sha1="+strings.TrimPrefix(Sign(secretA, []byte(b)), "sha256="))
 		}},
@@ -507,7 +524,7 @@ func TestHandlerOverHTTP(t *testing.T) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 202 {
+			if resp.StatusCode != 202 || resp.ContentLength <= 0 {
 				errs <- errors.New(resp.Status)
 			}
 		}(i)
@@ -533,4 +550,65 @@ func TestAppendJSONString(t *testing.T) {
 			t.Errorf("%q: got %s, want %s", s, got, want)
 		}
 	}
+}
+
+// nopAcceptor stores nothing and says every delivery is new.
+type nopAcceptor struct{}
+
+func (nopAcceptor) Accept(context.Context, Delivery, string) (bool, error) { return false, nil }
+
+// replyRecorder is a minimal ResponseWriter that keeps only the code.
+type replyRecorder struct {
+	h    http.Header
+	code int
+}
+
+func (r *replyRecorder) Header() http.Header         { return r.h }
+func (r *replyRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *replyRecorder) WriteHeader(code int)        { r.code = code }
+
+// benchRequest is a signed push of about 7 KB whose body can be rewound.
+func benchRequest(tb testing.TB) (*http.Request, *strings.Reader) {
+	body := `{"ref":"refs/heads/main","pad":"` + strings.Repeat("x", 7000) + `"}`
+	r := delivery("push", guid, body, secretB)
+	rd := strings.NewReader(body)
+	r.Body = io.NopCloser(rd)
+	return r, rd
+}
+
+// The handler's own allocations per delivery stay few: the body, the
+// Delivery, the reply, the timeout context.
+func TestHandlerAllocs(t *testing.T) {
+	h := newHandler(t, nopAcceptor{}, nil)
+	h.MaxBody = DefaultMaxBody
+	r, rd := benchRequest(t)
+	w := &replyRecorder{h: http.Header{}}
+	n := testing.AllocsPerRun(200, func() {
+		rd.Seek(0, io.SeekStart)
+		h.ServeHTTP(w, r)
+		if w.code != 202 {
+			t.Fatalf("code %d", w.code)
+		}
+	})
+	if n > 8 {
+		t.Errorf("%v allocations per delivery, want at most 8", n)
+	}
+	t.Logf("%v allocations per delivery", n)
+}
+
+func BenchmarkHandler(b *testing.B) {
+	h := newHandler(b, nopAcceptor{}, nil)
+	h.MaxBody = DefaultMaxBody
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r, rd := benchRequest(b)
+		w := &replyRecorder{h: http.Header{}}
+		for pb.Next() {
+			rd.Seek(0, io.SeekStart)
+			h.ServeHTTP(w, r)
+			if w.code != 202 {
+				b.Fatalf("code %d", w.code)
+			}
+		}
+	})
 }
