@@ -112,3 +112,30 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// Verify tries every secret, also after one matched (no early exit that
+// would tell by its timing which secret signed the delivery).
+func TestVerifyTriesEverySecret(t *testing.T) {
+	body := []byte(pushBody)
+	for _, tc := range []struct {
+		name string
+		sig  string
+	}{
+		{"first matches", Sign(secretA, body)},
+		{"middle matches", Sign(secretB, body)},
+		{"none matches", Sign([]byte("other"), body)},
+	} {
+		s := mustSecrets(t, secretA, secretB, secretC)
+		used := make([]int, len(s.keys))
+		for i, k := range s.keys {
+			newState := k.pool.New
+			k.pool.New = func() any { used[i]++; return newState() }
+		}
+		s.Verify(body, tc.sig)
+		for i, n := range used {
+			if n != 1 {
+				t.Errorf("%s: secret %d computed %d times, want 1", tc.name, i, n)
+			}
+		}
+	}
+}
