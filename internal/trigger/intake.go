@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -99,6 +100,14 @@ type Handler struct {
 	Now func() time.Time
 	// AcceptTimeout bounds the wait for Store; default DefaultAcceptTimeout.
 	AcceptTimeout time.Duration
+	// MaxInflight bounds the bytes of bodies being read and checked at
+	// once (each counted at its Content-Length, or MaxBody without one),
+	// so that unsigned requests announcing big bodies cannot exhaust
+	// memory before their signature is checked; over it: 503. Default
+	// 8*MaxBody.
+	MaxInflight int64
+
+	inflight atomic.Int64
 }
 
 // outcome is what became of one request.
@@ -138,6 +147,12 @@ func (h *Handler) serve(r *http.Request) outcome {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
+	release, ok := h.reserve(r.ContentLength, limit)
+	if !ok {
+		return refuse(http.StatusServiceUnavailable, VerdictUnavailable,
+			"too many bodies are being read at once; redeliver it later")
+	}
+	defer release()
 	body, o, ok := readBody(r.Body, r.ContentLength, limit)
 	if !ok {
 		return o
@@ -156,6 +171,24 @@ func (h *Handler) serve(r *http.Request) outcome {
 	}
 	d.Body = body
 	return h.accept(r.Context(), d)
+}
+
+// reserve counts a body of length (limit when unknown) against
+// MaxInflight; release gives it back.
+func (h *Handler) reserve(length, limit int64) (release func(), ok bool) {
+	budget := h.MaxInflight
+	if budget <= 0 {
+		budget = 8 * limit
+	}
+	n := max(length, 0)
+	if length < 0 {
+		n = limit
+	}
+	if h.inflight.Add(n) > budget && n > 0 {
+		h.inflight.Add(-n)
+		return nil, false
+	}
+	return func() { h.inflight.Add(-n) }, true
 }
 
 // accept stores a checked delivery and turns the store's answer into the reply.

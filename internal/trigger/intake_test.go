@@ -612,3 +612,62 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	})
 }
+
+// Bodies being read count against MaxInflight: requests that announce big
+// bodies and send them slowly cannot make the server hold more than that
+// before their signatures are checked.
+func TestHandlerInflightBudget(t *testing.T) {
+	mem := newMem()
+	h := newHandler(t, mem, nil)
+	h.MaxInflight = 1000
+	slow := `{"pad":"` + strings.Repeat("x", 800-10) + `"}`
+	pr, pw := io.Pipe()
+	first := delivery("push", "slow-1", slow, secretA)
+	first.Body, first.ContentLength = pr, int64(len(slow))
+	done := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, first)
+		done <- w.Code
+	}()
+	for h.inflight.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	big := `{"pad":"` + strings.Repeat("y", 300) + `"}`
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		code int
+	}{
+		{"over the budget, signed", delivery("push", "big-1", big, secretA), 503},
+		{"over the budget, forged", delivery("push", "big-2", big, secretC), 503},
+		{"without a length: counted at MaxBody", func() *http.Request {
+			r := delivery("push", "chunked-1", pushBody, secretA)
+			r.Body, r.ContentLength = io.NopCloser(chunked{strings.NewReader(pushBody)}), -1
+			return r
+		}(), 503},
+		{"within the budget", delivery("push", "small-1", pushBody, secretA), 202},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, tc.req)
+		if w.Code != tc.code {
+			t.Errorf("%s: %d, want %d", tc.name, w.Code, tc.code)
+		}
+	}
+	io.WriteString(pw, slow)
+	pw.Close()
+	if code := <-done; code != 202 {
+		t.Errorf("the slow delivery: %d, want 202", code)
+	}
+	if n := h.inflight.Load(); n != 0 {
+		t.Errorf("%d bytes still counted", n)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, delivery("push", "big-1", big, secretA))
+	if w.Code != 202 {
+		t.Errorf("after the slow one: %d, want 202", w.Code)
+	}
+	if _, n := mem.count(); n != 3 {
+		t.Errorf("%d stored, want 3", n)
+	}
+}
