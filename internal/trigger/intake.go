@@ -65,7 +65,8 @@ const (
 )
 
 // Handler serves POST /webhooks/github. In order: a POST (else 405); a
-// Content-Length, then a body, within MaxBody (else 413); the
+// Content-Length, then a body, within MaxBody (else 413) and within the
+// MaxInflight budget of bodies being read (else 503); the
 // X-Hub-Signature-256 of the raw body under one of Secrets, before
 // anything else looks at the body (else 401: nothing parsed, nothing
 // stored); content type application/json, sane X-GitHub-Event and
@@ -79,7 +80,8 @@ const (
 // Handler logs one line per request (never the body or a secret) with
 // the keys delivery and event; both are empty until the signature is
 // right (a forged request's headers are not repeated). Safe for
-// concurrent use once its fields are set.
+// concurrent use once its fields are set; not to be copied after first
+// use.
 type Handler struct {
 	// Secrets are the webhook secrets; nil accepts nothing.
 	Secrets *Secrets
