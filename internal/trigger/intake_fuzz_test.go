@@ -103,3 +103,66 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// jsonObjectOracle is what isJSONObject must answer: json.Valid, and an
+// object first.
+func jsonObjectOracle(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return json.Valid(b) && len(t) > 0 && t[0] == '{'
+}
+
+var jsonCases = []string{
+	`{}`, ` {} `, "\t{\n}\r\n", `{"a":1}`, `{"a":[1,2,{"b":null}],"c":true,"d":false}`,
+	`{"s":"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00"}`, `{"s":"é中"}`, "{\"s\":\"\xff\xfe\"}",
+	`{"n":-0}`, `{"n":0.5e+10}`, `{"n":1E-2}`, `{"n":-12.50}`, `{"n":123456789012345678901234567890}`,
+	`{"n":01}`, `{"n":1.}`, `{"n":.5}`, `{"n":-}`, `{"n":1e}`, `{"n":+1}`, `{"n":0x10}`, `{"n":NaN}`,
+	`{"s":"\x"}`, `{"s":"\u12"}`, `{"s":"\u12g4"}`, "{\"s\":\"a\x01b\"}", "{\"s\":\"a\x7fb\"}", `{"s":"abc}`,
+	`{"a":1,}`, `{,}`, `{"a"}`, `{"a":}`, `{"a" 1}`, `{1:2}`, `{'a':1}`, `{"a":1}{}`, `{"a":1} x`, `{"a":1`,
+	`[]`, `[{}]`, `"x"`, `1`, `null`, ``, ` `, `{`, `}`, "\ufeff{}", `{"a":tru}`, `{"a":nul}`, `{"a":True}`,
+	`{"a":[1 2]}`, `{"a":[,1]}`, `{"a":[1,]}`, `{"a":[]]}`, `{"a":{"b":{}}}`, "{\"a\":1}\x00",
+	"{\"a\":\n1\n}", "{\v}", "{\f}",
+}
+
+func TestIsJSONObject(t *testing.T) {
+	cases := append([]string{}, jsonCases...)
+	for _, depth := range []int{9998, 9999, 10000, 10001, 20000} {
+		// an object holding arrays nested to depth in all
+		cases = append(cases, `{"a":`+strings.Repeat("[", depth-1)+strings.Repeat("]", depth-1)+`}`)
+	}
+	for _, c := range cases {
+		if got, want := isJSONObject([]byte(c)), jsonObjectOracle([]byte(c)); got != want {
+			t.Errorf("isJSONObject(%.60q) = %v, json.Valid says %v", c, got, want)
+		}
+	}
+}
+
+// FuzzJSONObject: isJSONObject agrees with json.Valid on every input.
+func FuzzJSONObject(f *testing.F) {
+	for _, c := range jsonCases {
+		f.Add([]byte(c))
+	}
+	f.Add([]byte(pushBody))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := isJSONObject(b), jsonObjectOracle(b); got != want {
+			t.Fatalf("isJSONObject(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+func BenchmarkIsJSONObject(b *testing.B) {
+	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "commits": []any{map[string]any{
+		"message": strings.Repeat("a commit message \"quoted\" \\ and é ", 100), "n": 12.5e3, "ok": true}}})
+	for _, tc := range []struct {
+		name string
+		f    func([]byte) bool
+	}{{"isJSONObject", isJSONObject}, {"json.Valid", json.Valid}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !tc.f(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}

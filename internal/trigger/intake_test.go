@@ -390,9 +390,9 @@ func TestHandlerNoSecrets(t *testing.T) {
 func countJSON(t *testing.T) *int {
 	t.Helper()
 	n := new(int)
-	old := validJSON
-	validJSON = func(b []byte) bool { *n++; return old(b) }
-	t.Cleanup(func() { validJSON = old })
+	old := checkJSON
+	checkJSON = func(b []byte) bool { *n++; return old(b) }
+	t.Cleanup(func() { checkJSON = old })
 	return n
 }
 

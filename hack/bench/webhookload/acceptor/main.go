@@ -80,14 +80,19 @@ func main() {
 	secret := flag.String("secret", "", "webhook secret")
 	path := flag.String("db", "", "bbolt file (sync and async modes)")
 	mode := flag.String("mode", "sync", "sync | async | mem")
+	noFreelistSync := flag.Bool("no-freelist-sync", false, "bbolt NoFreelistSync with the map freelist")
 	delay := flag.Duration("batch-delay", 10*time.Millisecond, "bbolt MaxBatchDelay (its default: 10ms)")
 	flag.Parse()
-	if err := run(*listen, *secret, *path, *mode, *delay); err != nil {
+	opts := &bolt.Options{NoFreelistSync: *noFreelistSync}
+	if *noFreelistSync {
+		opts.FreelistType = bolt.FreelistMapType
+	}
+	if err := run(*listen, *secret, *path, *mode, *delay, opts); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(listen, secret, path, mode string, delay time.Duration) error {
+func run(listen, secret, path, mode string, delay time.Duration, opts *bolt.Options) error {
 	secrets, err := trigger.NewSecrets([]byte(secret))
 	if err != nil {
 		return err
@@ -98,7 +103,7 @@ func run(listen, secret, path, mode string, delay time.Duration) error {
 	case "mem":
 		store = &memStore{seen: map[string]bool{}}
 	case "sync", "async":
-		db, err := bolt.Open(path, 0o600, nil)
+		db, err := bolt.Open(path, 0o600, opts)
 		if err != nil {
 			return fmt.Errorf("opening -db: %w", err)
 		}
