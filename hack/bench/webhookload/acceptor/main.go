@@ -2,7 +2,8 @@
 // group commit (db.Batch: concurrent accepts share one fsync), to measure
 // the intake alone with webhookload, without the rest of 'accord serve':
 //
-//	go run ./hack/bench/webhookload/acceptor -listen 127.0.0.1:8089 -secret S -db /tmp/q.db [-mode sync|async|mem]
+//	go run ./hack/bench/webhookload/acceptor -listen 127.0.0.1:8089 -secret S -db /tmp/q.db \
+//	    [-mode sync|async|mem] [-batch-delay 10ms] [-seq-keys] [-no-freelist-sync]
 //
 // -mode sync (default) replies after the fsync, as accord serve does;
 // async replies before persisting (the way Tekton Triggers answers 202
@@ -12,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,12 +31,16 @@ import (
 	"github.com/accord-build/accord/internal/trigger"
 )
 
-var bucket = []byte("deliveries")
+var (
+	bucket = []byte("deliveries") // id -> delivery, or id -> sequence with -seq-keys
+	bodies = []byte("bodies")     // sequence -> delivery, with -seq-keys
+)
 
 // boltStore de-duplicates by id and stores durably in one bbolt file.
 type boltStore struct {
 	db    *bolt.DB
 	async bool
+	seq   bool // bodies under arrival-order keys, ids in a small index
 	wg    sync.WaitGroup
 }
 
@@ -56,7 +62,18 @@ func (s *boltStore) put(d trigger.Delivery, ignored string) (bool, error) {
 		}
 		v := make([]byte, 0, len(d.Event)+len(d.HookID)+len(ignored)+len(d.Body)+3)
 		v = append(append(append(append(append(append(v, d.Event...), 0), d.HookID...), 0), ignored...), 0)
-		return b.Put([]byte(d.ID), append(v, d.Body...))
+		v = append(v, d.Body...)
+		if !s.seq {
+			return b.Put([]byte(d.ID), v)
+		}
+		bb := tx.Bucket(bodies)
+		bb.FillPercent = 1 // appended in order
+		n, _ := bb.NextSequence()
+		key := binary.BigEndian.AppendUint64(nil, n)
+		if err := bb.Put(key, v); err != nil {
+			return err
+		}
+		return b.Put([]byte(d.ID), key)
 	})
 	return dup, err
 }
@@ -80,6 +97,7 @@ func main() {
 	secret := flag.String("secret", "", "webhook secret")
 	path := flag.String("db", "", "bbolt file (sync and async modes)")
 	mode := flag.String("mode", "sync", "sync | async | mem")
+	seqKeys := flag.Bool("seq-keys", false, "store bodies under arrival-order keys, ids in an index")
 	noFreelistSync := flag.Bool("no-freelist-sync", false, "bbolt NoFreelistSync with the map freelist")
 	delay := flag.Duration("batch-delay", 10*time.Millisecond, "bbolt MaxBatchDelay (its default: 10ms)")
 	flag.Parse()
@@ -87,12 +105,12 @@ func main() {
 	if *noFreelistSync {
 		opts.FreelistType = bolt.FreelistMapType
 	}
-	if err := run(*listen, *secret, *path, *mode, *delay, opts); err != nil {
+	if err := run(*listen, *secret, *path, *mode, *delay, opts, *seqKeys); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(listen, secret, path, mode string, delay time.Duration, opts *bolt.Options) error {
+func run(listen, secret, path, mode string, delay time.Duration, opts *bolt.Options, seqKeys bool) error {
 	secrets, err := trigger.NewSecrets([]byte(secret))
 	if err != nil {
 		return err
@@ -109,10 +127,16 @@ func run(listen, secret, path, mode string, delay time.Duration, opts *bolt.Opti
 		}
 		defer db.Close()
 		db.MaxBatchDelay = delay
-		if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(bucket); return err }); err != nil {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bodies); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucketIfNotExists(bucket)
+			return err
+		}); err != nil {
 			return err
 		}
-		bs := &boltStore{db: db, async: mode == "async"}
+		bs := &boltStore{db: db, async: mode == "async", seq: seqKeys}
 		store = bs
 		count = func() int {
 			bs.wg.Wait()
