@@ -9,6 +9,10 @@
 // async replies before persisting (the way Tekton Triggers answers 202
 // first); mem stores in memory only. On SIGTERM it prints how many
 // deliveries it stored and exits.
+//
+// After a kill -9: 'acceptor -db /tmp/q.db -check accepted.txt' (the
+// ids webhookload wrote with -out) prints how many of them the file holds
+// and how many are lost (exit status 1 when any is).
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -97,6 +102,7 @@ func main() {
 	secret := flag.String("secret", "", "webhook secret")
 	path := flag.String("db", "", "bbolt file (sync and async modes)")
 	mode := flag.String("mode", "sync", "sync | async | mem")
+	check := flag.String("check", "", "count the ids of this file (webhookload -out) in -db, and exit")
 	seqKeys := flag.Bool("seq-keys", false, "store bodies under arrival-order keys, ids in an index")
 	noFreelistSync := flag.Bool("no-freelist-sync", false, "bbolt NoFreelistSync with the map freelist")
 	delay := flag.Duration("batch-delay", 10*time.Millisecond, "bbolt MaxBatchDelay (its default: 10ms)")
@@ -104,6 +110,16 @@ func main() {
 	opts := &bolt.Options{NoFreelistSync: *noFreelistSync}
 	if *noFreelistSync {
 		opts.FreelistType = bolt.FreelistMapType
+	}
+	if *check != "" {
+		lost, err := checkIDs(*path, *check)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if lost > 0 {
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(*listen, *secret, *path, *mode, *delay, opts, *seqKeys); err != nil {
 		log.Fatal(err)
@@ -161,4 +177,29 @@ func run(listen, secret, path, mode string, delay time.Duration, opts *bolt.Opti
 	}
 	fmt.Printf("stored %d\n", count())
 	return nil
+}
+
+// checkIDs counts the ids of file (one a line) that the db at path lacks.
+func checkIDs(path, file string) (lost int, err error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("opening -db: %w", err)
+	}
+	defer db.Close()
+	ids := strings.Fields(string(b))
+	err = db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucket)
+		for _, id := range ids {
+			if bk == nil || bk.Get([]byte(id)) == nil {
+				lost++
+			}
+		}
+		return nil
+	})
+	fmt.Printf("acknowledged %d, stored %d, lost %d\n", len(ids), len(ids)-lost, lost)
+	return lost, err
 }
