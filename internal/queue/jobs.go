@@ -169,6 +169,7 @@ func (q *Queue) Next(ctx context.Context) (*Job, error) {
 // claim marks the oldest ready run Running. Without one, it returns how
 // long until the earliest delayed run is ready (0: none is delayed).
 func (q *Queue) claim() (*Job, time.Duration, error) {
+	q.scans.Add(1)
 	now := q.clock()
 	var ready bool
 	var wait time.Duration

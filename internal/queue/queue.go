@@ -86,6 +86,7 @@ type Queue struct {
 	commits atomic.Uint64 // committed write transactions
 	lastTx  atomic.Int64  // id of the last write transaction counted
 	accepts atomic.Uint64 // deliveries stored (not duplicates)
+	scans   atomic.Uint64 // looks for a ready run (tests check Next does not poll)
 }
 
 // Stats are counters since Open, for metrics and benchmarks.

@@ -44,7 +44,9 @@ func (q *Queue) change(ctx context.Context, id, doing string, fn func(j *Job, no
 // Errored) with what it did; rec may be nil. The run must be running, or
 // queued (ended before it started).
 func (q *Queue) Finish(ctx context.Context, id string, state JobState, rec *Record) error {
-	if !state.Final() {
+	switch state {
+	case Succeeded, Failed, Cancelled, Errored:
+	default:
 		return fmt.Errorf("finishing run %s: state %q is not final: use succeeded, failed, cancelled or errored", id, state)
 	}
 	_, err := q.change(ctx, id, "finishing", func(j *Job, now time.Time) error {
