@@ -36,7 +36,7 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 	var stored bool
 	err = q.db.Batch(func(tx *bolt.Tx) error {
 		q.countCommit(tx)
-		stored = false
+		q.runs.Add(1)
 		var err error
 		stored, err = acceptTx(tx, sd)
 		return err

@@ -87,6 +87,7 @@ type Queue struct {
 	lastTx  atomic.Int64  // id of the last write transaction counted
 	accepts atomic.Uint64 // deliveries stored (not duplicates)
 	scans   atomic.Uint64 // looks for a ready run (tests check Next does not poll)
+	runs    atomic.Uint64 // runs of Accept's batch function (tests check re-runs)
 }
 
 // Stats are counters since Open, for metrics and benchmarks.
