@@ -32,13 +32,14 @@ const schemaVersion = "1"
 // in order.
 var (
 	bucketMeta       = []byte("meta")       // "version" -> schemaVersion
-	bucketDeliveries = []byte("deliveries") // id -> StoredDelivery (JSON)
+	bucketDeliveries = []byte("deliveries") // id -> StoredDelivery (JSON) without its body
+	bucketBodies     = []byte("bodies")     // id -> the raw body, as signed
 	bucketPending    = []byte("pending")    // arrival -> id, while accepted
 	bucketJobs       = []byte("jobs")       // seq -> Job (JSON); id "r<seq>"
 	bucketQueued     = []byte("queued")     // seq -> NotBefore (unix ns), while queued
 	bucketRunning    = []byte("running")    // seq -> "", while running
 	bucketSupersede  = []byte("supersede")  // len(key) key seq -> "", while queued
-	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede}
+	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede}
 )
 
 // Errors for expected conditions; the methods wrap them with what they
