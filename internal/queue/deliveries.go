@@ -16,8 +16,8 @@ import (
 // stored once, forever: a redelivery or a replay returns duplicate=true
 // and changes nothing. ignored != "" stores d as ignored, with that note;
 // otherwise d waits in [Queue.Undispatched] for the dispatcher. A zero
-// d.Received is set to the queue's clock. Accept implements the intake's
-// Acceptor.
+// d.Received is set to the queue's clock; it is stored in UTC. Accept
+// implements the intake's Acceptor.
 func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) (duplicate bool, err error) {
 	if err := q.begin(ctx); err != nil {
 		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, err)
@@ -28,6 +28,7 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 	if d.Received.IsZero() {
 		d.Received = q.clock()
 	}
+	d.Received = d.Received.UTC().Round(0)
 	sd := StoredDelivery{Delivery: d, State: DeliveryAccepted}
 	if ignored != "" {
 		sd.State, sd.Note = DeliveryIgnored, ignored

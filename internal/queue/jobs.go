@@ -143,6 +143,9 @@ func (q *Queue) Next(ctx context.Context) (*Job, error) {
 		}
 		j, wait, err := q.claim()
 		if err != nil {
+			if q.begin(ctx) == ErrClosed {
+				err = ErrClosed // closed while looking
+			}
 			return nil, fmt.Errorf("taking the next run: %w", err)
 		}
 		if j != nil {

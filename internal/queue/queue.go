@@ -109,7 +109,14 @@ func Open(path string, opts Options) (*Queue, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: opts.LockTimeout,
+		// As etcd does: the freelist is not written at each commit (less
+		// to write and fsync per batch) but rebuilt when the file is
+		// opened; what a commit makes durable is unchanged.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if errors.Is(err, boltErrors.ErrTimeout) {
 		return nil, fmt.Errorf("opening queue %s: the file is locked by another process (another 'accord serve' using the same state directory?); stop it or use another directory", path)
 	}
