@@ -90,3 +90,10 @@ func benchAccept(b *testing.B, c int, body []byte, opts Options) {
 	b.ReportMetric(float64(st.Commits)/float64(b.N), "commits/op")
 	b.ReportMetric(2*float64(st.Commits)/float64(b.N), "fsyncs/op")
 }
+
+// BenchmarkAcceptNoGroupCommit is the baseline: one commit (two fsyncs)
+// per accept, as without db.Batch.
+func BenchmarkAcceptNoGroupCommit(b *testing.B) {
+	body := []byte(`{"ref":"refs/heads/main","payload":"` + strings.Repeat("x", 6000) + `"}`)
+	benchAccept(b, 64, body, Options{MaxBatchSize: 1})
+}
