@@ -87,11 +87,12 @@ type Queue struct {
 	closed chan struct{}
 	once   sync.Once
 
-	commits atomic.Uint64 // committed write transactions
-	lastTx  atomic.Int64  // id of the last write transaction counted
-	accepts atomic.Uint64 // deliveries stored (not duplicates)
-	scans   atomic.Uint64 // looks for a ready run (tests check Next does not poll)
-	runs    atomic.Uint64 // runs of Accept's batch function (tests check re-runs)
+	statsMu sync.Mutex
+	commits uint64         // committed write transactions
+	counted map[int64]bool // ids of the recent ones, counted once each
+	accepts atomic.Uint64  // deliveries stored (not duplicates)
+	scans   atomic.Uint64  // looks for a ready run (tests check Next does not poll)
+	runs    atomic.Uint64  // runs of Accept's batch function (tests check re-runs)
 }
 
 // Stats are counters since Open, for metrics and benchmarks.
@@ -134,7 +135,7 @@ func Open(path string, opts Options) (*Queue, error) {
 	if db.MaxBatchSize <= 0 {
 		db.MaxBatchSize = DefaultMaxBatchSize
 	}
-	q := &Queue{db: db, path: path, now: opts.Now, wake: make(chan struct{}), closed: make(chan struct{})}
+	q := &Queue{db: db, path: path, now: opts.Now, wake: make(chan struct{}), closed: make(chan struct{}), counted: map[int64]bool{}}
 	if err := q.update(initBuckets); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening queue %s: %w", path, err)
@@ -177,7 +178,9 @@ func (q *Queue) Path() string { return q.path }
 
 // Stats returns the counters since Open.
 func (q *Queue) Stats() Stats {
-	return Stats{Commits: q.commits.Load(), Accepted: q.accepts.Load()}
+	q.statsMu.Lock()
+	defer q.statsMu.Unlock()
+	return Stats{Commits: q.commits, Accepted: q.accepts.Load()}
 }
 
 // update runs fn in its own write transaction (one commit, fsynced).
@@ -188,18 +191,25 @@ func (q *Queue) update(fn func(*bolt.Tx) error) error {
 	})
 }
 
-// countCommit counts tx's commit once, however many batched calls share it.
+// countCommit counts tx's commit once, however many batched calls share
+// it. bbolt runs commit handlers after releasing the writer lock, so the
+// handlers of consecutive commits may interleave: the ids of the last few
+// are remembered.
 func (q *Queue) countCommit(tx *bolt.Tx) {
 	id := int64(tx.ID())
 	tx.OnCommit(func() {
-		for {
-			last := q.lastTx.Load()
-			if id <= last {
-				return
-			}
-			if q.lastTx.CompareAndSwap(last, id) {
-				q.commits.Add(1)
-				return
+		q.statsMu.Lock()
+		defer q.statsMu.Unlock()
+		if q.counted[id] {
+			return
+		}
+		q.counted[id] = true
+		q.commits++
+		if len(q.counted) > 64 {
+			for old := range q.counted {
+				if old < id-32 {
+					delete(q.counted, old)
+				}
 			}
 		}
 	})
