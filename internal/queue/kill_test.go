@@ -139,7 +139,7 @@ func runAndKill(t *testing.T, path string, round int, log *killLog) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Signal(syscall.SIGKILL) })
+	timer := time.AfterFunc(60*time.Second, func() { cmd.Process.Signal(syscall.SIGKILL) })
 	defer timer.Stop()
 	r := bufio.NewReader(out)
 	acks, killed := 0, false
@@ -194,9 +194,25 @@ func checkIntegrity(t *testing.T, q *Queue) {
 // checkKillLog checks the database against what the children said.
 func checkKillLog(t *testing.T, q *Queue, log killLog) {
 	ctx := context.Background()
+	und, err := q.Undispatched(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := map[string]bool{}
+	for _, d := range und {
+		pending[d.ID] = true
+	}
 	for id := range log.accepted {
-		if seen, err := q.Seen(ctx, id); err != nil || !seen {
+		sd, found, err := q.Delivery(ctx, id)
+		switch {
+		case err != nil || !found:
 			t.Errorf("delivery %s was acknowledged but is lost (%v)", id, err)
+		case sd.State == DeliveryAccepted && !pending[id]:
+			t.Errorf("delivery %s is accepted but not waiting for the dispatcher", id)
+		case sd.State == DeliveryDispatched && len(sd.Runs) != 1:
+			t.Errorf("delivery %s dispatched with runs %v, want one", id, sd.Runs)
+		case sd.State == DeliveryIgnored:
+			t.Errorf("delivery %s ignored", id)
 		}
 	}
 	jobs, err := q.Jobs(ctx, 0)
@@ -236,5 +252,6 @@ func checkKillLog(t *testing.T, q *Queue, log killLog) {
 	if _, r, _ := q.Depth(ctx); r != 0 {
 		t.Errorf("%d runs still running after Recover", r)
 	}
-	t.Logf("%d acknowledged deliveries, %d runs, %d finished, %d recovered", len(log.accepted), len(jobs), len(log.finished), n)
+	t.Logf("%d acknowledged deliveries (%d waiting for the dispatcher), %d runs, %d finished, %d recovered",
+		len(log.accepted), len(und), len(jobs), len(log.finished), n)
 }
