@@ -42,7 +42,8 @@ func (q *Queue) change(ctx context.Context, id, doing string, fn func(j *Job, no
 
 // Finish ends a run in a final state (Succeeded, Failed, Cancelled or
 // Errored) with what it did; rec may be nil. The run must be running, or
-// queued (ended before it started).
+// queued (ended before it started). Succeeded and Failed clear the Error
+// of an earlier attempt; Cancelled and Errored keep it.
 func (q *Queue) Finish(ctx context.Context, id string, state JobState, rec *Record) error {
 	switch state {
 	case Succeeded, Failed, Cancelled, Errored:
@@ -54,6 +55,9 @@ func (q *Queue) Finish(ctx context.Context, id string, state JobState, rec *Reco
 			return fmt.Errorf("it is already %s: %w", j.State, ErrState)
 		}
 		j.State, j.Record, j.Finished = state, rec, now
+		if state == Succeeded || state == Failed {
+			j.Error = "" // the last attempt ran to its end
+		}
 		return nil
 	})
 	return err

@@ -166,7 +166,7 @@ func TestRunFields(t *testing.T) {
 	}
 	j = mustJob(t, q, "r1")
 	want := Job{ID: "r1", Request: request("o/a", "refs/heads/main"), State: Succeeded, Attempt: 2,
-		Error: "git fetch: connection refused", Created: epoch, Started: epoch.Add(2*time.Minute + time.Second),
+		Created: epoch, Started: epoch.Add(2*time.Minute + time.Second),
 		Finished: epoch.Add(3*time.Minute + time.Second), Record: rec, CheckRunID: 99}
 	want.Request.DeliveryID = "d1"
 	if diff := cmp.Diff(want, *j); diff != "" {
@@ -229,5 +229,23 @@ func TestJobsNewestFirst(t *testing.T) {
 		if diff := cmp.Diff(c.want, ids); diff != "" {
 			t.Errorf("Jobs(%d) (-want +got):\n%s", c.limit, diff)
 		}
+	}
+}
+
+func TestFinishKeepsError(t *testing.T) {
+	ctx := context.Background()
+	for state, keep := range map[JobState]bool{Succeeded: false, Failed: false, Cancelled: true, Errored: true} {
+		t.Run(string(state), func(t *testing.T) {
+			q, _ := openTest(t)
+			mustDispatch(t, q, "d1", request("o/a", "refs/heads/main"))
+			for _, o := range []op{{do: "next"}, {do: "retry"}, {do: "next"}, {do: "finish", state: state}} {
+				if err := apply(ctx, q, o); err != nil {
+					t.Fatalf("%s: %v", o.do, err)
+				}
+			}
+			if got := mustJob(t, q, "r1").Error; (got != "") != keep {
+				t.Errorf("Error after finishing %s = %q, want kept: %v", state, got, keep)
+			}
+		})
 	}
 }
