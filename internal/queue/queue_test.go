@@ -14,8 +14,8 @@ import (
 	"github.com/accord-build/accord/internal/trigger"
 )
 
-// acceptor and runs are the seams the intake and the policy define; the
-// queue must keep fitting them.
+// acceptor, runs and webRuns are the seams the intake, the policy and the
+// status page define; the queue must keep fitting them.
 type acceptor interface {
 	Accept(ctx context.Context, d trigger.Delivery, ignored string) (duplicate bool, err error)
 }
@@ -24,9 +24,16 @@ type runs interface {
 	RequestOf(ctx context.Context, runID string) (*trigger.Request, bool, error)
 }
 
+// webRuns is what the status page reads.
+type webRuns interface {
+	Jobs(ctx context.Context, limit int) ([]Job, error)
+	Job(ctx context.Context, id string) (*Job, bool, error)
+}
+
 var (
 	_ acceptor = (*Queue)(nil)
 	_ runs     = (*Queue)(nil)
+	_ webRuns  = (*Queue)(nil)
 )
 
 // fakeClock is a settable clock.
