@@ -2,5 +2,20 @@
 // database: accepted deliveries (de-duplicated by X-GitHub-Delivery), the
 // runs they start and what became of each. Every write is committed with
 // fsync before its caller is told; concurrent accepts share one commit
-// (group commit), so a burst of deliveries costs few fsyncs.
+// (group commit, bbolt's DB.Batch), so a burst of deliveries costs few
+// fsyncs.
+//
+// The life of a delivery: [Queue.Accept] stores it (before the webhook
+// reply); the dispatcher reads [Queue.Undispatched], decides what to build
+// and calls [Queue.Dispatch], which queues the runs in the same
+// transaction that marks the delivery dispatched; workers take runs with
+// [Queue.Next] and end them with [Queue.Finish], [Queue.Retry] or
+// [Queue.Requeue]. After a crash, [Queue.Recover] puts the runs that were
+// running back in the queue, and the dispatcher finds the deliveries it
+// had not dispatched: nothing acknowledged is lost, nothing is run twice
+// to completion, and an interrupted run starts again from the beginning.
+//
+// Records are stored as JSON (the encoding of [StoredDelivery] and [Job]
+// is pinned by golden files); a delivery's body is stored raw beside its
+// record.
 package queue

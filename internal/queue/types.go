@@ -27,6 +27,9 @@ type StoredDelivery struct {
 	Note string `json:"note,omitempty"`
 	// Runs are the ids of the runs it started.
 	Runs []string `json:"runs,omitempty"`
+	// Arrival is its place in the order of arrival (1, 2, ...; ignored
+	// deliveries take a place too).
+	Arrival uint64 `json:"arrival"`
 }
 
 // JobState is where a run is.
