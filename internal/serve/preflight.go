@@ -43,7 +43,7 @@ func Preflight(ctx context.Context, cfg *config.Config, getenv func(string) stri
 	sec, err := trigger.LoadSecrets(filepath.Dir(cfg.File), cfg.Secrets, getenv)
 	n := 0
 	if sec != nil {
-		n = len(sec.Values())
+		n = sec.Len()
 	}
 	add("webhook secrets", err, fmt.Sprintf("%d secret(s) readable", n), "fix the secrets' files or environment variables")
 	add("state directory", writable(cfg.StateDir), cfg.StateDir+" is writable", "create it, writable by the server's user")

@@ -101,7 +101,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if s.repos, err = loadRepos(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if s.gh, err = ghapi.New(ctx, cfg.GitHub, dir, opts.Getenv); err != nil {
+	pipelineOf := func(name string) string {
+		if r, ok := cfg.Repo(name); ok {
+			return filepath.Base(r.Pipeline)
+		}
+		return ""
+	}
+	if s.gh, err = ghapi.New(ctx, cfg.GitHub, dir, opts.Getenv, ghapi.WithPipelineOf(pipelineOf)); err != nil {
 		return nil, err
 	}
 	s.maskValues = append(s.secrets.Values(), s.gh.Secrets()...)

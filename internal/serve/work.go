@@ -13,6 +13,7 @@ import (
 	"github.com/accord-build/accord/internal/divergence"
 	"github.com/accord-build/accord/internal/evidence"
 	"github.com/accord-build/accord/internal/queue"
+	"github.com/accord-build/accord/internal/trigger"
 )
 
 // decideFor is how long a delivery whose decision keeps failing (git or

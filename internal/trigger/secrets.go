@@ -167,3 +167,16 @@ func (s *Secrets) Len() int {
 	}
 	return len(s.keys)
 }
+
+// Values are the secrets as text, for the server to mask wherever it
+// shows text (logs of steps, check runs).
+func (s *Secrets) Values() []string {
+	if s == nil {
+		return nil
+	}
+	out := make([]string, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = string(k.key)
+	}
+	return out
+}
