@@ -159,11 +159,12 @@ func (b *builderSet) fingerprints() []string {
 	return out
 }
 
-// builders are the set's builders for one run, each with its progress.
-func (b *builderSet) builders(progress func(name string) build.Progress) []build.Builder {
+// builders are the set's builders for one run, each with its progress;
+// with digestOnly, the primary too stores its artifacts by digest only.
+func (b *builderSet) builders(progress func(name string) build.Progress, digestOnly bool) []build.Builder {
 	out := make([]build.Builder, b.n)
 	for i, fb := range b.set.Builders[:b.n] {
-		out[i] = build.Builder{Name: fb.Name, ID: fb.ID, Signer: b.signers[i], Runtime: fb.Runtime, Variation: fb.Variation, Validator: i > 0, Progress: progress(fb.Name)}
+		out[i] = build.Builder{Name: fb.Name, ID: fb.ID, Signer: b.signers[i], Runtime: fb.Runtime, Variation: fb.Variation, Validator: i > 0 || digestOnly, Progress: progress(fb.Name)}
 	}
 	return out
 }

@@ -39,7 +39,7 @@ func (s *Server) execute(ctx context.Context, job *queue.Job) outcome {
 		if r.untrusted == nil {
 			return final(queue.Failed, &queue.Record{Pipeline: r.cfg.Pipeline, Verdict: "not built", Reason: "fork pull requests have no untrusted builders in the config"})
 		}
-		set, st, svc = r.untrusted, s.untrustedStore, s.service(s.untrustedStore)
+		set = r.untrusted
 	}
 	svc.Trust = set.trust
 	lg := newLogs()
@@ -48,7 +48,9 @@ func (s *Server) execute(ctx context.Context, job *queue.Job) outcome {
 		Pipeline: r.cfg.Pipeline, Params: r.params, Timeout: r.cfg.Timeout.Duration,
 	}
 	started := time.Now()
-	cr, err := svc.Run(ctx, breq, set.builders(lg.progress), build.Vote{
+	// Untrusted builds store their artifacts by digest only: they never
+	// take a release's name in the store, and are never released.
+	cr, err := svc.Run(ctx, breq, set.builders(lg.progress, req.Untrusted), build.Vote{
 		Threshold: set.k, NoRelease: req.Untrusted,
 		Differences: func(b build.Builder) []string { fb, _ := set.set.Get(b.Name); return set.set.Differences(fb) },
 	})

@@ -59,10 +59,10 @@ type Server struct {
 	metrics *metrics
 	version string
 
-	store, untrustedStore store.Store
-	verifier              *attest.Signer
-	workDir               string
-	maskValues            []string
+	store      store.Store
+	verifier   *attest.Signer
+	workDir    string
+	maskValues []string
 
 	wake     chan struct{}
 	ready    atomic.Bool
@@ -134,11 +134,6 @@ func (s *Server) openStores() error {
 	}
 	if s.store, err = store.Open(s.cfg.Store); err != nil {
 		return &config.Error{File: s.cfg.File, Field: "store", Msg: err.Error(), Fix: "give an OCI layout directory or HOST/REPO"}
-	}
-	// Builds of fork pull requests keep their artifacts apart: they must
-	// never take a release's name in the store.
-	if s.untrustedStore, err = store.OpenLayout(filepath.Join(s.cfg.StateDir, "untrusted-store")); err != nil {
-		return fmt.Errorf("opening the store of untrusted builds: %w", err)
 	}
 	// Work directories of a run a killed process left behind are removed:
 	// nothing of a run survives it.

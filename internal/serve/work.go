@@ -217,11 +217,7 @@ func (f *evidenceFetcher) Fetch(ctx context.Context, job *queue.Job, ev queue.Re
 	if !ok || err != nil {
 		return nil, fmt.Errorf("evidence reference %q has no digest", ev.Ref)
 	}
-	st := f.s.store
-	if job.Request.Untrusted {
-		st = f.s.untrustedStore
-	}
-	envs, err := evidence.Attestations(ctx, st, name, h, pt, nil)
+	envs, err := evidence.Attestations(ctx, f.s.store, name, h, pt, nil)
 	if err != nil {
 		return nil, err
 	}

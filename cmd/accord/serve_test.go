@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accord-build/accord/internal/build"
+	"github.com/accord-build/accord/internal/queue"
+	"github.com/accord-build/accord/internal/serve"
+	"github.com/accord-build/accord/internal/serve/config"
+	"github.com/accord-build/accord/internal/testutil/fakegithub"
+	"github.com/accord-build/accord/internal/trigger"
+)
+
+// gitRepo is a working repository and the bare repository it pushes to,
+// its "GitHub".
+type gitRepo struct {
+	t          *testing.T
+	work, bare string
+}
+
+func newGitRepo(t *testing.T, name string) *gitRepo {
+	t.Helper()
+	dir := t.TempDir()
+	g := &gitRepo{t: t, work: filepath.Join(dir, "work"), bare: filepath.Join(dir, name+".git")}
+	g.git(dir, "init", "-q", "-b", "main", g.work)
+	g.git(dir, "init", "-q", "--bare", g.bare)
+	return g
+}
+
+func (g *gitRepo) url() string { return "file://" + g.bare }
+
+func (g *gitRepo) git(dir string, args ...string) string {
+	g.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_DATE=@1700000000 +0000", "GIT_COMMITTER_DATE=@1700000000 +0000", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		g.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit writes files, commits them on branch and pushes; it returns the
+// commit.
+func (g *gitRepo) commit(branch, msg string, files map[string]string) string {
+	g.t.Helper()
+	for name, body := range files {
+		p := filepath.Join(g.work, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			g.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	g.git(g.work, "add", "-A")
+	g.git(g.work, "commit", "-q", "--allow-empty", "-m", msg)
+	g.git(g.work, "push", "-q", g.bare, "HEAD:refs/heads/"+branch)
+	return g.git(g.work, "rev-parse", "HEAD")
+}
+
+// serveWorld is a running server with its fake GitHub and repositories.
+type serveWorld struct {
+	t       *testing.T
+	url     string
+	secret  []byte
+	gh      *fakegithub.Server
+	app     *gitRepo
+	fork    *gitRepo
+	cfg     *config.Config
+	stop    func()
+	stopped chan error
+}
+
+const serveRepo = "acme/app"
+
+// newServeWorld writes a config (two trusted builders, one untrusted,
+// the GitHub App on the fake), starts the server and waits until ready.
+func newServeWorld(t *testing.T) *serveWorld {
+	t.Helper()
+	stDir := builderStore(t)
+	t.Setenv("ACCORD_NO_DIFFOSCOPE", "1")
+	trusted := testBuilders(t, 1)
+	untrusted := testBuilders(t, 0)
+	dir := t.TempDir()
+	ctx := context.Background()
+	pipeline, _ := filepath.Abs("testdata/from-source.yaml")
+	resolved, err := build.Resolve(ctx, pipeline, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(trusted, "serve-policy.yaml")
+	doc := "apiVersion: accord.dev/v1alpha1\nkind: Policy\nthreshold: 2\nsbom: optional\nbuilders:\n" +
+		"  - {id: https://accord.dev/builders/primary, key: primary.pub}\n  - {id: https://accord.dev/builders/validator-1, key: validator-1.pub}\n" +
+		"pipelines: [" + resolved.Digest + "]\n"
+	write(t, policy, doc)
+	w := &serveWorld{t: t, secret: []byte("It's a Secret to Everybody"), gh: fakegithub.New(t), app: newGitRepo(t, "app"), fork: newGitRepo(t, "fork")}
+	write(t, filepath.Join(dir, "webhook-secret"), string(w.secret)+"\n")
+	// The verifier's key, with the builders' (empty) password: the server
+	// has one ACCORD_PASSWORD.
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := accord(t, "keys", "generate", "verifier")
+	os.Chdir(wd)
+	if err != nil {
+		t.Fatalf("keys generate: %v %s", err, stderr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.url = "http://" + ln.Addr().String()
+	cfgText := fmt.Sprintf(`apiVersion: accord.dev/v1alpha1
+kind: ServerConfig
+listen: %s
+externalURL: %s
+stateDir: state
+store: %s
+secrets: [{file: webhook-secret}, {env: ACCORD_TEST_OLD_SECRET}]
+github:
+  apiURL: %s
+  app: {id: %d, installationID: %d, privateKeyFile: %s}
+  redeliver: {hooks: [{repo: %s, id: 1}]}
+verifier: {key: verifier.key, id: https://accord.example.com/verifiers/release}
+repos:
+- name: %s
+  pipeline: %s
+  branches: [main]
+  pullRequests: true
+  maintainers: [alice]
+  builders: {file: %s}
+  untrusted: {file: %s}
+  policy: %s
+`, ln.Addr(), w.url, stDir, w.gh.GHESURL, w.gh.AppID, w.gh.InstallationID, w.gh.PrivateKeyFile, serveRepo, serveRepo, pipeline,
+		filepath.Join(trusted, "builders.yaml"), filepath.Join(untrusted, "builders.yaml"), policy)
+	cfgFile := filepath.Join(dir, "serve.yaml")
+	write(t, cfgFile, cfgText)
+	t.Setenv("ACCORD_TEST_OLD_SECRET", "the secret before rotation")
+	if w.cfg, err = config.Load(cfgFile); err != nil {
+		t.Fatal(err)
+	}
+	w.start(ln)
+	return w
+}
+
+func (w *serveWorld) start(ln net.Listener) {
+	t := w.t
+	srv, err := serve.New(context.Background(), w.cfg, serve.Options{Version: "test", Listener: ln, ShutdownGrace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopped = make(chan error, 1)
+	go func() { w.stopped <- srv.Run(ctx) }()
+	w.stop = func() {
+		cancel()
+		if err := <-w.stopped; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			w.stop()
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(w.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready after 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func write(t *testing.T, file, body string) {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deliver posts a payload as GitHub would, signed with secret.
+func (w *serveWorld) deliver(event, id string, payload any, secret []byte) (int, string) {
+	w.t.Helper()
+	body, err := json.Marshal(payload)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", w.url+"/webhooks/github", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("User-Agent", "GitHub-Hookshot/test")
+	if secret != nil {
+		req.Header.Set("X-Hub-Signature-256", trigger.Sign(secret, body))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (w *serveWorld) get(path string) (int, string) {
+	w.t.Helper()
+	resp, err := http.Get(w.url + path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitRun waits until run id is final and returns it.
+func (w *serveWorld) waitRun(id string) *queue.Job {
+	w.t.Helper()
+	deadline := time.Now().Add(4 * time.Minute)
+	for time.Now().Before(deadline) {
+		if code, body := w.get("/runs/" + id + ".json"); code == 200 {
+			var j queue.Job
+			if err := json.Unmarshal([]byte(body), &j); err != nil {
+				w.t.Fatalf("run %s: %v\n%s", id, err, body)
+			}
+			if j.State.Final() {
+				return &j
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	w.t.Fatalf("run %s not finished after 4 minutes", id)
+	return nil
+}
+
+// pushPayload is a push event to branch of acme/app (GitHub's shape, the
+// fields the server reads and a few more).
+func (w *serveWorld) pushPayload(branch, before, after, msg string) map[string]any {
+	return map[string]any{
+		"ref": "refs/heads/" + branch, "before": before, "after": after, "created": false, "deleted": false, "forced": false,
+		"repository":  map[string]any{"id": 1, "name": "app", "full_name": serveRepo, "clone_url": w.app.url(), "owner": map[string]any{"login": "acme"}},
+		"pusher":      map[string]any{"name": "bob"},
+		"sender":      map[string]any{"login": "bob"},
+		"head_commit": map[string]any{"id": after, "message": msg},
+		"commits":     []any{map[string]any{"id": after, "message": msg}},
+	}
+}
+
+// TestServe drives the server as GitHub would: a signed push is built by
+// both builders, released, verified and summarised, with a check run on
+// the fake GitHub; a redelivery starts nothing; a commit that adds its
+// own pipeline is built exactly as configured; a fork's pull request
+// waits for a maintainer's /ok-to-test, is then built by the untrusted
+// builders and never released; forged deliveries are refused; the status
+// page and metrics show it all.
+func TestServe(t *testing.T) {
+	w := newServeWorld(t)
+	c1 := w.app.commit("main", "first <script>alert(1)</script>", map[string]string{"which": "one\n"})
+
+	// Refused: no signature, a wrong one, the SHA-1 header alone.
+	if code, _ := w.deliver("push", "forged-1", w.pushPayload("main", "", c1, "x"), nil); code != 401 {
+		t.Errorf("unsigned push: %d, want 401", code)
+	}
+	if code, _ := w.deliver("push", "forged-2", w.pushPayload("main", "", c1, "x"), []byte("wrong")); code != 401 {
+		t.Errorf("wrongly signed push: %d, want 401", code)
+	}
+	if code, body := w.deliver("ping", "ping-1", map[string]any{"zen": "Keep it logically awesome.", "hook_id": 1}, w.secret); code != 200 {
+		t.Errorf("ping: %d %s, want 200", code, body)
+	}
+
+	code, body := w.deliver("push", "d-1", w.pushPayload("main", "", c1, "first <script>alert(1)</script>"), w.secret)
+	if code != 202 || !strings.Contains(body, "accepted") {
+		t.Fatalf("push: %d %s, want 202 accepted", code, body)
+	}
+	if code, body := w.deliver("push", "d-1", w.pushPayload("main", "", c1, "first"), w.secret); code != 200 || !strings.Contains(body, "duplicate") {
+		t.Errorf("redelivery: %d %s, want 200 duplicate", code, body)
+	}
+	// The rotated-out secret still signs, while it is configured.
+	if code, body := w.deliver("issues", "d-issues", map[string]any{"action": "opened"}, []byte("the secret before rotation")); code != 202 || !strings.Contains(body, "ignored") {
+		t.Errorf("issues event signed with the old secret: %d %s, want 202 ignored", code, body)
+	}
+	r1 := w.waitRun("r1")
+	if r1.State != queue.Succeeded || r1.Record == nil || r1.Record.Verdict != "released" || !r1.Record.Verified || !r1.Record.Consensus {
+		t.Fatalf("r1: %s %+v", r1.State, r1.Record)
+	}
+	if r1.Request.Commit != c1 || len(r1.Record.Builders) != 2 || len(r1.Record.Artifacts) != 1 || !r1.Record.Artifacts[0].Released {
+		t.Errorf("r1 built %s by %v: %+v", r1.Request.Commit, r1.Record.Builders, r1.Record.Artifacts)
+	}
+	if !hasEvidence(r1.Record, "vsa") || !hasEvidence(r1.Record, "provenance") {
+		t.Errorf("r1 evidence: %+v", r1.Record.Evidence)
+	}
+	w.checkRunsOf(t, c1, "success")
+
+	// A commit that brings its own pipeline and Tekton files: built by the
+	// configured pipeline only.
+	c2 := w.app.commit("main", "bring my own pipeline", map[string]string{
+		"which": "two\n", ".tekton/pipeline.yaml": "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: evil}\n", "pipeline.yaml": "kind: Pipeline\n",
+	})
+	if code, _ := w.deliver("push", "d-2", w.pushPayload("main", c1, c2, "bring my own pipeline"), w.secret); code != 202 {
+		t.Fatalf("second push: %d", code)
+	}
+	r2 := w.waitRun("r2")
+	if r2.State != queue.Succeeded || r2.Record.PipelineDigest != r1.Record.PipelineDigest || r2.Request.Commit != c2 {
+		t.Errorf("r2: %s, pipeline %s (r1 %s), commit %s", r2.State, r2.Record.PipelineDigest, r1.Record.PipelineDigest, r2.Request.Commit)
+	}
+
+	w.forkPullRequest(t)
+	w.pages(t)
+}
+
+func hasEvidence(r *queue.Record, kind string) bool {
+	for _, e := range r.Evidence {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRunsOf checks the fake GitHub got one check run for sha, completed
+// with conclusion, after queued and in_progress updates.
+func (w *serveWorld) checkRunsOf(t *testing.T, sha, conclusion string) {
+	t.Helper()
+	var found []fakegithub.CheckRun
+	for _, cr := range w.gh.CheckRuns(serveRepo) {
+		if cr.HeadSHA == sha {
+			found = append(found, cr)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("check runs for %s: %+v, want one", sha, found)
+	}
+	cr := found[0]
+	if cr.Status != "completed" || cr.Conclusion != conclusion || cr.Updates < 2 || !strings.HasPrefix(cr.DetailsURL, w.url+"/runs/") {
+		t.Errorf("check run: %+v", cr)
+	}
+	if strings.Contains(cr.Summary, "<script>") {
+		t.Errorf("check run summary carries the commit's markup unescaped:\n%s", cr.Summary)
+	}
+}
+
+// forkPullRequest: a fork's pull request is not built until a maintainer
+// approves its head by sha; then the untrusted builders build it and
+// nothing is released.
+func (w *serveWorld) forkPullRequest(t *testing.T) {
+	t.Helper()
+	head := w.fork.commit("speedup", "faster", map[string]string{"which": "fork\n"})
+	pr := map[string]any{
+		"number": 8, "state": "open", "title": "Make it fast",
+		"user": map[string]any{"login": "mallory"},
+		"head": map[string]any{"ref": "speedup", "sha": head, "repo": map[string]any{"id": 2, "full_name": "mallory/app", "clone_url": w.fork.url()}},
+		"base": map[string]any{"ref": "main", "repo": map[string]any{"id": 1, "full_name": serveRepo, "clone_url": w.app.url()}},
+	}
+	repo := map[string]any{"id": 1, "name": "app", "full_name": serveRepo, "clone_url": w.app.url()}
+	if code, _ := w.deliver("pull_request", "d-pr", map[string]any{"action": "opened", "number": 8, "pull_request": pr, "repository": repo, "sender": map[string]any{"login": "mallory"}}, w.secret); code != 202 {
+		t.Fatalf("fork pull request: %d", code)
+	}
+	w.gh.AddPull(fakegithub.Pull{Repo: serveRepo, Number: 8, Title: "Make it fast", Author: "mallory", HeadRepo: "mallory/app", HeadCloneURL: w.fork.url(), HeadRef: "speedup", HeadSHA: head})
+	comment := func(id, login, body string) {
+		p := map[string]any{"action": "created", "repository": repo, "sender": map[string]any{"login": login},
+			"issue":   map[string]any{"number": 8, "pull_request": map[string]any{"url": "x"}, "user": map[string]any{"login": "mallory"}},
+			"comment": map[string]any{"body": body, "user": map[string]any{"login": login}}}
+		if code, _ := w.deliver("issue_comment", id, p, w.secret); code != 202 {
+			t.Fatalf("comment %s: %d", id, code)
+		}
+	}
+	comment("d-self-approve", "mallory", "/ok-to-test "+head)
+	comment("d-approve", "alice", "/ok-to-test "+head)
+	r3 := w.waitRun("r3")
+	if r3.State != queue.Succeeded || !r3.Request.Untrusted || r3.Record.Verdict != "built (untrusted, not released)" || r3.Request.Commit != head {
+		t.Fatalf("r3: %s untrusted=%v %+v", r3.State, r3.Request.Untrusted, r3.Record)
+	}
+	for _, a := range r3.Record.Artifacts {
+		if a.Released {
+			t.Errorf("an untrusted build released %s", a.Name)
+		}
+	}
+	if len(r3.Record.Builders) != 1 || r3.Record.Builders[0] != "primary" {
+		t.Errorf("r3 builders %v, want the untrusted file's one builder", r3.Record.Builders)
+	}
+	if code, body := w.get("/runs/r4.json"); code != 404 {
+		t.Errorf("a run beyond the approved one exists: %d %s", code, body)
+	}
+}
+
+// pages: the status page lists the runs with the payload's markup as
+// text, a run page shows its steps, the metrics count the deliveries.
+func (w *serveWorld) pages(t *testing.T) {
+	t.Helper()
+	code, index := w.get("/")
+	if code != 200 || !strings.Contains(index, "/runs/r1") || !strings.Contains(index, "/runs/r3") {
+		t.Errorf("index: %d\n%s", code, index)
+	}
+	if strings.Contains(index, "<script>alert") {
+		t.Errorf("index carries the commit's markup unescaped")
+	}
+	if code, page := w.get("/runs/r1"); code != 200 || !strings.Contains(page, "emit") {
+		t.Errorf("run page: %d\n%s", code, page)
+	}
+	if code, ev := w.get("/runs/r1/evidence/0"); code != 200 || !strings.Contains(ev, "payload") {
+		t.Errorf("evidence: %d %.200s", code, ev)
+	}
+	_, m := w.get("/metrics")
+	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 2`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 3`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
