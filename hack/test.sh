@@ -20,6 +20,9 @@ log "go vet"
 go vet ./...
 
 log "go test (root)"
+# The status page's test drives the real headless Chromium: here it must
+# not skip.
+export ACCORD_REQUIRE_CHROMIUM=1
 go test -count=1 -timeout 30m ./...
 
 log "go test (rootless, as $ACCORD_TEST_USER)"
@@ -50,3 +53,9 @@ go test -run='^$' -fuzz=FuzzParse -fuzztime=50000x ./internal/builders
 go test -run='^$' -fuzz=FuzzFromFile -fuzztime=100000x ./internal/divergence
 go test -run='^$' -fuzz=FuzzSourceURI -fuzztime=100000x ./internal/source
 go test -run='^$' -fuzz=FuzzDecide -fuzztime=100000x ./internal/consensus
+go test -run='^$' -fuzz='^FuzzHandler$' -fuzztime=30000x ./internal/trigger
+go test -run='^$' -fuzz='^FuzzDecide$' -fuzztime=30000x ./internal/trigger
+go test -run='^$' -fuzz='^FuzzJSONObject$' -fuzztime=100000x ./internal/trigger
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=20000x ./internal/serve/config
+go test -run='^$' -fuzz='^FuzzMarkdown$' -fuzztime=50000x ./internal/ghapi
+go test -run='^$' -fuzz='^FuzzEscape$' -fuzztime=20000x ./internal/serve/web
