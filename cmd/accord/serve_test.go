@@ -95,7 +95,10 @@ func newServeWorld(t *testing.T) *serveWorld {
 	stDir := builderStore(t)
 	t.Setenv("ACCORD_NO_DIFFOSCOPE", "1")
 	trusted := testBuilders(t, 1)
-	untrusted := testBuilders(t, 0)
+	untrusted := filepath.Join(t.TempDir(), "untrusted")
+	if _, stderr, err := accord(t, "builders", "init", untrusted, "--validators", "0"); err != nil {
+		t.Fatalf("builders init: %v\n%s", err, stderr)
+	}
 	dir := t.TempDir()
 	ctx := context.Background()
 	pipeline, _ := filepath.Abs("testdata/from-source.yaml")
@@ -152,6 +155,11 @@ repos:
 	cfgFile := filepath.Join(dir, "serve.yaml")
 	write(t, cfgFile, cfgText)
 	t.Setenv("ACCORD_TEST_OLD_SECRET", "the secret before rotation")
+	// A delivery that failed while the server was down: on start, the
+	// server asks GitHub to redeliver it, and GitHub does.
+	w.gh.AddRepoDelivery(serveRepo, 1, fakegithub.Delivery{GUID: "missed-1", StatusCode: 502, Event: "issues", Action: "opened",
+		Payload: []byte(`{"action":"opened","repository":{"full_name":"acme/app"}}`), DeliveredAt: time.Now().Add(-time.Hour)})
+	w.gh.DeliverTo(w.url+"/webhooks/github", w.secret)
 	if w.cfg, err = config.Load(cfgFile); err != nil {
 		t.Fatal(err)
 	}
@@ -328,6 +336,26 @@ func TestServe(t *testing.T) {
 	}
 
 	w.forkPullRequest(t)
+
+	// GitHub's "Re-run": the same request again, as a new run.
+	rerun := map[string]any{"action": "rerequested", "repository": map[string]any{"id": 1, "full_name": serveRepo, "clone_url": w.app.url()},
+		"sender": map[string]any{"login": "alice"},
+		"check_run": map[string]any{"id": 9001, "head_sha": c1, "external_id": "r1", "status": "completed", "app": map[string]any{"id": w.gh.AppID}}}
+	if code, body := w.deliver("check_run", "d-rerun", rerun, w.secret); code != 202 {
+		t.Fatalf("check_run rerequested: %d %s", code, body)
+	}
+	r4 := w.waitRun("r4")
+	if r4.State != queue.Succeeded || r4.Request.Rerun != "r1" || r4.Request.Commit != c1 || r4.Record.Artifacts[0].Digest != r1.Record.Artifacts[0].Digest {
+		t.Errorf("rerun r4: %s %+v %+v", r4.State, r4.Request, r4.Record)
+	}
+
+	found := false
+	for _, a := range w.gh.RedeliveryAttempts() {
+		found = found || a.GUID == "missed-1" && a.StatusCode == 202
+	}
+	if !found {
+		t.Errorf("the missed delivery was not redelivered: %+v", w.gh.RedeliveryAttempts())
+	}
 	w.pages(t)
 }
 
@@ -424,7 +452,7 @@ func (w *serveWorld) pages(t *testing.T) {
 		t.Errorf("evidence: %d %.200s", code, ev)
 	}
 	_, m := w.get("/metrics")
-	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 2`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 3`} {
+	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 2`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 4`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}

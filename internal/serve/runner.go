@@ -151,7 +151,7 @@ func (s *Server) record(cr *build.ConsensusReport, lg *logs, pipeline string, se
 				rec.Reason = s.mask(b.Reason)
 			}
 			for _, a := range b.Artifacts {
-				rec.Artifacts = append(rec.Artifacts, queue.RecordArtifact{Name: a.Name, Digest: a.Digest, Released: released[a.Name]})
+				rec.Artifacts = append(rec.Artifacts, queue.RecordArtifact{Name: a.Name, Digest: a.Digest, Released: released[a.Name+"@"+a.Digest]})
 				stored[a.Name] = a.Stored
 				ref := a.Name + "@" + a.Stored
 				rec.Evidence = append(rec.Evidence, queue.RecordEvidence{Kind: "provenance", Artifact: a.Name, Ref: ref}, queue.RecordEvidence{Kind: "sbom", Artifact: a.Name, Ref: ref})

@@ -68,6 +68,8 @@ type Server struct {
 	ready    atomic.Bool
 	mu       sync.Mutex
 	deciding map[string]time.Time // deliveries whose decision failed, since when
+	// reporting holds a mutex per run being reported.
+	reporting sync.Map
 }
 
 // New prepares a server: it reads the secrets, opens the store and the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -156,9 +157,20 @@ func (s *Server) runOne(ctx context.Context, job *queue.Job) {
 }
 
 // report tells GitHub where job is; a failure to report is logged, never
-// fatal to the run.
+// fatal to the run. Reports of one run take turns, and each reads the
+// check run id the one before stored, so a run has one check run however
+// its queued and started reports race.
 func (s *Server) report(ctx context.Context, job *queue.Job) {
+	mu, _ := s.reporting.LoadOrStore(job.ID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if j, ok, err := s.q.Job(ctx, job.ID); err == nil && ok && j.CheckRunID != 0 {
+		job.CheckRunID = j.CheckRunID
+	}
 	id, err := s.gh.Report(ctx, job, s.runURL(job.ID))
+	if job.State.Final() {
+		s.reporting.Delete(job.ID)
+	}
 	if err != nil {
 		s.log.Warn("reporting to GitHub", "run", job.ID, "err", err)
 		return
