@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -169,7 +170,19 @@ repos:
 
 func (w *serveWorld) start(ln net.Listener) {
 	t := w.t
-	srv, err := serve.New(context.Background(), w.cfg, serve.Options{Version: "test", Listener: ln, ShutdownGrace: 5 * time.Second})
+	logFile := filepath.Join(t.TempDir(), "serve.log")
+	lf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		lf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("server log:\n%s", b)
+		}
+	})
+	srv, err := serve.New(context.Background(), w.cfg, serve.Options{Version: "test", Listener: ln, ShutdownGrace: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(lf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +352,7 @@ func TestServe(t *testing.T) {
 
 	// GitHub's "Re-run": the same request again, as a new run.
 	rerun := map[string]any{"action": "rerequested", "repository": map[string]any{"id": 1, "full_name": serveRepo, "clone_url": w.app.url()},
-		"sender": map[string]any{"login": "alice"},
+		"sender":    map[string]any{"login": "alice"},
 		"check_run": map[string]any{"id": 9001, "head_sha": c1, "external_id": "r1", "status": "completed", "app": map[string]any{"id": w.gh.AppID}}}
 	if code, body := w.deliver("check_run", "d-rerun", rerun, w.secret); code != 202 {
 		t.Fatalf("check_run rerequested: %d %s", code, body)

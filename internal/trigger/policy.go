@@ -321,10 +321,14 @@ func forkNote(repo *config.Repo, n int, head string) string {
 }
 
 // sameHost reports whether two clone URLs are on the same scheme and
-// host (a fork lives where its base does).
+// host (a fork lives where its base does). Two file:// URLs are one host:
+// the server's own disk (a mirror, a test).
 func sameHost(a, b string) bool {
 	ua, errA := url.Parse(a)
 	ub, errB := url.Parse(b)
+	if errA == nil && errB == nil && ua.Scheme == "file" && ub.Scheme == "file" && ua.Host == "" && ub.Host == "" {
+		return true
+	}
 	return errA == nil && errB == nil && ua.Host != "" &&
 		strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
