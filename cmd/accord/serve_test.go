@@ -151,8 +151,14 @@ repos:
   builders: {file: %s}
   untrusted: {file: %s}
   policy: %s
+- name: acme/flaky
+  pipeline: %s
+  branches: [main]
+  builders: {file: %s}
+  policy: %s
 `, ln.Addr(), w.url, stDir, w.gh.GHESURL, w.gh.AppID, w.gh.InstallationID, w.gh.PrivateKeyFile, serveRepo, serveRepo, pipeline,
-		filepath.Join(trusted, "builders.yaml"), filepath.Join(untrusted, "builders.yaml"), policy)
+		filepath.Join(trusted, "builders.yaml"), filepath.Join(untrusted, "builders.yaml"), policy,
+		strings.TrimSuffix(pipeline, ".yaml")+"-random.yaml", filepath.Join(trusted, "builders.yaml"), policy)
 	cfgFile := filepath.Join(dir, "serve.yaml")
 	write(t, cfgFile, cfgText)
 	t.Setenv("ACCORD_TEST_OLD_SECRET", "the secret before rotation")
@@ -349,6 +355,7 @@ func TestServe(t *testing.T) {
 	}
 
 	w.forkPullRequest(t)
+	w.disagreement(t)
 
 	// GitHub's "Re-run": the same request again, as a new run.
 	rerun := map[string]any{"action": "rerequested", "repository": map[string]any{"id": 1, "full_name": serveRepo, "clone_url": w.app.url()},
@@ -357,9 +364,9 @@ func TestServe(t *testing.T) {
 	if code, body := w.deliver("check_run", "d-rerun", rerun, w.secret); code != 202 {
 		t.Fatalf("check_run rerequested: %d %s", code, body)
 	}
-	r4 := w.waitRun("r4")
-	if r4.State != queue.Succeeded || r4.Request.Rerun != "r1" || r4.Request.Commit != c1 || r4.Record.Artifacts[0].Digest != r1.Record.Artifacts[0].Digest {
-		t.Errorf("rerun r4: %s %+v %+v", r4.State, r4.Request, r4.Record)
+	r5 := w.waitRun("r5")
+	if r5.State != queue.Succeeded || r5.Request.Rerun != "r1" || r5.Request.Commit != c1 || r5.Record.Artifacts[0].Digest != r1.Record.Artifacts[0].Digest {
+		t.Errorf("rerun r5: %s %+v %+v", r5.State, r5.Request, r5.Record)
 	}
 
 	found := false
@@ -447,6 +454,44 @@ func (w *serveWorld) forkPullRequest(t *testing.T) {
 	}
 }
 
+// disagreement: builders that disagree release nothing; the run fails
+// with the divergence report as its evidence, and so does its check run.
+func (w *serveWorld) disagreement(t *testing.T) {
+	t.Helper()
+	c := w.app.commit("flaky", "random bytes", map[string]string{"which": "flaky\n"})
+	p := w.pushPayload("main", "", c, "random bytes")
+	p["repository"] = map[string]any{"id": 3, "name": "flaky", "full_name": "acme/flaky", "clone_url": w.app.url()}
+	if code, body := w.deliver("push", "d-flaky", p, w.secret); code != 202 {
+		t.Fatalf("flaky push: %d %s", code, body)
+	}
+	r := w.waitRun("r4")
+	if r.State != queue.Failed || r.Record.Verdict != "builders disagree" || r.Record.Consensus || !hasEvidence(r.Record, "divergence") || hasEvidence(r.Record, "vsa") {
+		t.Fatalf("r4: %s %+v", r.State, r.Record)
+	}
+	for _, a := range r.Record.Artifacts {
+		if a.Released {
+			t.Errorf("released %s without agreement", a.Name)
+		}
+	}
+	for _, cr := range w.gh.CheckRuns("acme/flaky") {
+		if cr.HeadSHA == c && cr.Conclusion != "failure" {
+			t.Errorf("check run of a disagreement: %s/%s", cr.Status, cr.Conclusion)
+		}
+	}
+	if code, ev := w.get("/runs/r4/evidence/" + evidenceIndex(r.Record, "divergence")); code != 200 || !strings.Contains(ev, "payload") {
+		t.Errorf("divergence evidence: %d %.200s", code, ev)
+	}
+}
+
+func evidenceIndex(r *queue.Record, kind string) string {
+	for i, e := range r.Evidence {
+		if e.Kind == kind {
+			return fmt.Sprint(i)
+		}
+	}
+	return "none"
+}
+
 // pages: the status page lists the runs with the payload's markup as
 // text, a run page shows its steps, the metrics count the deliveries.
 func (w *serveWorld) pages(t *testing.T) {
@@ -465,9 +510,15 @@ func (w *serveWorld) pages(t *testing.T) {
 		t.Errorf("evidence: %d %.200s", code, ev)
 	}
 	_, m := w.get("/metrics")
-	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 2`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 4`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`} {
+	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 2`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 4`, `accord_runs_total{result="failed"} 1`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`} {
 		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s", want)
+			var lines []string
+			for _, l := range strings.Split(m, "\n") {
+				if strings.HasPrefix(l, "accord_") {
+					lines = append(lines, l)
+				}
+			}
+			t.Errorf("metrics lack %s:\n%s", want, strings.Join(lines, "\n"))
 		}
 	}
 }

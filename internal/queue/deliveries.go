@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,12 +36,15 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 	}
 	// Batch may run fn again (with a fresh transaction) when another call
 	// in its batch failed, so fn sets every result it reports from scratch.
+	// GitHub signs the body, not the headers: the same signed body sent
+	// again under a new X-GitHub-Delivery is a replay too.
+	digest := bodyDigest(d.Event, d.Body)
 	var stored bool
 	err = q.db.Batch(func(tx *bolt.Tx) error {
 		q.countCommit(tx)
 		q.runs.Add(1)
 		var err error
-		stored, err = acceptTx(tx, sd)
+		stored, err = acceptTx(tx, sd, digest)
 		return err
 	})
 	if err != nil {
@@ -52,11 +56,24 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 	return !stored, nil
 }
 
-// acceptTx stores sd unless its id is already there.
-func acceptTx(tx *bolt.Tx, sd StoredDelivery) (stored bool, err error) {
+// bodyDigest identifies a delivery's signed content.
+func bodyDigest(event string, body []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(event))
+	h.Write([]byte{0})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// acceptTx stores sd unless its id, or its event and body, are already
+// there.
+func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest []byte) (stored bool, err error) {
 	key := []byte(sd.ID)
-	if tx.Bucket(bucketDeliveries).Get(key) != nil {
+	if tx.Bucket(bucketDeliveries).Get(key) != nil || tx.Bucket(bucketDigests).Get(digest) != nil {
 		return false, nil
+	}
+	if err := tx.Bucket(bucketDigests).Put(digest, key); err != nil {
+		return false, err
 	}
 	if sd.Arrival, err = tx.Bucket(bucketDeliveries).NextSequence(); err != nil {
 		return false, err

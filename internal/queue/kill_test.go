@@ -63,7 +63,7 @@ func runChild(q *Queue, round string) {
 		go func() {
 			for i := 0; ; i++ {
 				id := fmt.Sprintf("%s-%d-%d", round, g, i)
-				if _, err := q.Accept(ctx, trigger.Delivery{ID: id, Event: "push", Body: []byte(`{}`)}, ""); err != nil {
+				if _, err := q.Accept(ctx, trigger.Delivery{ID: id, Event: "push", Body: []byte(`{"delivery":"` + id + `"}`)}, ""); err != nil {
 					fail(err)
 				}
 				say("accepted %s", id)

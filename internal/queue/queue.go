@@ -42,7 +42,8 @@ var (
 	bucketQueued     = []byte("queued")     // seq -> NotBefore (unix ns), while queued
 	bucketRunning    = []byte("running")    // seq -> "", while running
 	bucketSupersede  = []byte("supersede")  // len(key) key seq -> "", while queued
-	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede}
+	bucketDigests    = []byte("digests")    // sha256(event, body) -> id
+	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede, bucketDigests}
 )
 
 // Errors for expected conditions; the methods wrap them with what they

@@ -69,7 +69,8 @@ func openTest(t testing.TB) (*Queue, *fakeClock) {
 }
 
 func delivery(id string) trigger.Delivery {
-	return trigger.Delivery{ID: id, Event: "push", HookID: "42", Body: []byte(`{"ref":"refs/heads/main"}`)}
+	// Bodies differ, as GitHub's do: the same body under two ids is a replay.
+	return trigger.Delivery{ID: id, Event: "push", HookID: "42", Body: []byte(`{"ref":"refs/heads/main","delivery":"` + id + `"}`)}
 }
 
 func request(repo, ref string) trigger.Request {
@@ -253,5 +254,37 @@ func TestDispatch(t *testing.T) {
 	}
 	if all, _ := q.Jobs(ctx, 0); len(all) != 2 {
 		t.Errorf("Jobs: %d runs, want 2 (a second dispatch must create nothing)", len(all))
+	}
+}
+
+// TestAcceptReplayNewID: the signed body sent again under a new delivery
+// id (headers are not signed) is a duplicate; another body, or the same
+// body of another event, is not.
+func TestAcceptReplayNewID(t *testing.T) {
+	q, err := Open(filepath.Join(t.TempDir(), "q.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx := context.Background()
+	body := []byte(`{"ref":"refs/heads/main","after":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"}`)
+	for _, tc := range []struct {
+		id, event string
+		body      []byte
+		dup       bool
+	}{
+		{"a", "push", body, false},
+		{"b", "push", body, true},
+		{"c", "push", append([]byte(`{"x":1,`), body[1:]...), false},
+		{"d", "create", body, false},
+		{"a", "push", []byte(`{}`), true},
+	} {
+		dup, err := q.Accept(ctx, trigger.Delivery{ID: tc.id, Event: tc.event, Body: tc.body}, "")
+		if err != nil || dup != tc.dup {
+			t.Errorf("Accept(%s, %s) = %v, %v; want duplicate %v", tc.id, tc.event, dup, err, tc.dup)
+		}
+	}
+	if seen, _ := q.Seen(ctx, "b"); seen {
+		t.Error("the replay under a new id was stored")
 	}
 }

@@ -76,5 +76,5 @@ func (m *metrics) observe(event, verdict string, d time.Duration) {
 var knownEvent = map[string]bool{
 	"push": true, "create": true, "delete": true, "release": true, "pull_request": true, "issue_comment": true,
 	"check_run": true, "check_suite": true, "ping": true, "installation": true, "installation_repositories": true,
-	"pull_request_review": true, "pull_request_review_comment": true, "workflow_run": true, "status": true,
+	"pull_request_review": true, "issues": true, "fork": true, "star": true, "watch": true, "member": true, "repository": true, "pull_request_review_comment": true, "workflow_run": true, "status": true,
 }
