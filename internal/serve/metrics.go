@@ -34,7 +34,7 @@ func newMetrics(depth func(ctx context.Context) (queued, running int, err error)
 		}, []string{"result"}),
 		runSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "accord_run_seconds", Help: "Duration of run attempts by result.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14),
 		}, []string{"result"}),
 		retries:     prometheus.NewCounter(prometheus.CounterOpts{Name: "accord_run_retries_total", Help: "Run attempts retried after an infrastructure failure."}),
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "accord_redeliveries_requested_total", Help: "Failed deliveries the server asked GitHub to redeliver."}),
