@@ -91,6 +91,10 @@ gives running builds --shutdown-grace, then queues them again.
 			if err != nil {
 				return usageErr(err)
 			}
+			// The keys are loaded: their password leaves the environment
+			// that git, the runtimes and diffoscope inherit.
+			os.Unsetenv("ACCORD_PASSWORD")
+			os.Unsetenv("COSIGN_PASSWORD")
 			return srv.Run(cmd.Context())
 		},
 	}

@@ -100,6 +100,14 @@ func newServeWorld(t *testing.T) *serveWorld {
 	if _, stderr, err := accord(t, "builders", "init", untrusted, "--validators", "0"); err != nil {
 		t.Fatalf("builders init: %v\n%s", err, stderr)
 	}
+	// Their own identity: evidence is replaced by builder id, and the
+	// server refuses an untrusted builder under a release builder's.
+	uf := filepath.Join(untrusted, "builders.yaml")
+	b, err := os.ReadFile(uf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, uf, strings.Replace(string(b), "name: primary", "name: forks", 1))
 	dir := t.TempDir()
 	ctx := context.Background()
 	pipeline, _ := filepath.Abs("testdata/from-source.yaml")
@@ -379,6 +387,28 @@ func TestServe(t *testing.T) {
 	w.pages(t)
 }
 
+// completedCheckRuns waits until the check runs of sha are completed
+// (the server reports a run's end just after recording it) and returns
+// them.
+func (w *serveWorld) completedCheckRuns(repo, sha string) []fakegithub.CheckRun {
+	w.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var found []fakegithub.CheckRun
+		done := true
+		for _, cr := range w.gh.CheckRuns(repo) {
+			if cr.HeadSHA == sha {
+				found = append(found, cr)
+				done = done && cr.Status == "completed"
+			}
+		}
+		if done && len(found) > 0 || time.Now().After(deadline) {
+			return found
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func hasEvidence(r *queue.Record, kind string) bool {
 	for _, e := range r.Evidence {
 		if e.Kind == kind {
@@ -392,12 +422,7 @@ func hasEvidence(r *queue.Record, kind string) bool {
 // with conclusion, after queued and in_progress updates.
 func (w *serveWorld) checkRunsOf(t *testing.T, sha, conclusion string) {
 	t.Helper()
-	var found []fakegithub.CheckRun
-	for _, cr := range w.gh.CheckRuns(serveRepo) {
-		if cr.HeadSHA == sha {
-			found = append(found, cr)
-		}
-	}
+	found := w.completedCheckRuns(serveRepo, sha)
 	if len(found) != 1 {
 		t.Fatalf("check runs for %s: %+v, want one", sha, found)
 	}
@@ -446,7 +471,7 @@ func (w *serveWorld) forkPullRequest(t *testing.T) {
 			t.Errorf("an untrusted build released %s", a.Name)
 		}
 	}
-	if len(r3.Record.Builders) != 1 || r3.Record.Builders[0] != "primary" {
+	if len(r3.Record.Builders) != 1 || r3.Record.Builders[0] != "forks" {
 		t.Errorf("r3 builders %v, want the untrusted file's one builder", r3.Record.Builders)
 	}
 	if code, body := w.get("/runs/r4.json"); code != 404 {
@@ -473,8 +498,8 @@ func (w *serveWorld) disagreement(t *testing.T) {
 			t.Errorf("released %s without agreement", a.Name)
 		}
 	}
-	for _, cr := range w.gh.CheckRuns("acme/flaky") {
-		if cr.HeadSHA == c && cr.Conclusion != "failure" {
+	for _, cr := range w.completedCheckRuns("acme/flaky", c) {
+		if cr.Conclusion != "failure" {
 			t.Errorf("check run of a disagreement: %s/%s", cr.Status, cr.Conclusion)
 		}
 	}

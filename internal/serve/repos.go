@@ -41,7 +41,7 @@ type builderSet struct {
 // and stay in this process: no key is ever handed to a build step.
 func loadRepos(ctx context.Context, cfg *config.Config) (map[string]*repo, error) {
 	out := map[string]*repo{}
-	releaseKeys := map[string]string{}
+	releaseKeys, releaseIDs := map[string]string{}, map[string]string{}
 	for i := range cfg.Repos {
 		rc := &cfg.Repos[i]
 		field := fmt.Sprintf("repos[%d]", i)
@@ -52,6 +52,9 @@ func loadRepos(ctx context.Context, cfg *config.Config) (map[string]*repo, error
 		for _, fp := range r.trusted.fingerprints() {
 			releaseKeys[fp] = rc.Name
 		}
+		for _, b := range r.trusted.set.Builders[:r.trusted.n] {
+			releaseIDs[b.ID] = rc.Name
+		}
 		out[strings.ToLower(rc.Name)] = r
 	}
 	for i := range cfg.Repos {
@@ -59,9 +62,17 @@ func loadRepos(ctx context.Context, cfg *config.Config) (map[string]*repo, error
 		if r.untrusted == nil {
 			continue
 		}
+		field := fmt.Sprintf("repos[%d].untrusted.file", i)
 		for _, fp := range r.untrusted.fingerprints() {
 			if owner, ok := releaseKeys[fp]; ok {
-				return nil, &config.Error{File: cfg.File, Field: fmt.Sprintf("repos[%d].untrusted.file", i), Msg: fmt.Sprintf("%s holds a key that releases %s: fork code would be signed with a release key", r.untrusted.set.File, owner), Fix: "give the untrusted builders their own keys ('accord keys generate NAME')"}
+				return nil, &config.Error{File: cfg.File, Field: field, Msg: fmt.Sprintf("%s holds a key that releases %s: fork code would be signed with a release key", r.untrusted.set.File, owner), Fix: "give the untrusted builders their own keys ('accord keys generate NAME')"}
+			}
+		}
+		// Evidence is replaced by builder identity: an untrusted builder
+		// under a release builder's id would replace its provenance.
+		for _, b := range r.untrusted.set.Builders[:r.untrusted.n] {
+			if owner, ok := releaseIDs[b.ID]; ok {
+				return nil, &config.Error{File: cfg.File, Field: field, Msg: fmt.Sprintf("builder %s has the identity %s of a builder that releases %s: its evidence would replace the release's", b.Name, b.ID, owner), Fix: "give the untrusted builders their own names or ids (e.g. name: forks)"}
 			}
 		}
 	}
@@ -135,7 +146,9 @@ func loadBuilderSet(ctx context.Context, bc config.BuilderSet) (*builderSet, err
 		return nil, err
 	}
 	bs.trust = &build.LazyTrust{Load: func() build.Trust {
-		return evidence.LoadTrust(ctx, evidence.Sources{BuildersFile: bc.File, BuildersGiven: true}, io.Discard)
+		// Loaded on first use, maybe while the server shuts down: not on
+		// the start-up context.
+		return evidence.LoadTrust(context.Background(), evidence.Sources{BuildersFile: bc.File, BuildersGiven: true}, io.Discard)
 	}}
 	return bs, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/accord-build/accord/internal/proof"
 	"github.com/accord-build/accord/internal/queue"
 	"github.com/accord-build/accord/internal/store"
+	"github.com/accord-build/accord/internal/trigger"
 	"github.com/accord-build/accord/verify"
 )
 
@@ -42,23 +43,32 @@ func (s *Server) execute(ctx context.Context, job *queue.Job) outcome {
 		set = r.untrusted
 	}
 	svc.Trust = set.trust
+	// Pull requests, even from the repository itself, are built and
+	// compared but never released: only what the config's branches and
+	// tags name is.
+	noRelease := req.Untrusted || req.Kind == trigger.KindPullRequest
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout.Duration+time.Minute)
+	defer cancel()
 	lg := newLogs()
 	breq := build.Request{
 		Source:   build.Source{URI: req.CloneURL, Revision: req.Commit},
 		Pipeline: r.cfg.Pipeline, Params: r.params, Timeout: r.cfg.Timeout.Duration,
 	}
 	started := time.Now()
-	// Untrusted builds store their artifacts by digest only: they never
-	// take a release's name in the store, and are never released.
-	cr, err := svc.Run(ctx, breq, set.builders(lg.progress, req.Untrusted), build.Vote{
-		Threshold: set.k, NoRelease: req.Untrusted,
+	// Builds that are not released store their artifacts by digest only:
+	// they never take a release's name in the store.
+	cr, err := svc.Run(ctx, breq, set.builders(lg.progress, noRelease), build.Vote{
+		Threshold: set.k, NoRelease: noRelease,
 		Differences: func(b build.Builder) []string { fb, _ := set.set.Get(b.Name); return set.set.Differences(fb) },
 	})
 	if err != nil {
-		var ie *build.InputError
-		if errors.As(err, &ie) || ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
-			return final(queue.Failed, &queue.Record{Pipeline: r.cfg.Pipeline, Verdict: "build failed", Reason: s.mask(err.Error())})
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return final(queue.Failed, &queue.Record{Pipeline: r.cfg.Pipeline, Verdict: "timed out", Reason: s.mask(err.Error())})
 		}
+		// The request comes from a verified delivery and the config was
+		// checked at start: a build that could not start (the source
+		// could not be fetched, the store could not be written) is worth
+		// another attempt. A build that ran and failed is a report.
 		return outcome{infra: err}
 	}
 	rec := s.record(cr, lg, r.cfg.Pipeline, set)
@@ -72,6 +82,9 @@ func (s *Server) execute(ctx context.Context, job *queue.Job) outcome {
 		return final(queue.Failed, rec)
 	case req.Untrusted:
 		rec.Verdict = "built (untrusted, not released)"
+		return final(queue.Succeeded, rec)
+	case noRelease:
+		rec.Verdict = "built (pull request, not released)"
 		return final(queue.Succeeded, rec)
 	}
 	if err := s.verifyReleased(ctx, st, r, cr, rec); err != nil {
@@ -91,6 +104,12 @@ var errNotVerified = errors.New("not verified")
 // verifyReleased verifies each artifact the builders agreed on against
 // the repository's policy and signs its verification summary.
 func (s *Server) verifyReleased(ctx context.Context, st store.Store, r *repo, cr *build.ConsensusReport, rec *queue.Record) error {
+	type verified struct {
+		arg string
+		ev  *verify.Evidence
+		res *verify.Result
+	}
+	var all []verified
 	for _, a := range cr.Builders[0].Artifacts {
 		arg := a.Name + "@" + a.Stored
 		ev, err := evidence.Read(ctx, st, arg)
@@ -106,19 +125,24 @@ func (s *Server) verifyReleased(ctx context.Context, st store.Store, r *repo, cr
 			rec.Reason = fmt.Sprintf("%s: %s", a.Name, failedChecks(res))
 			return errNotVerified
 		}
-		rec.Verified = true
-		if s.verifier == nil {
-			continue
-		}
-		when, err := proof.VerificationTime()
+		all = append(all, verified{arg, ev, res})
+	}
+	// Every artifact verified: only now is a summary signed.
+	rec.Verified = true
+	if s.verifier == nil {
+		return nil
+	}
+	when, err := proof.VerificationTime()
+	if err != nil {
+		return err
+	}
+	for _, v := range all {
+		_, ref, err := proof.Summarize(ctx, st, v.arg, v.ev, v.res, r.policy, proof.Summary{Signer: s.verifier, VerifierID: s.cfg.Verifier.ID, Version: map[string]string{"accord": s.version}, Time: when})
 		if err != nil {
-			return err
+			return fmt.Errorf("signing the verification summary of %s: %w", v.arg, err)
 		}
-		_, ref, err := proof.Summarize(ctx, st, arg, ev, res, r.policy, proof.Summary{Signer: s.verifier, VerifierID: s.cfg.Verifier.ID, Version: map[string]string{"accord": s.version}, Time: when})
-		if err != nil {
-			return fmt.Errorf("signing the verification summary of %s: %w", arg, err)
-		}
-		rec.Evidence = append(rec.Evidence, queue.RecordEvidence{Kind: "vsa", Artifact: a.Name, Ref: ref})
+		name, _, _ := strings.Cut(v.arg, "@")
+		rec.Evidence = append(rec.Evidence, queue.RecordEvidence{Kind: "vsa", Artifact: name, Ref: ref})
 	}
 	return nil
 }

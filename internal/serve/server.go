@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +68,7 @@ type Server struct {
 	wake     chan struct{}
 	ready    atomic.Bool
 	mu       sync.Mutex
-	deciding map[string]time.Time // deliveries whose decision failed, since when
+	deciding map[string]failing // deliveries whose decision failed
 	// reporting holds a mutex per run being reported.
 	reporting sync.Map
 }
@@ -86,54 +87,67 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, version: opts.Version, wake: make(chan struct{}, 1), deciding: map[string]time.Time{}}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, version: opts.Version, wake: make(chan struct{}, 1), deciding: map[string]failing{}}
 	dir := filepath.Dir(cfg.File)
 	var err error
 	if s.secrets, err = trigger.LoadSecrets(dir, cfg.Secrets, opts.Getenv); err != nil {
 		return nil, err
 	}
-	if err := s.openStores(); err != nil {
-		return nil, err
-	}
-	if cfg.Verifier != nil {
-		if s.verifier, err = attest.LoadSigner(ctx, cfg.Verifier.Key, passwordFromEnv); err != nil {
-			return nil, &config.Error{File: cfg.File, Field: "verifier.key", Msg: err.Error(), Fix: "give the verifier's cosign key file or KMS URI, and its password in ACCORD_PASSWORD"}
+	if err := s.prepare(ctx, dir); err != nil {
+		if s.q != nil {
+			s.q.Close()
 		}
-	}
-	if s.repos, err = loadRepos(ctx, cfg); err != nil {
 		return nil, err
-	}
-	pipelineOf := func(name string) string {
-		if r, ok := cfg.Repo(name); ok {
-			return filepath.Base(r.Pipeline)
-		}
-		return ""
-	}
-	if s.gh, err = ghapi.New(ctx, cfg.GitHub, dir, opts.Getenv, ghapi.WithPipelineOf(pipelineOf)); err != nil {
-		return nil, err
-	}
-	s.maskValues = append(s.secrets.Values(), s.gh.Secrets()...)
-	if s.q, err = queue.Open(filepath.Join(cfg.StateDir, "queue.db"), queue.Options{}); err != nil {
-		return nil, fmt.Errorf("opening the queue in %s: %w", cfg.StateDir, err)
-	}
-	n, err := s.q.Recover(ctx)
-	if err != nil {
-		s.q.Close()
-		return nil, fmt.Errorf("recovering the queue: %w", err)
-	}
-	if n > 0 {
-		s.log.Info("runs interrupted by the last shutdown are queued again, to run from the start", "runs", n)
 	}
 	s.decider = &trigger.Decider{Config: cfg, Pulls: s.gh, Runs: s.q}
 	s.metrics = newMetrics(s.q.Depth)
 	return s, nil
 }
 
+// prepare opens the queue first (its lock says no other server uses this
+// state directory), then the stores, keys, repositories and GitHub client.
+func (s *Server) prepare(ctx context.Context, dir string) error {
+	cfg := s.cfg
+	var err error
+	if err = os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return &config.Error{File: cfg.File, Field: "stateDir", Msg: err.Error(), Fix: "give a directory the server can create and write"}
+	}
+	if s.q, err = queue.Open(filepath.Join(cfg.StateDir, "queue.db"), queue.Options{}); err != nil {
+		return fmt.Errorf("opening the queue in %s: %w", cfg.StateDir, err)
+	}
+	if err := s.openStores(); err != nil {
+		return err
+	}
+	if cfg.Verifier != nil {
+		if s.verifier, err = attest.LoadSigner(ctx, cfg.Verifier.Key, passwordFromEnv); err != nil {
+			return &config.Error{File: cfg.File, Field: "verifier.key", Msg: err.Error(), Fix: "give the verifier's cosign key file or KMS URI, and its password in ACCORD_PASSWORD"}
+		}
+	}
+	if s.repos, err = loadRepos(ctx, cfg); err != nil {
+		return err
+	}
+	pipelineOf := func(name string) string {
+		if r, ok := cfg.Repo(name); ok {
+			return strings.TrimSuffix(filepath.Base(r.Pipeline), ".yaml")
+		}
+		return ""
+	}
+	if s.gh, err = ghapi.New(ctx, cfg.GitHub, dir, s.opts.Getenv, ghapi.WithPipelineOf(pipelineOf)); err != nil {
+		return err
+	}
+	s.maskValues = append(s.secrets.Values(), s.gh.Secrets()...)
+	n, err := s.q.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recovering the queue: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("runs interrupted by the last shutdown are queued again, to run from the start", "runs", n)
+	}
+	return nil
+}
+
 func (s *Server) openStores() error {
 	var err error
-	if err = os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
-		return &config.Error{File: s.cfg.File, Field: "stateDir", Msg: err.Error(), Fix: "give a directory the server can create and write"}
-	}
 	if s.store, err = store.Open(s.cfg.Store); err != nil {
 		return &config.Error{File: s.cfg.File, Field: "store", Msg: err.Error(), Fix: "give an OCI layout directory or HOST/REPO"}
 	}
@@ -232,13 +246,13 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-served:
 	}
 	s.ready.Store(false)
+	stopClaiming()
 	s.log.Info("shutting down: no new deliveries; running builds get a grace period", "grace", s.opts.ShutdownGrace.String())
 	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if e := srv.Shutdown(shCtx); e != nil {
 		s.log.Warn("closing connections", "err", e)
 	}
 	cancel()
-	stopClaiming()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -50,19 +51,20 @@ func (s *Server) dispatch(ctx context.Context) {
 func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
 	log := s.log.With("delivery", d.ID, "event", d.Event)
 	s.mu.Lock()
-	since, failing := s.deciding[d.ID]
+	f, failing := s.deciding[d.ID]
 	s.mu.Unlock()
-	if failing && time.Since(since) < backoffFor(time.Since(since)) {
+	if failing && time.Now().Before(f.next) {
 		return
 	}
 	reqs, note, err := s.decider.Decide(ctx, d.Delivery)
 	if err != nil {
 		if !failing {
-			since = time.Now()
+			f.first = time.Now()
 		}
-		if time.Since(since) < decideFor {
+		if time.Since(f.first) < decideFor {
+			f.next = time.Now().Add(backoffFor(time.Since(f.first)))
 			s.mu.Lock()
-			s.deciding[d.ID] = since
+			s.deciding[d.ID] = f
 			s.mu.Unlock()
 			log.Warn("cannot decide yet; will try again", "err", err)
 			return
@@ -93,6 +95,10 @@ func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
 	}
 }
 
+// failing is a delivery whose decision failed: since when, and when to
+// try again.
+type failing struct{ first, next time.Time }
+
 // backoffFor is the pause between decisions of a failing delivery.
 func backoffFor(failingFor time.Duration) time.Duration {
 	return min(5*time.Second+failingFor/4, 5*time.Minute)
@@ -118,12 +124,25 @@ func (s *Server) work(claimCtx, runCtx context.Context) {
 
 func (s *Server) runOne(ctx context.Context, job *queue.Job) {
 	log := s.log.With("run", job.ID, "delivery", job.Request.DeliveryID, "repo", job.Request.Repo, "commit", job.Request.Commit, "attempt", job.Attempt)
+	bg := context.WithoutCancel(ctx)
+	if job.Attempt > s.cfg.Retry.Attempts {
+		// Started that often and never finished: it took the server down
+		// with it each time.
+		rec := &queue.Record{Verdict: "errored", Reason: fmt.Sprintf("started %d times without finishing (the server stopped during each attempt)", job.Attempt-1)}
+		if err := s.q.Finish(bg, job.ID, queue.Errored, rec); err != nil {
+			log.Error("recording the run's end", "err", err)
+		}
+		s.metrics.runs.WithLabelValues(string(queue.Errored)).Inc()
+		if j, ok, err := s.q.Job(bg, job.ID); err == nil && ok {
+			s.report(bg, j)
+		}
+		return
+	}
 	log.Info("run started")
 	s.report(ctx, job)
 	started := time.Now()
 	out := s.execute(ctx, job)
-	bg := context.WithoutCancel(ctx)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && out.state != queue.Succeeded {
 		// Shut down mid-run: whatever it stored is left to the next
 		// attempt, which runs from the start.
 		if err := s.q.Requeue(bg, job.ID); err != nil {
@@ -134,10 +153,10 @@ func (s *Server) runOne(ctx context.Context, job *queue.Job) {
 	}
 	if out.infra != nil {
 		if job.Attempt < s.cfg.Retry.Attempts {
-			wait := s.cfg.Retry.Backoff.Duration << (job.Attempt - 1)
+			wait := queue.Backoff(job.Attempt, s.cfg.Retry.Backoff.Duration, 30*time.Minute)
 			log.Warn("run failed for an infrastructure reason; retrying", "err", out.infra, "in", wait.String())
 			s.metrics.retries.Inc()
-			if err := s.q.Retry(bg, job.ID, out.infra, wait); err != nil {
+			if err := s.q.Retry(bg, job.ID, errors.New(s.mask(out.infra.Error())), wait); err != nil {
 				log.Error("scheduling the retry", "err", err)
 			}
 			return
@@ -164,8 +183,10 @@ func (s *Server) report(ctx context.Context, job *queue.Job) {
 	mu, _ := s.reporting.LoadOrStore(job.ID, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	if j, ok, err := s.q.Job(ctx, job.ID); err == nil && ok && j.CheckRunID != 0 {
-		job.CheckRunID = j.CheckRunID
+	// The freshest state: a queued report that lost the race to the
+	// worker must not move the check run back.
+	if j, ok, err := s.q.Job(ctx, job.ID); err == nil && ok {
+		job = j
 	}
 	id, err := s.gh.Report(ctx, job, s.runURL(job.ID))
 	if job.State.Final() {
