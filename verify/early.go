@@ -95,7 +95,11 @@ func verifyBundles(use []bundle, mb *intoto.Metablock, ownerKey []byte) linksOut
 	if err != nil {
 		return linksOutcome{err: err}
 	}
-	dir, err := os.MkdirTemp("", "accord-links-")
+	var size int64
+	for _, b := range files {
+		size += int64(len(b))
+	}
+	dir, err := attest.ScratchDir("accord-links-", size)
 	if err != nil {
 		return linksOutcome{err: err}
 	}

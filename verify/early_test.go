@@ -2,6 +2,7 @@ package verify
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -16,8 +17,11 @@ import (
 // checks, notes and evidence used that the check gives without it. In
 // particular an early check of other bundles (an attacker's, or the
 // honest build's links beside a SUNBURST build's own) or against another
-// layout never stands in for the bundles the trusted provenance selects.
+// layout never stands in for the bundles the trusted provenance selects;
+// and when [Artifact] returns, the early check has removed its files.
 func TestEarlyLinks(t *testing.T) {
+	scratch := t.TempDir()
+	t.Setenv("TMPDIR", scratch)
 	w := newWorld(t)
 	sunburst := []byte("the binary + implant")
 	sha := hexSHA(sunburst)
@@ -65,6 +69,10 @@ func TestEarlyLinks(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("with an early links check (-without +with):\n%s", diff)
+			}
+			// Nothing is left running or behind, used or not.
+			if left, _ := os.ReadDir(scratch); len(left) > 0 {
+				t.Errorf("left behind in the scratch directory: %v", left)
 			}
 		})
 	}
