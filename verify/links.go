@@ -3,8 +3,6 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -54,8 +52,10 @@ func selectBundles(blobs [][]byte, about []*attestation) ([]bundle, []string) {
 // trusted provenance about the artifact names, and only those whose
 // provenance records the pipeline the layout was generated for; then it
 // requires the artifact among the final products of the pipeline, so the
-// links are the links of the build that made these bytes.
-func layoutCheck(bundles []bundle, about []*attestation, layout, ownerKey []byte, artifactSHA string) Check {
+// links are the links of the build that made these bytes. early, when
+// not nil, is the same verification started before the provenance was in
+// ([StartLinks]); its outcome is used only for these very bundles.
+func layoutCheck(bundles []bundle, about []*attestation, layout, ownerKey []byte, artifactSHA string, early *EarlyLinks) Check {
 	fail := func(format string, args ...any) Check { return Check{CheckLayout, false, fmt.Sprintf(format, args...)} }
 	mb, pipeline, err := loadLayout(layout)
 	if err != nil {
@@ -71,26 +71,16 @@ func layoutCheck(bundles []bundle, about []*attestation, layout, ownerKey []byte
 		}
 		return fail("no stored links bundle is named by a trusted provenance about the artifact (the provenance names %s)", strings.Join(namedLinks(about), ", "))
 	}
-	files, err := mergeBundles(use)
-	if err != nil {
-		return fail("%v", err)
+	out := early.outcome(use, layout, ownerKey)
+	if out == nil {
+		o := verifyBundles(use, mb, ownerKey)
+		out = &o
 	}
-	dir, err := os.MkdirTemp("", "accord-links-")
-	if err != nil {
-		return fail("%v", err)
+	if out.err != nil {
+		return fail("%v", out.err)
 	}
-	defer os.RemoveAll(dir)
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return fail("%v", err)
-		}
-	}
-	final, err := attest.VerifyLinks(mb, ownerKey, dir)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if p := productWith(final, artifactSHA); p != "" {
-		return Check{CheckLayout, true, fmt.Sprintf("%d step links of pipeline %s satisfy the layout; the artifact is their final product %s", len(files), pipeline, p)}
+	if p := productWith(out.final, artifactSHA); p != "" {
+		return Check{CheckLayout, true, fmt.Sprintf("%d step links of pipeline %s satisfy the layout; the artifact is their final product %s", out.files, pipeline, p)}
 	}
 	return fail("the links satisfy the layout, but the artifact sha256:%s is not among the pipeline's final products: they are the links of another build", artifactSHA)
 }

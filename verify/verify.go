@@ -87,6 +87,10 @@ type Evidence struct {
 	// Notes are evidence the caller could not read (an attestation layer
 	// over its size limit); they are reported with the result.
 	Notes []string
+	// EarlyLinks, when set, is the in-toto verification of LinkBundles
+	// the caller started as soon as it had read them ([StartLinks]);
+	// nil: the layout check verifies the links when it runs.
+	EarlyLinks *EarlyLinks
 }
 
 // Blob is one blob of the artifact's stored manifest, as the caller read it.
@@ -148,6 +152,9 @@ const (
 // skipped with a note: it can neither verify the artifact nor hide the
 // evidence that does.
 func Artifact(ev Evidence, p Policy) (*Result, error) {
+	// An early links check is never left running: it writes and removes
+	// a temporary directory.
+	defer ev.EarlyLinks.Wait()
 	verifiers, fingerprints, err := loadKeys(p)
 	if err != nil {
 		return nil, err
@@ -161,6 +168,12 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 	}
 	envs, notes := parseAttestations(ev.Attestations)
 	r.Notes = append(r.Notes, notes...)
+	// The SBOMs' signatures are checked beside the provenance's.
+	var sboms chan found
+	if p.RequireSBOM {
+		sboms = make(chan found, 1)
+		go func() { sboms <- verified(envs, p.Builders, verifiers, attest.SPDXDocument) }()
+	}
 	prov := verified(envs, p.Builders, verifiers, attest.SLSAProvenanceV1)
 	r.Notes = append(r.Notes, prov.notes...)
 	about := prov.about(ev.ArtifactSHA256)
@@ -171,7 +184,9 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 	var layout chan Check
 	if len(p.Layout) > 0 {
 		layout = make(chan Check, 1)
-		go func() { layout <- layoutCheck(bundles, about, p.Layout, p.LayoutOwnerKey, ev.ArtifactSHA256) }()
+		go func() {
+			layout <- layoutCheck(bundles, about, p.Layout, p.LayoutOwnerKey, ev.ArtifactSHA256, ev.EarlyLinks)
+		}()
 	}
 	r.Checks = append(r.Checks, signatureCheck(CheckProvenanceSignature, "SLSA provenance", prov))
 	r.Checks = append(r.Checks, subjectCheck(CheckProvenanceSubject, "provenance", prov, ev.ArtifactSHA256))
@@ -191,7 +206,7 @@ func Artifact(ev Evidence, p Policy) (*Result, error) {
 	}
 	used.Name = agreed.name(ev.ArtifactSHA256)
 	if p.RequireSBOM {
-		sb := verified(envs, p.Builders, verifiers, attest.SPDXDocument)
+		sb := <-sboms
 		r.Notes = append(r.Notes, sb.notes...)
 		r.Checks = append(r.Checks, signatureCheck(CheckSBOMSignature, "SPDX SBOM", sb))
 		r.Checks = append(r.Checks, subjectCheck(CheckSBOMSubject, "SBOM", sb, ev.ArtifactSHA256))

@@ -76,7 +76,7 @@ Exit codes: 0 verified, 1 not verified, 2 bad usage or input.`,
 			if err != nil {
 				return err
 			}
-			ev, err := evidence.Read(cmd.Context(), st, args[0])
+			ev, err := evidence.ReadFor(cmd.Context(), st, args[0], pol)
 			if err != nil {
 				return usageErr(err)
 			}

@@ -77,16 +77,30 @@ POLICY
     cv=("$ACCORD_COSIGN" verify-attestation --key "$work/b/primary.pub" --type slsaprovenance1 --insecure-ignore-tlog=true --allow-insecure-registry "$repo@$digest")
     "${av[@]}" > "$work/v.json" || { cat "$work/v.json"; exit 1; }
     SIGSTORE_NO_CACHE=1 TUF_ROOT=$work/tuf "${cv[@]}" >/dev/null 2>&1 || { echo "cosign verify-attestation failed" >&2; exit 1; }
-    declare -a ta tc
-    for r in $(seq 11); do
+    # ACCORD_BENCH_BASELINE=BIN adds another accord binary (say, one built
+    # from main) to the same rounds; ACCORD_BENCH_ROUNDS (odd) sets them.
+    rounds=${ACCORD_BENCH_ROUNDS:-11}
+    base=${ACCORD_BENCH_BASELINE:-}
+    declare -a ta tc tb
+    for r in $(seq "$rounds"); do
+      if [ -n "$base" ]; then
+        t0=$(date +%s%N); "$base" "${av[@]:1}" >/dev/null; t1=$(date +%s%N)
+        tb+=("$(( (t1 - t0) / 1000000 ))")
+      fi
       t0=$(date +%s%N); "${av[@]}" >/dev/null; t1=$(date +%s%N)
       TUF_ROOT=$work/tuf "${cv[@]}" >/dev/null 2>&1; t2=$(date +%s%N)
       ta+=("$(( (t1 - t0) / 1000000 ))"); tc+=("$(( (t2 - t1) / 1000000 ))")
     done
-    ma=$(printf '%s\n' "${ta[@]}" | sort -n | sed -n 6p); mc=$(printf '%s\n' "${tc[@]}" | sort -n | sed -n 6p)
+    mid=$(( (rounds + 1) / 2 ))
+    ma=$(printf '%s\n' "${ta[@]}" | sort -n | sed -n ${mid}p); mc=$(printf '%s\n' "${tc[@]}" | sort -n | sed -n ${mid}p)
     echo "checks: $(jq -r '[.checks[].name] | join(", ")' "$work/v.json")"
     echo "accord verify: ${ta[*]} ms; cosign verify-attestation: ${tc[*]} ms"
     echo "medians: accord $ma ms, cosign $mc ms; ratio accord/cosign $(echo "scale=3; $ma / $mc" | bc)"
+    if [ -n "$base" ]; then
+      mb=$(printf '%s\n' "${tb[@]}" | sort -n | sed -n ${mid}p)
+      echo "baseline $base: ${tb[*]} ms; median $mb ms, ratio baseline/cosign $(echo "scale=3; $mb / $mc" | bc)"
+    fi
+    echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     /usr/bin/time -f "accord verify max RSS %M KB" "${av[@]}" >/dev/null
     TUF_ROOT=$work/tuf /usr/bin/time -f "cosign verify-attestation max RSS %M KB" "${cv[@]}" 2>&1 >/dev/null | tail -1
     ;;

@@ -63,12 +63,17 @@ type fetched struct {
 	h                ggcrv1.Hash
 	att, links       []store.Layer
 	attErr, linksErr error
-	done             chan struct{}
+	// early is the in-toto check of the links, started as soon as they
+	// are in when a layout was given to [fetch].
+	early *verify.EarlyLinks
+	done  chan struct{}
 }
 
 // fetch reads the attestations and links stored for name@h, concurrently
 // (from a registry each is a round trip); done closes when both are read.
-func fetch(ctx context.Context, st store.Store, name string, h ggcrv1.Hash) *fetched {
+// With a layout (and its owner's key), the links are verified against it
+// as soon as they are in ([verify.StartLinks]), while the rest is read.
+func fetch(ctx context.Context, st store.Store, name string, h ggcrv1.Hash, layout, ownerKey []byte) *fetched {
 	f := &fetched{h: h, done: make(chan struct{})}
 	repo := store.Name(st, name)
 	go func() {
@@ -78,11 +83,38 @@ func fetch(ctx context.Context, st store.Store, name string, h ggcrv1.Hash) *fet
 		go func() {
 			defer wg.Done()
 			f.links, f.linksErr = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.LinksSuffix))
+			if blobs, _ := linkBundles(f.links); len(layout) > 0 && len(blobs) > 0 {
+				f.early = verify.StartLinks(blobs, layout, ownerKey)
+			}
 		}()
 		f.att, f.attErr = store.Layers(ctx, st, store.AttachmentRef(repo, h, store.AttSuffix))
 		wg.Wait()
 	}()
 	return f
+}
+
+// wait returns once the attachments are read and their early links
+// check, if any, has finished (nil: at once).
+func (f *fetched) wait() {
+	if f != nil {
+		<-f.done
+		f.early.Wait()
+	}
+}
+
+// linkBundles are the blobs of the links layers that are links bundles,
+// in order, and a note for every other layer.
+func linkBundles(layers []store.Layer) ([][]byte, []string) {
+	var blobs [][]byte
+	var notes []string
+	for _, l := range layers {
+		if l.MediaType != store.LinksBundleMediaType {
+			notes = append(notes, fmt.Sprintf("links layer sha256:%x has media type %q, not a links bundle: ignored", sha256.Sum256(l.Blob), l.MediaType))
+			continue
+		}
+		blobs = append(blobs, l.Blob)
+	}
+	return blobs, notes
 }
 
 // Read reads the artifact arg (as [Resolve] takes it) and what is stored
@@ -92,14 +124,34 @@ func fetch(ctx context.Context, st store.Store, name string, h ggcrv1.Hash) *fet
 // Evidence that cannot be read is a note, never a reason to stop: junk
 // beside an artifact must not hide the evidence that is good.
 func Read(ctx context.Context, st store.Store, arg string) (*verify.Evidence, error) {
+	return ReadFor(ctx, st, arg, nil)
+}
+
+// ReadFor is [Read] for a verification against pol (nil: none): when pol
+// has an in-toto layout, the links bundles are verified against it as
+// soon as they are read, while the rest of the evidence is still being
+// fetched (Evidence.EarlyLinks; [verify.Artifact] uses that outcome only
+// for the very bundles its layout check selects).
+func ReadFor(ctx context.Context, st store.Store, arg string, pol *verify.Policy) (_ *verify.Evidence, err error) {
+	var layout, ownerKey []byte
+	if pol != nil {
+		layout, ownerKey = pol.Layout, pol.LayoutOwnerKey
+	}
 	// With a digest in the argument, the attachments are fetched at once,
 	// concurrently with the artifact.
-	var early *fetched
+	var early, f *fetched
 	if name, dg, ok := strings.Cut(arg, "@"); ok {
 		if h, err := ggcrv1.NewHash(dg); err == nil {
-			early = fetch(ctx, st, name, h)
+			early = fetch(ctx, st, name, h, layout, ownerKey)
 		}
 	}
+	defer func() {
+		// Nothing is left running on a failure, and a fetch that was
+		// not used has its early check finished.
+		if err != nil || f != early {
+			early.wait()
+		}
+	}()
 	name, h, err := Resolve(ctx, st, arg)
 	if err != nil {
 		return nil, err
@@ -112,9 +164,9 @@ func Read(ctx context.Context, st store.Store, arg string) (*verify.Evidence, er
 	if err != nil {
 		return nil, err
 	}
-	f := early
+	f = early
 	if f == nil || f.h != h { // a name, or a file artifact's file digest
-		f = fetch(ctx, st, name, h)
+		f = fetch(ctx, st, name, h, layout, ownerKey)
 	}
 	<-f.done
 	ev.Notes = append(ev.Notes, LayerNotes("attestations", f.attErr)...)
@@ -122,13 +174,10 @@ func Read(ctx context.Context, st store.Store, arg string) (*verify.Evidence, er
 	for _, l := range f.att {
 		ev.Attestations = append(ev.Attestations, l.Blob)
 	}
-	for _, l := range f.links {
-		if l.MediaType != store.LinksBundleMediaType {
-			ev.Notes = append(ev.Notes, fmt.Sprintf("links layer sha256:%x has media type %q, not a links bundle: ignored", sha256.Sum256(l.Blob), l.MediaType))
-			continue
-		}
-		ev.LinkBundles = append(ev.LinkBundles, l.Blob)
-	}
+	var notes []string
+	ev.LinkBundles, notes = linkBundles(f.links)
+	ev.Notes = append(ev.Notes, notes...)
+	ev.EarlyLinks = f.early
 	return ev, nil
 }
 
@@ -137,12 +186,17 @@ func Read(ctx context.Context, st store.Store, arg string) (*verify.Evidence, er
 func readArtifact(img ggcrv1.Image, h ggcrv1.Hash) (*verify.Evidence, error) {
 	ev := &verify.Evidence{}
 	bad := false
-	for _, b := range store.CheckBlobs(img, h) {
+	blobs := store.CheckBlobs(img, h)
+	for _, b := range blobs {
 		vb := verify.Blob{Role: b.Role, Digest: b.Digest.String()}
 		if b.Err != nil {
 			vb.Problem, bad = b.Err.Error(), true
 		}
 		ev.Blobs = append(ev.Blobs, vb)
+	}
+	if sha, ok := checkedFileSHA256(img, blobs); ok {
+		ev.ArtifactSHA256 = sha
+		return ev, nil
 	}
 	var err error
 	if ev.ArtifactSHA256, err = ArtifactSHA256(img); err != nil {
@@ -154,6 +208,24 @@ func readArtifact(img ggcrv1.Image, h ggcrv1.Hash) (*verify.Evidence, error) {
 		ev.ArtifactSHA256 = "(unreadable)"
 	}
 	return ev, nil
+}
+
+// checkedFileSHA256 is a file artifact's digest (hex) as [CheckBlobs]
+// proved it: the digest its manifest names for its one layer, when the
+// bytes read of that layer had that digest and size. Then the file is
+// not read and hashed a second time; ok is false for an image, or a layer
+// that did not check ([ArtifactSHA256] then reads it).
+func checkedFileSHA256(img ggcrv1.Image, blobs []store.Blob) (string, bool) {
+	m, err := img.Manifest()
+	if err != nil || string(m.Config.MediaType) != artifact.FileArtifactType || len(m.Layers) != 1 {
+		return "", false
+	}
+	for _, b := range blobs {
+		if b.Role == "layer 1" && b.Err == nil && b.Digest == m.Layers[0].Digest && b.Digest.Algorithm == "sha256" {
+			return b.Digest.Hex, true
+		}
+	}
+	return "", false
 }
 
 // LayerNotes turns what [store.Layers] could not read (what: which

@@ -14,12 +14,33 @@
 // runs before those of the heavy dependencies.
 package startup
 
-import "runtime/debug"
+import (
+	"runtime"
+	"runtime/debug"
+)
 
 var percent = 100
 
 func init() { percent = debug.SetGCPercent(-1) }
 
+// firstPercent is the collector's setting until its first collection
+// after init. Restored at once, GOGC=100 would start a collection as main
+// starts (its first goal, 4 MB, lies below the 8 MB init leaves, half of
+// it live), which costs a short command like verify about 3 ms of CPU and
+// frees almost nothing; 400 puts the first collection off until the heap
+// reaches 16 MB, and then restores the setting.
+const firstPercent = 400
+
 // Done restores the collector's setting (GOGC, or 100), as it was before
-// init switched it off. Call it once, at the start of main.
-func Done() { debug.SetGCPercent(percent) }
+// init switched it off: after the first collection, which is put off
+// until the heap has doubled (see firstPercent). Call it once, at the
+// start of main.
+func Done() {
+	if percent < 0 || percent >= firstPercent {
+		debug.SetGCPercent(percent)
+		return
+	}
+	debug.SetGCPercent(firstPercent)
+	sentinel := new([64]byte)
+	runtime.AddCleanup(sentinel, func(p int) { debug.SetGCPercent(p) }, percent)
+}
