@@ -547,3 +547,59 @@ func (w *serveWorld) pages(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorServeConfig: doctor names each of the server's missing
+// prerequisites with its field and fix, and a config error with its file
+// and field.
+func TestDoctorServeConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "serve.yaml")
+	write(t, cfg, `apiVersion: accord.dev/v1alpha1
+kind: ServerConfig
+listen: 127.0.0.1:0
+stateDir: state
+secrets: [{file: no-such-secret}]
+repos:
+- name: acme/app
+  pipeline: go-image
+  branches: [main]
+  builders: {file: no-such-builders.yaml}
+  policy: no-such-policy.yaml
+`)
+	stdout, _, err := accord(t, "doctor", "--serve-config", cfg, "-o", "json")
+	if exitCode(err) != exitNotVerified {
+		t.Fatalf("doctor: exit %d (%v), want 1\n%s", exitCode(err), err, stdout)
+	}
+	var rep struct {
+		Checks []check `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	got := map[string]check{}
+	for _, c := range rep.Checks {
+		got[c.Name] = c
+	}
+	for _, tc := range []struct {
+		name string
+		ok   bool
+		in   string
+	}{
+		{"serve config", true, cfg},
+		{"webhook secrets", false, "no-such-secret"},
+		{"state directory", true, "state"},
+		{"listen address", true, "127.0.0.1:0"},
+		{"repositories", false, "repos[0].policy"},
+	} {
+		c, ok := got[tc.name]
+		if !ok || c.OK != tc.ok || !strings.Contains(c.Detail, tc.in) || !c.OK && c.Fix == "" {
+			t.Errorf("check %q = %+v, want ok=%v, detail with %q and a fix when not ok", tc.name, c, tc.ok, tc.in)
+		}
+	}
+
+	write(t, cfg, "apiVersion: accord.dev/v1alpha1\nkind: ServerConfig\nstateDir: s\nsecrets: [{file: x}]\nrepos: [{name: app}]\n")
+	stdout, _, _ = accord(t, "doctor", "--serve-config", cfg)
+	if !strings.Contains(stdout, "field repos[0].name") || !strings.Contains(stdout, "fix:") {
+		t.Errorf("doctor on a malformed config:\n%s", stdout)
+	}
+}
