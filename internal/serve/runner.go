@@ -138,6 +138,7 @@ func (s *Server) record(cr *build.ConsensusReport, lg *logs, pipeline string, se
 	for _, b := range set.set.Builders[:set.n] {
 		rec.Builders = append(rec.Builders, b.Name)
 	}
+	// cr.Released names each released artifact as NAME@DIGEST.
 	released, stored := map[string]bool{}, map[string]string{}
 	for _, n := range cr.Released {
 		released[n] = true
@@ -149,7 +150,7 @@ func (s *Server) record(cr *build.ConsensusReport, lg *logs, pipeline string, se
 				rec.Reason = s.mask(b.Reason)
 			}
 			for _, a := range b.Artifacts {
-				rec.Artifacts = append(rec.Artifacts, queue.RecordArtifact{Name: a.Name, Digest: a.Digest, Released: released[a.Name]})
+				rec.Artifacts = append(rec.Artifacts, queue.RecordArtifact{Name: a.Name, Digest: a.Digest, Released: released[a.Name+"@"+a.Digest]})
 				stored[a.Name] = a.Stored
 				ref := a.Name + "@" + a.Stored
 				rec.Evidence = append(rec.Evidence, queue.RecordEvidence{Kind: "provenance", Artifact: a.Name, Ref: ref}, queue.RecordEvidence{Kind: "sbom", Artifact: a.Name, Ref: ref})
