@@ -99,10 +99,11 @@ done
 for m in $modes; do
   for r in $(seq "$ROUNDS"); do
     start "$m"
-    load -n $(( N * 20 )) > "$work/kill.json" & lp=$!
+    # (not through a function: $! must be webhookload itself)
+    "$work/webhookload" -url "$url" -secret-file "$work/secret" -c "$C" -out "$work/acked.txt" -n $(( N * 20 )) > "$work/kill.json" & lp=$!
     sleep 2
     kill -9 "$srv"; wait "$srv" 2>/dev/null || true; srv=
-    kill -INT "$lp"; wait "$lp" || true
+    kill -TERM "$lp"; wait "$lp" || true
     lost "$m" >> "$work/$m.lost"
   done
 done
