@@ -329,8 +329,9 @@ func (w *serveWorld) job(t *testing.T, id string) (*queue.Job, bool) {
 	return &j, true
 }
 
-// waitFinal polls the server until it has at least n runs, all final, and
-// no new one appeared for a few seconds (the dispatcher's tick is 2s).
+// waitFinal polls the server until its runs are all final and no new one
+// appeared for a few seconds (the dispatcher's tick is 2s); for 20 s when
+// there are fewer than n (the checks after it then say what is missing).
 func (w *serveWorld) waitFinal(t *testing.T, s *server, n int, timeout time.Duration) {
 	t.Helper()
 	deadline, stableSince, last := time.Now().Add(timeout), time.Time{}, -1
@@ -344,10 +345,14 @@ func (w *serveWorld) waitFinal(t *testing.T, s *server, n int, timeout time.Dura
 			count++
 			final = final && j.State.Final()
 		}
+		stable := 3 * time.Second
+		if count < n {
+			stable = 20 * time.Second
+		}
 		switch {
-		case count != last || !final || count < n:
+		case count != last || !final:
 			last, stableSince = count, time.Now()
-		case time.Since(stableSince) > 3*time.Second:
+		case time.Since(stableSince) > stable:
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
