@@ -11,7 +11,8 @@
 #           sent matches: each delivery is verified, stored with fsync
 #           before the reply, then dispatched as ignored; no build starts)
 #   sync    hack/bench/webhookload/acceptor -mode sync: the intake alone
-#           (trigger.Handler over bbolt, group commit), replying after fsync
+#           (trigger.Handler over bbolt, group commit with the queue's 2 ms
+#           window), replying after fsync
 #   async   the same replying before persisting (the way Tekton Triggers
 #           answers 202 first)
 #
@@ -55,7 +56,7 @@ start() {
   rm -rf "$work/state" "$work/q.db"
   case $1 in
   serve) ACCORD_PASSWORD= "$work/accord" serve --config "$work/serve.yaml" 2>"$work/serve.log" & ;;
-  sync | async) "$work/acceptor" -listen "127.0.0.1:$port" -secret "$secret" -db "$work/q.db" -mode "$1" >"$work/acceptor.log" 2>&1 & ;;
+  sync | async) "$work/acceptor" -listen "127.0.0.1:$port" -secret "$secret" -db "$work/q.db" -mode "$1" -batch-delay 2ms >"$work/acceptor.log" 2>&1 & ;;
   esac
   srv=$!
   for _ in $(seq 200); do
