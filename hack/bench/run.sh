@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark side by side with the peer tools and prints the
 # tables of docs/benchmarks.md. As root; builds what it needs (pinned, cached).
-#   hack/bench/run.sh [step|hash|sbom|attest|verify]...   (default: all)
+#   hack/bench/run.sh [step|hash|sbom|attest|verify|serve]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . hack/lib.sh
@@ -10,7 +10,7 @@ install_bench_tools
 build_accord
 store=${ACCORD_STORE:-$PWD/.cache/store}
 bin/accord images build --store "$store" >/dev/null
-which=${*:-step hash sbom attest verify}
+which=${*:-step hash sbom attest verify serve}
 work=$(mktemp -d /tmp/accord-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -103,6 +103,10 @@ POLICY
     echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     /usr/bin/time -f "accord verify max RSS %M KB" "${av[@]}" >/dev/null
     TUF_ROOT=$work/tuf /usr/bin/time -f "cosign verify-attestation max RSS %M KB" "${cv[@]}" 2>&1 >/dev/null | tail -1
+    ;;
+  serve)
+    echo "## Webhook intake: verified, durably queued deliveries per second"
+    hack/bench/serve.sh
     ;;
   esac
 done

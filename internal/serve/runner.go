@@ -164,6 +164,7 @@ func (s *Server) record(cr *build.ConsensusReport, lg *logs, pipeline string, se
 	for _, b := range set.set.Builders[:set.n] {
 		rec.Builders = append(rec.Builders, b.Name)
 	}
+	// cr.Released names each released artifact as NAME@DIGEST.
 	released, stored := map[string]bool{}, map[string]string{}
 	for _, n := range cr.Released {
 		released[n] = true

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Webhook intake (issue 10): verified and durably queued deliveries per
+# second on loopback, from a separate load-generator process
+# (hack/bench/webhookload: N signed deliveries, fresh GUIDs, ~7 KB pushes,
+# C keep-alive connections back to back), p50/p99, and the kill -9 count:
+# deliveries that got a 2xx but are missing from the store after the
+# server was killed mid-load (webhookload -out, then a check of the store).
+#
+# Side by side, rounds alternating, medians of ROUNDS:
+#   serve   the real 'accord serve' (a config whose one repository nothing
+#           sent matches: each delivery is verified, stored with fsync
+#           before the reply, then dispatched as ignored; no build starts)
+#   sync    hack/bench/webhookload/acceptor -mode sync: the intake alone
+#           (trigger.Handler over bbolt, group commit with the queue's 2 ms
+#           window), replying after fsync
+#   async   the same replying before persisting (the way Tekton Triggers
+#           answers 202 first)
+#
+# Usage: hack/bench/serve.sh [N] [ROUNDS] [C]   (default 20000 3 64)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-20000}
+ROUNDS=${2:-3}
+C=${3:-64}
+modes="serve sync async"
+work=$(mktemp -d /tmp/accord-bench-serve.XXXXXX)
+srv=
+cleanup() { [ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+go build -o "$work/webhookload" ./hack/bench/webhookload
+go build -o "$work/acceptor" ./hack/bench/webhookload/acceptor
+go build -o "$work/queuecheck" ./hack/bench/webhookload/queuecheck
+CGO_ENABLED=0 go build -trimpath -o "$work/accord" ./cmd/accord
+secret=bench-$RANDOM$RANDOM$RANDOM
+printf '%s\n' "$secret" > "$work/secret"
+port=$(( 20000 + RANDOM % 20000 ))
+url=http://127.0.0.1:$port/webhooks/github
+ACCORD_PASSWORD= "$work/accord" builders init "$work/b" --validators 0 >/dev/null
+cat > "$work/serve.yaml" <<EOF
+apiVersion: accord.dev/v1alpha1
+kind: ServerConfig
+listen: 127.0.0.1:$port
+stateDir: state
+secrets: [{file: secret}]
+repos:
+- name: bench/nothing-sent-matches
+  pipeline: $PWD/cmd/accord/testdata/from-source.yaml
+  branches: [main]
+  builders: {file: b/builders.yaml}
+  policy: b/policy.yaml
+EOF
+
+# start MODE: a fresh server of MODE on $port; its pid in $srv.
+start() {
+  rm -rf "$work/state" "$work/q.db"
+  case $1 in
+  serve) ACCORD_PASSWORD= "$work/accord" serve --config "$work/serve.yaml" 2>"$work/serve.log" & ;;
+  sync | async) "$work/acceptor" -listen "127.0.0.1:$port" -secret "$secret" -db "$work/q.db" -mode "$1" -batch-delay 2ms >"$work/acceptor.log" 2>&1 & ;;
+  esac
+  srv=$!
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && return
+    sleep 0.05
+  done
+  echo "$1 did not start" >&2
+  cat "$work"/*.log >&2
+  exit 1
+}
+
+stop() { kill -TERM "$srv"; wait "$srv" || true; srv=; }
+
+load() { "$work/webhookload" -url "$url" -secret-file "$work/secret" -c "$C" -out "$work/acked.txt" "$@"; }
+
+# stored: after a kill, how many acknowledged ids the store lacks.
+lost() {
+  local out
+  case $1 in
+  serve) out=$("$work/queuecheck" -db "$work/state/queue.db" "$work/acked.txt" || true) ;;
+  *) out=$("$work/acceptor" -db "$work/q.db" -check "$work/acked.txt" || true) ;;
+  esac
+  echo "$out" | sed -n 's/^acknowledged \([0-9]*\), stored [0-9]*, lost \([0-9]*\)$/\1 \2/p'
+}
+
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; N=$N C=$C rounds=$ROUNDS"
+for r in $(seq "$ROUNDS"); do
+  for m in $modes; do
+    start "$m"
+    load -n "$N" > "$work/$m.$r.json"
+    stop
+    jq -c '{mode: "'"$m"'", round: '"$r"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms}' "$work/$m.$r.json"
+  done
+done
+
+# kill -9 mid-load: the server is killed 2 s into a load it cannot finish,
+# then the load generator is stopped; every id it got a 2xx for must be
+# in the store.
+for m in $modes; do
+  for r in $(seq "$ROUNDS"); do
+    start "$m"
+    # (not through a function: $! must be webhookload itself)
+    "$work/webhookload" -url "$url" -secret-file "$work/secret" -c "$C" -out "$work/acked.txt" -n $(( N * 20 )) > "$work/kill.json" & lp=$!
+    sleep 2
+    kill -9 "$srv"; wait "$srv" 2>/dev/null || true; srv=
+    kill -TERM "$lp"; wait "$lp" || true
+    lost "$m" >> "$work/$m.lost"
+  done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo
+echo "| mode | ok/s | p50 ms | p99 ms | lost on kill -9 (of acknowledged) |"
+echo "|---|---|---|---|---|"
+for m in $modes; do
+  rps=$(for r in $(seq "$ROUNDS"); do jq .ok_rps "$work/$m.$r.json"; done | median)
+  p50=$(for r in $(seq "$ROUNDS"); do jq .p50_ms "$work/$m.$r.json"; done | median)
+  p99=$(for r in $(seq "$ROUNDS"); do jq .p99_ms "$work/$m.$r.json"; done | median)
+  all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.ok_rps|floor)"' "$work/$m.$r.json"; done | paste -sd/)
+  read -r acked lostn < <(awk '{a+=$1; l+=$2} END {print a+0, l+0}' "$work/$m.lost")
+  printf '| %s | %.0f (%s) | %.2f | %.2f | %d of %d |\n' "$m" "$rps" "$all" "$p50" "$p99" "$lostn" "$acked"
+done
