@@ -79,17 +79,18 @@ func follow(t *testing.T, ctx context.Context, base, href string) {
 		t.Fatalf("clicking %s: %v", sel, err)
 	}
 	for {
+		// While the click navigates, the page asked may be gone
+		// ("Inspected target navigated or closed"): ask again.
 		loc, err := chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			t.Fatalf("after clicking %s: %v", sel, err)
-		}
-		state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
-		if err == nil && loc == base+href && state == "complete" {
-			return
+		if err == nil {
+			state, err2 := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
+			if err2 == nil && loc == base+href && state == "complete" {
+				return
+			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("clicking %s did not open %s (at %s)", sel, href, loc)
+			t.Fatalf("clicking %s did not open %s (at %s, last error %v)", sel, href, loc, err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
