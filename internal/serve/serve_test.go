@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accord-build/accord/internal/queue"
+	"github.com/accord-build/accord/internal/trigger"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -64,5 +66,43 @@ func TestBackoffFor(t *testing.T) {
 			t.Errorf("backoffFor(%s) = %s", d, b)
 		}
 		prev = b
+	}
+}
+
+// TestOnceATag: a tag's push, create and release events build it once.
+func TestOnceATag(t *testing.T) {
+	tag := trigger.Request{Repo: "acme/app", Kind: trigger.KindTag, Ref: "refs/tags/v1", Commit: "c1"}
+	rel := tag
+	rel.Kind = trigger.KindRelease
+	other := tag
+	other.Commit = "c2"
+	push := trigger.Request{Repo: "acme/app", Kind: trigger.KindPush, Ref: "refs/heads/main", Commit: "c1"}
+	rerun := rel
+	rerun.Rerun = "r1"
+	recent := []queue.Job{
+		{ID: "r2", State: queue.Failed, Request: other},
+		{ID: "r1", State: queue.Succeeded, Request: tag},
+	}
+	for _, tc := range []struct {
+		name   string
+		in     trigger.Request
+		recent []queue.Job
+		kept   bool
+	}{
+		{"first event of a tag", tag, nil, true},
+		{"release of a built tag", rel, recent, false},
+		{"the tag moved to a commit whose build failed", other, recent, true},
+		{"a push", push, recent, true},
+		{"a rerun", rerun, recent, true},
+		{"built tag still running", rel, []queue.Job{{ID: "r1", State: queue.Running, Request: tag}}, false},
+		{"its build was cancelled", rel, []queue.Job{{ID: "r1", State: queue.Cancelled, Request: tag}}, true},
+	} {
+		out, note := onceATag([]trigger.Request{tc.in}, "n", tc.recent)
+		if kept := len(out) == 1; kept != tc.kept {
+			t.Errorf("%s: kept %v (note %q), want %v", tc.name, kept, note, tc.kept)
+		}
+		if len(out) == 1 && (out[0].Kind == trigger.KindTag || out[0].Kind == trigger.KindRelease) && out[0].Rerun == "" && out[0].Supersede == "" {
+			t.Errorf("%s: no supersede key for a tag", tc.name)
+		}
 	}
 }

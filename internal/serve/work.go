@@ -74,13 +74,11 @@ func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
 	s.mu.Lock()
 	delete(s.deciding, d.ID)
 	s.mu.Unlock()
-	for i := range reqs {
-		// One new tag can arrive three times (push, create, release): a
-		// later one replaces the earlier while it still waits.
-		if r := &reqs[i]; (r.Kind == trigger.KindTag || r.Kind == trigger.KindRelease) && r.Supersede == "" && r.Rerun == "" {
-			r.Supersede = r.Repo + " " + r.Ref + " " + r.Commit
-		}
+	recent, err := s.q.Jobs(ctx, recentRuns)
+	if err != nil {
+		log.Warn("reading recent runs", "err", err)
 	}
+	reqs, note = onceATag(reqs, note, recent)
 	jobs, err := s.q.Dispatch(ctx, d.ID, reqs, note)
 	if err != nil {
 		log.Error("queueing runs", "err", err)
@@ -92,6 +90,62 @@ func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
 	for i := range jobs {
 		log.Info("run queued", "run", jobs[i].ID, "repo", jobs[i].Request.Repo, "ref", jobs[i].Request.Ref, "commit", jobs[i].Request.Commit, "untrusted", jobs[i].Request.Untrusted)
 		s.report(ctx, &jobs[i])
+		if jobs[i].Request.Supersede != "" {
+			s.reportSuperseded(ctx, jobs[i].ID)
+		}
+	}
+}
+
+// recentRuns is how many of the newest runs the dispatcher looks through
+// for a tag already built and for runs a new one superseded.
+const recentRuns = 200
+
+// onceATag drops the requests for a tag (or release) that a recent run
+// already builds or built: one new tag arrives up to three times (its
+// push, create and release events). A later one replaces a queued earlier
+// one, as a newer push does.
+func onceATag(reqs []trigger.Request, note string, recent []queue.Job) ([]trigger.Request, string) {
+	var out []trigger.Request
+	for _, r := range reqs {
+		if r.Kind != trigger.KindTag && r.Kind != trigger.KindRelease || r.Rerun != "" {
+			out = append(out, r)
+			continue
+		}
+		if by := builtBy(r, recent); by != "" {
+			note = fmt.Sprintf("%s %s at %s is already built by %s", r.Kind, r.Ref, r.Commit, by)
+			continue
+		}
+		if r.Supersede == "" {
+			r.Supersede = r.Repo + " " + r.Ref + " " + r.Commit
+		}
+		out = append(out, r)
+	}
+	return out, note
+}
+
+// builtBy is the recent run, running or done well, of r's tag at r's
+// commit; "" if none.
+func builtBy(r trigger.Request, recent []queue.Job) string {
+	for _, j := range recent {
+		q := j.Request
+		if (q.Kind == trigger.KindTag || q.Kind == trigger.KindRelease) && q.Repo == r.Repo && q.Ref == r.Ref && q.Commit == r.Commit &&
+			(j.State == queue.Running || j.State == queue.Succeeded) {
+			return j.ID
+		}
+	}
+	return ""
+}
+
+// reportSuperseded tells GitHub about the queued runs newer cancelled.
+func (s *Server) reportSuperseded(ctx context.Context, newer string) {
+	recent, err := s.q.Jobs(ctx, recentRuns)
+	if err != nil {
+		return
+	}
+	for i := range recent {
+		if recent[i].SupersededBy == newer {
+			s.report(ctx, &recent[i])
+		}
 	}
 }
 
