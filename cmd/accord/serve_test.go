@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -377,6 +378,8 @@ func TestServe(t *testing.T) {
 		t.Errorf("rerun r5: %s %+v %+v", r5.State, r5.Request, r5.Record)
 	}
 
+	w.samePullRequest(t)
+
 	found := false
 	for _, a := range w.gh.RedeliveryAttempts() {
 		found = found || a.GUID == "missed-1" && a.StatusCode == 202
@@ -479,6 +482,33 @@ func (w *serveWorld) forkPullRequest(t *testing.T) {
 	}
 }
 
+// samePullRequest: a pull request from a branch of the repository itself
+// is built by the release builders and compared, but never released and
+// never given a verification summary: only configured branches and tags
+// are released.
+func (w *serveWorld) samePullRequest(t *testing.T) {
+	t.Helper()
+	head := w.app.commit("speedup", "faster, from a branch", map[string]string{"which": "branch\n"})
+	repo := map[string]any{"id": 1, "name": "app", "full_name": serveRepo, "clone_url": w.app.url()}
+	pr := map[string]any{
+		"number": 7, "state": "open", "title": "Make it fast", "user": map[string]any{"login": "bob"},
+		"head": map[string]any{"ref": "speedup", "sha": head, "repo": repo},
+		"base": map[string]any{"ref": "main", "repo": repo},
+	}
+	if code, body := w.deliver("pull_request", "d-pr-same", map[string]any{"action": "opened", "number": 7, "pull_request": pr, "repository": repo, "sender": map[string]any{"login": "bob"}}, w.secret); code != 202 {
+		t.Fatalf("pull request: %d %s", code, body)
+	}
+	r := w.waitRun("r6")
+	if r.State != queue.Succeeded || r.Request.Untrusted || r.Record.Verdict != "built (pull request, not released)" || !r.Record.Consensus || hasEvidence(r.Record, "vsa") {
+		t.Fatalf("r6: %s untrusted=%v %+v", r.State, r.Request.Untrusted, r.Record)
+	}
+	for _, a := range r.Record.Artifacts {
+		if a.Released {
+			t.Errorf("a pull request released %s", a.Name)
+		}
+	}
+}
+
 // disagreement: builders that disagree release nothing; the run fails
 // with the divergence report as its evidence, and so does its check run.
 func (w *serveWorld) disagreement(t *testing.T) {
@@ -535,7 +565,7 @@ func (w *serveWorld) pages(t *testing.T) {
 		t.Errorf("evidence: %d %.200s", code, ev)
 	}
 	_, m := w.get("/metrics")
-	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 3`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 4`, `accord_runs_total{result="failed"} 1`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`} {
+	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 3`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 5`, `accord_runs_total{result="failed"} 1`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`} {
 		if !strings.Contains(m, want) {
 			var lines []string
 			for _, l := range strings.Split(m, "\n") {
@@ -601,5 +631,68 @@ repos:
 	stdout, _, _ = accord(t, "doctor", "--serve-config", cfg)
 	if !strings.Contains(stdout, "field repos[0].name") || !strings.Contains(stdout, "fix:") {
 		t.Errorf("doctor on a malformed config:\n%s", stdout)
+	}
+}
+
+// TestServeRefusesSharedBuilders: fork code must never be built by a
+// release builder: the server refuses to start when an untrusted builder
+// has a release builder's key, or its identity (evidence is replaced by
+// identity, so it would overwrite the release's provenance).
+func TestServeRefusesSharedBuilders(t *testing.T) {
+	t.Setenv("ACCORD_PASSWORD", "")
+	pipeline, _ := filepath.Abs("testdata/from-source.yaml")
+	initDir := func(name string) string {
+		d := filepath.Join(t.TempDir(), name)
+		if _, stderr, err := accord(t, "builders", "init", d, "--validators", "0"); err != nil {
+			t.Fatalf("builders init: %v\n%s", err, stderr)
+		}
+		return d
+	}
+	trusted := initDir("trusted")
+	sameID := initDir("same-id") // its own key, but named primary as well
+	sameKey := filepath.Join(t.TempDir(), "same-key")
+	if err := os.MkdirAll(sameKey, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"primary.key", "primary.pub"} {
+		b, err := os.ReadFile(filepath.Join(trusted, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(sameKey, f), string(b))
+	}
+	b, _ := os.ReadFile(filepath.Join(trusted, "builders.yaml"))
+	write(t, filepath.Join(sameKey, "builders.yaml"), strings.Replace(string(b), "name: primary", "name: forks", 1))
+	for _, tc := range []struct{ name, untrusted, want string }{
+		{"same key", sameKey, "release key"},
+		{"same identity", sameID, "identity https://accord.dev/builders/primary"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "secret"), "s3cret-value")
+			cfgFile := filepath.Join(dir, "serve.yaml")
+			write(t, cfgFile, fmt.Sprintf(`apiVersion: accord.dev/v1alpha1
+kind: ServerConfig
+stateDir: state
+secrets: [{file: secret}]
+repos:
+- name: acme/app
+  pipeline: %s
+  branches: [main]
+  pullRequests: true
+  builders: {file: %s}
+  untrusted: {file: %s}
+  policy: %s
+`, pipeline, filepath.Join(trusted, "builders.yaml"), filepath.Join(tc.untrusted, "builders.yaml"), filepath.Join(trusted, "policy.yaml")))
+			cfg, err := config.Load(cfgFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = serve.New(context.Background(), cfg, serve.Options{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field != "repos[0].untrusted.file" || !strings.Contains(ce.Msg, tc.want) || ce.Fix == "" {
+				t.Fatalf("serve.New = %v, want a config error on repos[0].untrusted.file naming %q", err, tc.want)
+			}
+		})
 	}
 }
