@@ -11,8 +11,8 @@
 #           sent matches: each delivery is verified, stored with fsync
 #           before the reply, then dispatched as ignored; no build starts)
 #   sync    hack/bench/webhookload/acceptor -mode sync: the intake alone
-#           (trigger.Handler over bbolt, group commit with the queue's 2 ms
-#           window), replying after fsync
+#           (trigger.Handler over accord's queue, the same group commit;
+#           no dispatcher, logs or metrics), replying after fsync
 #   async   the same replying before persisting (the way Tekton Triggers
 #           answers 202 first)
 #
@@ -56,7 +56,7 @@ start() {
   rm -rf "$work/state" "$work/q.db"
   case $1 in
   serve) ACCORD_PASSWORD= "$work/accord" serve --config "$work/serve.yaml" 2>"$work/serve.log" & ;;
-  sync | async) "$work/acceptor" -listen "127.0.0.1:$port" -secret "$secret" -db "$work/q.db" -mode "$1" -batch-delay 2ms >"$work/acceptor.log" 2>&1 & ;;
+  sync | async) "$work/acceptor" -listen "127.0.0.1:$port" -secret "$secret" -db "$work/q.db" -mode "$1" >"$work/acceptor.log" 2>&1 & ;;
   esac
   srv=$!
   for _ in $(seq 200); do
@@ -77,7 +77,7 @@ lost() {
   local out
   case $1 in
   serve) out=$("$work/queuecheck" -db "$work/state/queue.db" "$work/acked.txt" || true) ;;
-  *) out=$("$work/acceptor" -db "$work/q.db" -check "$work/acked.txt" || true) ;;
+  *) out=$("$work/queuecheck" -db "$work/q.db" "$work/acked.txt" || true) ;;
   esac
   echo "$out" | sed -n 's/^acknowledged \([0-9]*\), stored [0-9]*, lost \([0-9]*\)$/\1 \2/p'
 }
@@ -101,7 +101,9 @@ for m in $modes; do
   for r in $(seq "$ROUNDS"); do
     start "$m"
     # (not through a function: $! must be webhookload itself)
-    "$work/webhookload" -url "$url" -secret-file "$work/secret" -c "$C" -out "$work/acked.txt" -n $(( N * 20 )) > "$work/kill.json" & lp=$!
+    rm -f "$work/ready"
+    "$work/webhookload" -url "$url" -secret-file "$work/secret" -c "$C" -out "$work/acked.txt" -n $(( N * 3 )) -ready "$work/ready" > "$work/kill.json" & lp=$!
+    until [ -e "$work/ready" ]; do sleep 0.05; done
     sleep 2
     kill -9 "$srv"; wait "$srv" 2>/dev/null || true; srv=
     kill -TERM "$lp"; wait "$lp" || true

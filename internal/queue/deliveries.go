@@ -13,7 +13,7 @@ import (
 
 // Accept stores d durably: it returns only once d is committed with
 // fsync, so the caller may then reply 2xx. Concurrent accepts share one
-// commit (group commit, see [Options].MaxBatchDelay). A delivery id is
+// commit (group commit, see commitLoop). A delivery id is
 // stored once, forever: a redelivery or a replay returns duplicate=true
 // and changes nothing. ignored != "" stores d as ignored, with that note;
 // otherwise d waits in [Queue.Undispatched] for the dispatcher. A zero
@@ -34,25 +34,13 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 	if ignored != "" {
 		sd.State, sd.Note = DeliveryIgnored, ignored
 	}
-	// Batch may run fn again (with a fresh transaction) when another call
-	// in its batch failed, so fn sets every result it reports from scratch.
 	// GitHub signs the body, not the headers: the same signed body sent
 	// again under a new X-GitHub-Delivery is a replay too.
-	digest := bodyDigest(d.Event, d.Body)
-	var stored bool
-	err = q.db.Batch(func(tx *bolt.Tx) error {
-		q.countCommit(tx)
-		q.runs.Add(1)
-		var err error
-		stored, err = acceptTx(tx, sd, digest)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, err)
+	res := q.submit(&acceptReq{sd: sd, digest: bodyDigest(d.Event, d.Body), done: make(chan acceptRes, 1)})
+	if res.err != nil {
+		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, res.err)
 	}
-	if stored {
-		q.accepts.Add(1)
-	}
+	stored := res.stored
 	return !stored, nil
 }
 
@@ -78,9 +66,14 @@ func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest []byte) (stored bool, err e
 	if sd.Arrival, err = tx.Bucket(bucketDeliveries).NextSequence(); err != nil {
 		return false, err
 	}
-	// The body goes in a bucket of its own, raw: a third smaller than in
-	// the record's JSON (base64), and never rewritten.
-	if err := tx.Bucket(bucketBodies).Put(key, sd.Body); err != nil {
+	// The body goes in a bucket of its own, raw (a third smaller than in
+	// the record's JSON, base64), never rewritten, under its arrival
+	// number: appended in order, a commit writes only new pages for
+	// bodies, filled to the brim, where keys in random order (ids) would
+	// rewrite half-full pages of earlier bodies at every commit.
+	bodies := tx.Bucket(bucketBodies)
+	bodies.FillPercent = 1
+	if err := bodies.Put(seqKey(sd.Arrival), sd.Body); err != nil {
 		return false, err
 	}
 	if err := putDeliveryTx(tx, sd); err != nil {
@@ -107,7 +100,7 @@ func deliveryTx(tx *bolt.Tx, id []byte) (*StoredDelivery, bool, error) {
 	if err != nil || !found {
 		return nil, false, err
 	}
-	body := tx.Bucket(bucketBodies).Get(id)
+	body := tx.Bucket(bucketBodies).Get(seqKey(sd.Arrival))
 	if body == nil {
 		return nil, true, fmt.Errorf("delivery %q has no body: the database is damaged", id)
 	}
@@ -154,12 +147,20 @@ func (q *Queue) Delivery(ctx context.Context, id string) (*StoredDelivery, bool,
 // Undispatched returns the accepted deliveries not yet dispatched, in
 // the order they arrived: the dispatcher's work, also after a restart.
 func (q *Queue) Undispatched(ctx context.Context) ([]StoredDelivery, error) {
+	return q.UndispatchedN(ctx, 0)
+}
+
+// UndispatchedN is [Queue.Undispatched] for the first limit deliveries
+// only (all when limit <= 0): a dispatcher behind a burst reads a batch at
+// a time, not the whole backlog at every turn.
+func (q *Queue) UndispatchedN(ctx context.Context, limit int) ([]StoredDelivery, error) {
 	if err := q.begin(ctx); err != nil {
 		return nil, fmt.Errorf("listing undispatched deliveries: %w", err)
 	}
 	var out []StoredDelivery
 	err := q.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPending).ForEach(func(_, id []byte) error {
+		c := tx.Bucket(bucketPending).Cursor()
+		for k, id := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, id = c.Next() {
 			sd, found, err := deliveryTx(tx, id)
 			if err != nil {
 				return err
@@ -168,13 +169,42 @@ func (q *Queue) Undispatched(ctx context.Context) ([]StoredDelivery, error) {
 				return fmt.Errorf("pending delivery %q has no record: the database is damaged", id)
 			}
 			out = append(out, *sd)
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing undispatched deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// Ignored is an accepted delivery that builds nothing, and why.
+type Ignored struct {
+	ID   string
+	Note string
+}
+
+// Ignore dispatches deliveries that build nothing, all in one transaction
+// (what [Queue.Dispatch] with no requests does to each): the dispatcher
+// of a burst of deliveries that match no repository takes one commit for
+// them, not one each, and leaves the writer to the intake. A delivery no
+// longer accepted is left as it is.
+func (q *Queue) Ignore(ctx context.Context, ds []Ignored) error {
+	if err := q.begin(ctx); err != nil {
+		return fmt.Errorf("dispatching %d ignored deliveries: %w", len(ds), err)
+	}
+	err := q.update(func(tx *bolt.Tx) error {
+		for _, d := range ds {
+			if _, _, err := q.dispatchTx(tx, d.ID, nil, d.Note); err != nil {
+				return fmt.Errorf("delivery %q: %w", d.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dispatching %d ignored deliveries: %w", len(ds), err)
+	}
+	return nil
 }
 
 // Dispatch turns an accepted delivery into runs, in one transaction: each

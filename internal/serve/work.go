@@ -29,15 +29,13 @@ func (s *Server) dispatch(ctx context.Context) {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
-		ds, err := s.q.Undispatched(ctx)
+		ds, err := s.q.UndispatchedN(ctx, dispatchBatch)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("reading accepted deliveries", "err", err)
 		}
-		for _, d := range ds {
-			if ctx.Err() != nil {
-				return
-			}
-			s.dispatchOne(ctx, d)
+		s.dispatchAll(ctx, ds)
+		if len(ds) == dispatchBatch && err == nil {
+			continue // more are waiting
 		}
 		select {
 		case <-ctx.Done():
@@ -48,13 +46,53 @@ func (s *Server) dispatch(ctx context.Context) {
 	}
 }
 
-func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
+// dispatchBatch is how many accepted deliveries the dispatcher reads at a
+// time.
+const dispatchBatch = 256
+
+// dispatchAll decides ds in the order they arrived. Those that build
+// nothing are stored as ignored together, in one commit, before the next
+// delivery that builds something is dispatched (so runs are still queued
+// in arrival order).
+func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) {
+	var ignored []queue.Ignored
+	flush := func() {
+		if len(ignored) == 0 {
+			return
+		}
+		if err := s.q.Ignore(ctx, ignored); err != nil && ctx.Err() == nil {
+			s.log.Error("storing ignored deliveries", "err", err, "deliveries", len(ignored))
+		}
+		ignored = ignored[:0]
+	}
+	defer flush()
+	for _, d := range ds {
+		if ctx.Err() != nil {
+			return
+		}
+		reqs, note, ok := s.decide(ctx, d)
+		if !ok {
+			continue
+		}
+		if len(reqs) == 0 {
+			s.log.Info("delivery builds nothing", "delivery", d.ID, "event", d.Event, "note", note)
+			ignored = append(ignored, queue.Ignored{ID: d.ID, Note: note})
+			continue
+		}
+		flush()
+		s.dispatchOne(ctx, d, reqs, note)
+	}
+}
+
+// decide turns d into requests with the server's policy; ok is false when
+// that has to wait (the decider failed; it is tried again with backoff).
+func (s *Server) decide(ctx context.Context, d queue.StoredDelivery) (reqs []trigger.Request, note string, ok bool) {
 	log := s.log.With("delivery", d.ID, "event", d.Event)
 	s.mu.Lock()
 	f, failing := s.deciding[d.ID]
 	s.mu.Unlock()
 	if failing && time.Now().Before(f.next) {
-		return
+		return nil, "", false
 	}
 	reqs, note, err := s.decider.Decide(ctx, d.Delivery)
 	if err != nil {
@@ -67,18 +105,27 @@ func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery) {
 			s.deciding[d.ID] = f
 			s.mu.Unlock()
 			log.Warn("cannot decide yet; will try again", "err", err)
-			return
+			return nil, "", false
 		}
 		reqs, note = nil, "gave up deciding after "+decideFor.String()+": "+err.Error()
 	}
 	s.mu.Lock()
 	delete(s.deciding, d.ID)
 	s.mu.Unlock()
+	if len(reqs) == 0 {
+		return nil, note, true
+	}
 	recent, err := s.q.Jobs(ctx, recentRuns)
 	if err != nil {
 		log.Warn("reading recent runs", "err", err)
 	}
 	reqs, note = onceATag(reqs, note, recent)
+	return reqs, note, true
+}
+
+// dispatchOne queues the runs of d and reports them.
+func (s *Server) dispatchOne(ctx context.Context, d queue.StoredDelivery, reqs []trigger.Request, note string) {
+	log := s.log.With("delivery", d.ID, "event", d.Event)
 	jobs, err := s.q.Dispatch(ctx, d.ID, reqs, note)
 	if err != nil {
 		log.Error("queueing runs", "err", err)

@@ -50,6 +50,7 @@ type options struct {
 	Unique     bool
 	Timeout    time.Duration
 	HookID     string
+	Ready      string
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
@@ -64,6 +65,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Unique, "unique", true, `give each body a first key "accord_load": SEQ`)
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "per-request timeout (GitHub's is 10s)")
 	fs.StringVar(&o.HookID, "hook-id", "1", "X-GitHub-Hook-ID sent")
+	fs.StringVar(&o.Ready, "ready", "", "create this file once the requests are prepared and sending starts")
 }
 
 func main() {
@@ -119,7 +121,15 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := newGenerator(o, secret, events)
+	g, err := newGenerator(o, secret, events)
+	if err != nil {
+		return nil, err
+	}
+	if o.Ready != "" {
+		if err := os.WriteFile(o.Ready, nil, 0o644); err != nil {
+			return nil, fmt.Errorf("writing -ready: %w", err)
+		}
+	}
 	res := g.run(ctx)
 	if o.Out != "" {
 		if err := writeIDs(o.Out, g.accepted()); err != nil {

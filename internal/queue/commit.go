@@ -1,0 +1,141 @@
+package queue
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// acceptReq is one Accept waiting for the committer.
+type acceptReq struct {
+	sd     StoredDelivery
+	digest []byte
+	done   chan acceptRes // buffered: the committer never blocks on it
+}
+
+type acceptRes struct {
+	stored bool
+	err    error
+}
+
+// commitLoop is the group committer: one goroutine takes every accept
+// that is waiting, stores them all in one write transaction (one commit,
+// two fdatasyncs) and answers each. While a commit runs, the next accepts
+// queue up and go together into the next one, so under load a batch is as
+// large as the load makes it and nobody waits for a timer; alone, an
+// accept commits at once. (bbolt's own DB.Batch starts a new batch, with
+// its own timer, for every caller arriving while a batch commits: under
+// load that makes many small commits queued behind each other.)
+func (q *Queue) commitLoop() {
+	defer close(q.committerDone)
+	batch := make([]*acceptReq, 0, q.maxBatch)
+	for {
+		select {
+		case r := <-q.acceptCh:
+			batch = append(batch[:0], r)
+		case <-q.closed:
+			q.refuseWaiting()
+			return
+		}
+		batch = q.gather(batch)
+		q.commitAccepts(batch)
+	}
+}
+
+// gather adds the accepts already waiting (and, with a batch delay, those
+// that arrive within it) up to the batch size.
+func (q *Queue) gather(batch []*acceptReq) []*acceptReq {
+	var deadline <-chan time.Time
+	if q.batchDelay > 0 {
+		t := time.NewTimer(q.batchDelay)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for len(batch) < q.maxBatch {
+		if deadline == nil {
+			select {
+			case r := <-q.acceptCh:
+				batch = append(batch, r)
+				continue
+			default:
+				return batch
+			}
+		}
+		select {
+		case r := <-q.acceptCh:
+			batch = append(batch, r)
+		case <-deadline:
+			deadline = nil
+		}
+	}
+	return batch
+}
+
+// commitAccepts stores batch in one transaction. If it fails, nothing of
+// it was stored (bbolt rolls back): each accept is then tried in a
+// transaction of its own, so one bad delivery fails alone.
+func (q *Queue) commitAccepts(batch []*acceptReq) {
+	stored := make([]bool, len(batch))
+	err := q.update(func(tx *bolt.Tx) error {
+		for i, r := range batch {
+			q.runs.Add(1)
+			var err error
+			if q.failAccept != nil {
+				if err = q.failAccept(r.sd.ID); err != nil {
+					return fmt.Errorf("accepting delivery %q: %w", r.sd.ID, err)
+				}
+			}
+			if stored[i], err = acceptTx(tx, r.sd, r.digest); err != nil {
+				return fmt.Errorf("accepting delivery %q: %w", r.sd.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, r := range batch {
+			q.commitAccepts([]*acceptReq{r})
+		}
+		return
+	}
+	for i, r := range batch {
+		if err == nil && stored[i] {
+			q.accepts.Add(1)
+		}
+		r.done <- acceptRes{stored: stored[i], err: err}
+	}
+}
+
+// refuseWaiting answers the accepts still waiting when the queue closes.
+func (q *Queue) refuseWaiting() {
+	for {
+		select {
+		case r := <-q.acceptCh:
+			r.done <- acceptRes{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// submit hands r to the committer and waits for its answer.
+func (q *Queue) submit(r *acceptReq) acceptRes {
+	select {
+	case q.acceptCh <- r:
+	case <-q.closed:
+		return acceptRes{err: ErrClosed}
+	}
+	select {
+	case res := <-r.done:
+		return res
+	case <-q.committerDone:
+		// The committer answers everything it took before it stops; a
+		// request sent as it stopped is refused here.
+		select {
+		case res := <-r.done:
+			return res
+		default:
+			return acceptRes{err: ErrClosed}
+		}
+	}
+}

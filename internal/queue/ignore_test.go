@@ -1,0 +1,75 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/accord-build/accord/internal/trigger"
+)
+
+// The dispatcher reads the backlog a batch at a time, in arrival order,
+// and stores the deliveries that build nothing in one commit.
+func TestUndispatchedNAndIgnore(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i := range 6 {
+		if _, err := q.Accept(ctx, delivery(fmt.Sprintf("d%d", i)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(ds []StoredDelivery) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	first, err := q.UndispatchedN(ctx, 4)
+	if err != nil || !slices.Equal(ids(first), []string{"d0", "d1", "d2", "d3"}) {
+		t.Fatalf("UndispatchedN(4) = %v, %v", ids(first), err)
+	}
+	if len(first[0].Body) == 0 {
+		t.Fatal("UndispatchedN returned no body")
+	}
+	if _, err := q.Dispatch(ctx, "d1", []trigger.Request{request("o/r", "refs/heads/main")}, "built"); err != nil {
+		t.Fatal(err)
+	}
+	before := q.Stats().Commits
+	err = q.Ignore(ctx, []Ignored{{"d0", "event watch is not built"}, {"d1", "too late"}, {"d3", "no repository"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := q.Stats().Commits - before; n != 1 {
+		t.Errorf("Ignore of 3 took %d commits, want 1", n)
+	}
+	rest, err := q.Undispatched(ctx)
+	if err != nil || !slices.Equal(ids(rest), []string{"d2", "d4", "d5"}) {
+		t.Fatalf("Undispatched after Ignore = %v, %v", ids(rest), err)
+	}
+	for id, want := range map[string]struct {
+		state DeliveryState
+		note  string
+	}{
+		"d0": {DeliveryIgnored, "event watch is not built"},
+		"d1": {DeliveryDispatched, "built"}, // dispatched before: left alone
+		"d3": {DeliveryIgnored, "no repository"},
+	} {
+		sd, found, err := q.Delivery(ctx, id)
+		if err != nil || !found || sd.State != want.state || sd.Note != want.note {
+			t.Errorf("%s: %+v found=%v err=%v; want %s %q", id, sd, found, err, want.state, want.note)
+		}
+	}
+	if err := q.Ignore(ctx, []Ignored{{"d2", ""}, {"nope", ""}}); err == nil {
+		t.Error("Ignore of an unknown delivery succeeded")
+	}
+	if rest, _ := q.Undispatched(ctx); len(rest) != 3 {
+		t.Errorf("a failed Ignore changed the backlog: %v", ids(rest))
+	}
+}
