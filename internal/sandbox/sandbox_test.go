@@ -221,8 +221,10 @@ func TestFilesystem(t *testing.T) {
 			wantCode int
 			wantOut  string
 		}{
-			{"root filesystem is read-only", "touch /x", 1, ""},
-			{"image files are read-only", "echo x >> /etc/passwd", 1, ""},
+			// The root filesystem is writable, in a layer of the step's own
+			// (TestWritableRootFS): the cached image stays as it was.
+			{"root filesystem is writable", "touch /x && ls /x", 0, "/x\n"},
+			{"image files are writable", "echo x >> /etc/passwd && tail -n 1 /etc/passwd", 0, "x\n"},
 			{"read-write mount is writable", "echo written > /workspace/out/f.txt && cat /workspace/out/f.txt", 0, "written\n"},
 			{"read-only mount is readable", "cat /workspace/in/in.txt", 0, "read me\n"},
 			{"read-only mount is not writable", "touch /workspace/in/new", 1, ""},
@@ -554,7 +556,7 @@ func TestBundle(t *testing.T) {
 				if err := json.Unmarshal(b, &spec); err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff(specs.Root{Path: rootfs, Readonly: true}, *spec.Root); diff != "" {
+				if diff := cmp.Diff(specs.Root{Path: filepath.Join(bundle, "rootfs")}, *spec.Root); diff != "" {
 					t.Errorf("config.json root (-want +got):\n%s", diff)
 				}
 				if diff := cmp.Diff([]string{"true"}, spec.Process.Args); diff != "" {

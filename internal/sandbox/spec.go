@@ -26,7 +26,10 @@ type Mount struct {
 type Step struct {
 	// ID names the container; unique among running containers.
 	ID string
-	// RootFS is the host path of the unpacked image (mounted read-only).
+	// RootFS is the host path of the unpacked image: the read-only lower
+	// layer of the step's root filesystem, which gets a fresh writable layer
+	// of its own, discarded when the step ends (see writableLayer). The
+	// step never changes RootFS.
 	RootFS string
 	// Args is the command line.
 	Args []string
@@ -37,8 +40,8 @@ type Step struct {
 	// Hostname in the container. Default "accord".
 	Hostname string
 	// Mounts are bound after the fixed ones (/proc, /dev, /sys, /tmp,
-	// and tmpfs at /workspace and /tekton, so that binds below those need
-	// no mount points in the read-only image).
+	// and tmpfs at /workspace and /tekton). A missing mount point is made
+	// by the runtime in the step's writable layer.
 	Mounts []Mount
 	// Network gives the step the host's network. Default: a new network
 	// namespace with loopback only.
