@@ -177,14 +177,15 @@ func checkTaskSpec(p string, ts *v1.TaskSpec) error {
 			return unsupported(sp+"volumeDevices", "devices")
 		case len(s.EnvFrom) > 0:
 			return unsupported(sp+"envFrom", "environment from ConfigMaps or Secrets")
-		case s.SecurityContext != nil:
-			return unsupported(sp+"securityContext", "the sandbox fixes uid, capabilities and privileges itself")
 		case len(s.Results) > 0:
 			return unsupported(sp+"results", "step results")
 		case s.StdoutConfig != nil || s.StderrConfig != nil:
 			return unsupported(sp+"stdoutConfig", "redirecting step output")
 		case len(s.Workspaces) > 0:
 			return unsupported(sp+"workspaces", "step-level workspaces (declare them on the Task)")
+		}
+		if err := checkSecurityContext(sp, s.SecurityContext); err != nil {
+			return err
 		}
 		for j, e := range s.Env {
 			if e.ValueFrom != nil {

@@ -150,8 +150,7 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 		// stays the host's root inside the namespace, for the runtime's own
 		// setup only: no step process runs as it.
 		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: s.UID, HostID: StepHostID(s.UID), Size: 1}}
-		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: s.GID, HostID: StepHostID(s.GID), Size: 1}}
+		c.Linux.UIDMappings, c.Linux.GIDMappings = stepIDMap(s.UID), stepIDMap(s.GID)
 	}
 	if cgroups && s.MemoryLimit > 0 {
 		limit := s.MemoryLimit
@@ -167,6 +166,16 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 		c.Mounts = append(c.Mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
 	}
 	return c
+}
+
+// stepIDMap maps container root to the host's and a step's non-root id
+// (uid 0 with a group, or a group 0 with a uid, maps root alone).
+func stepIDMap(id uint32) []specs.LinuxIDMapping {
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}}
+	if id != 0 {
+		m = append(m, specs.LinuxIDMapping{ContainerID: id, HostID: StepHostID(id), Size: 1})
+	}
+	return m
 }
 
 // StepHostID is the host id a step's non-root uid or gid maps to under a
