@@ -31,6 +31,9 @@ func NewRootFSCache(dir string) (*RootFSCache, error) {
 	return &RootFSCache{dir: dir}, nil
 }
 
+// Dir is the cache's directory.
+func (c *RootFSCache) Dir() string { return c.dir }
+
 // DefaultCacheDir is $XDG_CACHE_HOME/accord/rootfs (or ~/.cache/...).
 func DefaultCacheDir() string {
 	d, err := os.UserCacheDir()
