@@ -319,3 +319,39 @@ func TestImageHome(t *testing.T) {
 		})
 	}
 }
+
+// TestImageUserLinks: the image's /etc/passwd and /etc/group are read
+// beneath its rootfs: a link in the image that names a host file (by an
+// absolute path, or by climbing out with ..) resolves inside the image, so
+// a user the host file defines is not found.
+func TestImageUserLinks(t *testing.T) {
+	f := newFixture(t)
+	host := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(host, []byte("evil:x:4242:4242::/:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	climb := strings.Repeat("../", 40) + strings.TrimPrefix(host, "/")
+	for _, tc := range []struct {
+		name, user string
+		files      map[string]string
+	}{
+		{"passwd links to a host file by absolute path", "evil", map[string]string{"etc/passwd": "->" + host}},
+		{"passwd climbs out with ..", "evil", map[string]string{"etc/passwd": "->" + climb}},
+		{"passwd links through a chain", "evil", map[string]string{"etc/passwd": "->/etc/pw2", "etc/pw2": "->" + climb}},
+		{"group links to a host file", "root:evil", map[string]string{"etc/group": "->" + host}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := f.imageWith(t, "links", tc.files, func(c *ggcrv1.Config) { c.User = tc.user })
+			y := strings.ReplaceAll(strings.ReplaceAll(userPipeline, "{{SC}}", ""), "{{IMAGE}}", img)
+			b, _ := f.build(t, y, nil)
+			res := f.run(t, b)
+			tr := task(t, res, "who")
+			if res.Succeeded {
+				t.Fatalf("ran as a user of the host's file: %v", resultValues(tr))
+			}
+			if !strings.Contains(tr.Reason, `no entry "evil"`) && !strings.Contains(tr.Reason, "no such file") {
+				t.Errorf("reason %q: want the user not found in the image", tr.Reason)
+			}
+		})
+	}
+}

@@ -336,7 +336,7 @@ func stepEnv(image []string, epoch int64, step []corev1.EnvVar, v engine.Variati
 		m[k] = v
 	}
 	if _, ok := m["HOME"]; !ok {
-		m["HOME"] = "/tekton/home" // the image's own HOME wins (see docs/variations.md)
+		m["HOME"] = "/tekton/home" // the image's own HOME wins; see the README's Sandbox
 	}
 	m["TZ"] = v.WithDefaults().Timezone
 	m["LANG"] = "C.UTF-8"
