@@ -98,6 +98,7 @@ type run struct {
 	// taskOwners is the host uid/gid a task's home and results belong to,
 	// when a step's own user changed it (see stepIdentity).
 	taskOwners map[string][2]int
+	wsOwners   map[string][2]int // the same for pipeline workspaces
 }
 
 // Run implements [engine.Executor]. The result's workspaces stay until

@@ -47,6 +47,11 @@ func (r *run) stepIdentity(task string, s *v1.Step, img *stepImage, dir string) 
 		return 0, 0, err
 	}
 	if uid == 0 {
+		r.mu.Lock()
+		if cur, ok := r.taskOwners[task]; ok && cur != [2]int{0, 0} || !ok && r.owner() != nil {
+			r.setOwner(&r.taskOwners, task, unknownOwner)
+		}
+		r.mu.Unlock()
 		return uid, gid, nil
 	}
 	if r.e.runner.Rootless() {
@@ -55,9 +60,6 @@ func (r *run) stepIdentity(task string, s *v1.Step, img *stepImage, dir string) 
 	want := [2]int{hostID(uid), hostID(gid)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.taskOwners == nil {
-		r.taskOwners = map[string][2]int{}
-	}
 	cur, ok := r.taskOwners[task]
 	if !ok {
 		cur[0], cur[1], _ = r.stepOwner()
@@ -70,8 +72,20 @@ func (r *run) stepIdentity(task string, s *v1.Step, img *stepImage, dir string) 
 			return 0, 0, fmt.Errorf("handing the task's %s to step %q: %w", sub, s.Name, err)
 		}
 	}
-	r.taskOwners[task] = want
+	r.setOwner(&r.taskOwners, task, want)
 	return uid, gid, nil
+}
+
+// unknownOwner marks a tree a root step wrote: the next non-root step is
+// handed it again.
+var unknownOwner = [2]int{-1, -1}
+
+// setOwner records who owns key's tree; r.mu held.
+func (r *run) setOwner(m *map[string][2]int, key string, o [2]int) {
+	if *m == nil {
+		*m = map[string][2]int{}
+	}
+	(*m)[key] = o
 }
 
 // hostID is the host id a step's id maps to under a root runner.
@@ -90,4 +104,62 @@ func identitySource(s *v1.Step, imageUser string) string {
 		return fmt.Sprintf("the image's User %q", imageUser)
 	}
 	return "the build's uid/gid variation"
+}
+
+// handWorkspaces gives a step whose own user is not the one that owns
+// them the pipeline workspaces it writes (chowned through descriptors, no
+// link followed), so a task naming its user (git-clone's 65532, say) can
+// write its workspaces as it could a pod's volume with fsGroup. The binds
+// it marks (chown) are locked exclusively by lockWorkspaces: no other step
+// writes the workspace meanwhile. It returns the binds to run with.
+func (r *run) handWorkspaces(uid, gid uint32, binds []bind) ([]bind, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if uid == 0 {
+		// Root writes what it likes; after it, a non-root step is handed
+		// the workspace again (root's new files are not its).
+		for _, b := range binds {
+			if b.ws != "" && !b.ReadOnly && r.wsOwner(b.ws) != [2]int{0, 0} {
+				r.setOwner(&r.wsOwners, b.ws, unknownOwner)
+			}
+		}
+		return binds, nil
+	}
+	want := [2]int{hostID(uid), hostID(gid)}
+	out := append([]bind(nil), binds...)
+	var change []string
+	for i, b := range out {
+		if b.ws == "" || b.ReadOnly {
+			continue
+		}
+		if r.wsOwner(b.ws) != want {
+			out[i].chown = true
+			change = append(change, b.ws)
+		}
+	}
+	return out, change
+}
+
+// wsOwner is the host uid/gid pipeline workspace ws belongs to; r.mu held.
+func (r *run) wsOwner(ws string) [2]int {
+	if o, ok := r.wsOwners[ws]; ok {
+		return o
+	}
+	uid, gid, _ := r.stepOwner()
+	return [2]int{uid, gid}
+}
+
+// chownWorkspaces hands each workspace in change to the step's host ids;
+// the caller holds their locks exclusively.
+func (r *run) chownWorkspaces(uid, gid uint32, change []string) error {
+	want := [2]int{hostID(uid), hostID(gid)}
+	for _, ws := range change {
+		if err := chownTree(r.workspaces[ws], want[0], want[1]); err != nil {
+			return fmt.Errorf("handing workspace %q to uid %d: %w", ws, uid, err)
+		}
+		r.mu.Lock()
+		r.setOwner(&r.wsOwners, ws, want)
+		r.mu.Unlock()
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -351,6 +352,106 @@ func TestImageUserLinks(t *testing.T) {
 			}
 			if !strings.Contains(tr.Reason, `no entry "evil"`) && !strings.Contains(tr.Reason, "no such file") {
 				t.Errorf("reason %q: want the user not found in the image", tr.Reason)
+			}
+		})
+	}
+}
+
+// sharedPipeline: steps of different users, in one task and in two, write
+// one workspace, $HOME and the results in turn, each changing what the one
+// before wrote; the first plants links naming host paths (VICTIM) in the
+// workspace, which handing it to the next user must not follow.
+const sharedPipeline = `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: shared}
+spec:
+  workspaces: [{name: ws}]
+  tasks:
+    - name: first
+      workspaces: [{name: w, workspace: ws}]
+      taskSpec:
+        workspaces: [{name: w}]
+        results: [{name: r}]
+        steps:
+          - name: root
+            image: {{IMAGE}}
+            securityContext: {runAsUser: 0}
+            script: |
+              mkdir -p $(workspaces.w.path)/d && echo root > $(workspaces.w.path)/d/f && echo root > $HOME/h
+              ln -s VICTIM $(workspaces.w.path)/evil && ln -s VICTIMDIR $(workspaces.w.path)/evildir
+          - name: nonroot
+            image: {{IMAGE}}
+            securityContext: {runAsUser: 65532, runAsGroup: 65532, runAsNonRoot: true}
+            script: |
+              echo nonroot >> $(workspaces.w.path)/d/f && echo nonroot >> $HOME/h && printf "$(id -u)" > $(results.r.path)
+    - name: second
+      runAfter: [first]
+      workspaces: [{name: w, workspace: ws}]
+      taskSpec:
+        workspaces: [{name: w}]
+        results: [{name: r}]
+        steps:
+          - name: default
+            image: {{IMAGE}}
+            script: |
+              echo default >> $(workspaces.w.path)/d/f && mkdir $(workspaces.w.path)/d/sub && printf "$(id -u)" > $(results.r.path)
+          - name: app
+            image: {{IMAGE}}
+            securityContext: {runAsUser: 1000}
+            script: |
+              echo app >> $(workspaces.w.path)/d/f && echo x > $(workspaces.w.path)/d/sub/g
+`
+
+// TestStepUsersShareWorkspaces: steps that name their own users write the
+// workspaces, home and results the steps before them wrote, with and
+// without a uid/gid variation; links a step planted in the workspace are
+// not followed when it is handed to the next user. A rootless runner
+// refuses the non-root steps with its reason.
+func TestStepUsersShareWorkspaces(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	victim, victimDir := filepath.Join(dir, "victim"), filepath.Join(dir, "victimdir")
+	if err := os.WriteFile(victim, []byte("host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(victimDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(p string) string {
+		st, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := st.Sys().(*syscall.Stat_t)
+		return fmt.Sprintf("%d:%d %v", s.Uid, s.Gid, st.Mode())
+	}
+	before := []string{owner(victim), owner(victimDir)}
+	for _, variation := range []int{0, 3000} {
+		t.Run(fmt.Sprintf("variation uid %d", variation), func(t *testing.T) {
+			y := strings.NewReplacer("VICTIMDIR", victimDir, "VICTIM", victim).Replace(sharedPipeline)
+			b, _ := f.build(t, y, nil)
+			b.Variation.UID, b.Variation.GID = variation, variation
+			res := f.run(t, b)
+			if f.runner.Rootless() {
+				if res.Succeeded || !strings.Contains(res.Reason+task(t, res, "first").Reason, "rootless runner owns a single host id") {
+					t.Fatalf("a rootless runner ran a non-root step, or did not say why: %s", task(t, res, "first").Reason)
+				}
+				return
+			}
+			if !res.Succeeded {
+				t.Fatalf("build failed: %s / %s", task(t, res, "first").Reason, task(t, res, "second").Reason)
+			}
+			got := readTree(t, wsFS(t, task(t, res, "second"), "/workspace/w"))
+			if want := "root\nnonroot\ndefault\napp\n"; got["d/f"] != want {
+				t.Errorf("d/f = %q, want %q", got["d/f"], want)
+			}
+			ids := append(resultValues(task(t, res, "first")), resultValues(task(t, res, "second"))...)
+			if diff := cmp.Diff([]string{"65532", fmt.Sprint(variation)}, ids); diff != "" {
+				t.Errorf("ids (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, []string{owner(victim), owner(victimDir)}); diff != "" {
+				t.Errorf("handing the workspace over followed a planted link (-before +after):\n%s", diff)
 			}
 		})
 	}

@@ -163,7 +163,13 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		return sr, err
 	}
 	// Held until the step is done: see lockWorkspaces.
+	binds, change := r.handWorkspaces(uid, gid, binds)
 	defer r.lockWorkspaces(binds)()
+	if err := r.chownWorkspaces(uid, gid, change); err != nil {
+		closeLogs()
+		finish(engine.Failed)
+		return sr, err
+	}
 	if err := r.recheckBinds(task, binds); err != nil {
 		closeLogs()
 		finish(engine.Failed)
