@@ -1,14 +1,17 @@
 package sandbox_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -192,6 +195,52 @@ func TestKeptBundleHasTheLayer(t *testing.T) {
 			if _, err := os.Lstat(filepath.Join(rootfs, "etc", "written")); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the cached rootfs got the file: %v", err)
 			}
+		})
+	}
+}
+
+// TestWritableLayerNotMountedOnHost: the overlays are mounted by the
+// runtime in the container's mount namespace only: while a step runs,
+// the host's mount table has none of them, so a killed accord leaves no
+// mount behind.
+func TestWritableLayerNotMountedOnHost(t *testing.T) {
+	rootfs := baseRootFS(t)
+	for _, rt := range runtimes() {
+		t.Run(string(rt), func(t *testing.T) {
+			r, work := newRunner(t, rt)
+			ws := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := r.Run(ctx, sandbox.Step{ID: newID(), RootFS: rootfs, Env: []string{"PATH=/bin"},
+					Args:   []string{"sh", "-c", "grep -c ' overlay ' /proc/self/mountinfo > /workspace/out/n; sleep 60"},
+					Mounts: []sandbox.Mount{{Source: ws, Destination: "/workspace/out"}}}, io.Discard, io.Discard)
+				done <- err
+			}()
+			for i := 0; ; i++ {
+				if b, err := os.ReadFile(filepath.Join(ws, "n")); err == nil && len(b) > 0 {
+					if strings.TrimSpace(string(b)) == "0" {
+						t.Errorf("the step sees no overlay mounts")
+					}
+					break
+				}
+				if i > 300 {
+					t.Fatal("the step did not start")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			mi, err := os.ReadFile("/proc/self/mountinfo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(mi), "\n") {
+				if strings.Contains(line, work) {
+					t.Errorf("host mount of the step's layer: %s", line)
+				}
+			}
+			cancel()
+			<-done
 		})
 	}
 }
