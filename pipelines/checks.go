@@ -158,8 +158,13 @@ func checkTaskSpec(p string, ts *v1.TaskSpec) error {
 		return unsupported(p+"sidecars", "sidecars")
 	case len(ts.Volumes) > 0:
 		return unsupported(p+"volumes", "volumes (use workspaces)")
-	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0 || ts.StepTemplate.SecurityContext != nil):
-		return unsupported(p+"stepTemplate", "volumeMounts, envFrom and securityContext in stepTemplate")
+	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0):
+		return unsupported(p+"stepTemplate", "volumeMounts and envFrom in stepTemplate")
+	}
+	if ts.StepTemplate != nil {
+		if err := checkSecurityContext(p+"stepTemplate.", ts.StepTemplate.SecurityContext); err != nil {
+			return err
+		}
 	}
 	for i, r := range ts.Results {
 		if r.Value != nil {

@@ -31,19 +31,24 @@ func TestSecurityContext(t *testing.T) {
 		{name: "readOnlyRootFilesystem", sc: "{readOnlyRootFilesystem: true}", field: "readOnlyRootFilesystem", why: "writable layer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(ctx, "t.yaml", []byte(task("", "      securityContext: "+tc.sc+"\n")))
-			if tc.field == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
+			for _, where := range []struct{ spec, step, field string }{
+				{"", "      securityContext: " + tc.sc + "\n", "spec.steps[0].securityContext."},
+				{"  stepTemplate:\n    securityContext: " + tc.sc + "\n", "", "spec.stepTemplate.securityContext."},
+			} {
+				_, err := Parse(ctx, "t.yaml", []byte(task(where.spec, where.step)))
+				if tc.field == "" {
+					if err != nil {
+						t.Errorf("refused: %v", err)
+					}
+					continue
 				}
-				return
-			}
-			var pe *Error
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %v, want a field error", err)
-			}
-			if want := "spec.steps[0].securityContext." + tc.field; pe.Field != want || !strings.Contains(pe.Msg, tc.why) {
-				t.Errorf("error on %q (%s), want %q with %q", pe.Field, pe.Msg, want, tc.why)
+				var pe *Error
+				if !errors.As(err, &pe) {
+					t.Fatalf("error %v, want a field error", err)
+				}
+				if want := where.field + tc.field; pe.Field != want || !strings.Contains(pe.Msg, tc.why) {
+					t.Errorf("error on %q (%s), want %q with %q", pe.Field, pe.Msg, want, tc.why)
+				}
 			}
 		})
 	}

@@ -456,3 +456,33 @@ func TestStepUsersShareWorkspaces(t *testing.T) {
 		})
 	}
 }
+
+// TestStepTemplateUser: a stepTemplate's securityContext reaches its steps
+// (Tekton merges it), a step's own wins over it.
+func TestStepTemplateUser(t *testing.T) {
+	f := newFixture(t)
+	img := f.imageWith(t, "user", userImageFiles, nil)
+	for _, tc := range []struct{ name, step, want string }{
+		{"from the template", "", "1000:1001"},
+		{"the step's own wins", "            securityContext: {runAsUser: 0}\n", "0:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := strings.ReplaceAll(strings.ReplaceAll(userPipeline, "{{SC}}", tc.step), "{{IMAGE}}", img)
+			y = strings.Replace(y, "        steps:\n", "        stepTemplate:\n          securityContext: {runAsUser: 1000}\n        steps:\n", 1)
+			b, _ := f.build(t, y, nil)
+			res := f.run(t, b)
+			if f.runner.Rootless() && tc.want != "0:0" {
+				if res.Succeeded {
+					t.Fatal("a rootless runner ran a non-root step")
+				}
+				return
+			}
+			if !res.Succeeded {
+				t.Fatalf("build failed: %s", task(t, res, "who").Reason)
+			}
+			if got := resultValues(task(t, res, "who")); len(got) != 1 || !strings.HasPrefix(got[0], tc.want+" ") {
+				t.Errorf("ran as %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
