@@ -785,7 +785,7 @@ func TestRootFSCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		h, _ := img.Digest()
-		if want := filepath.Join(cacheDir, h.Hex); dir != want {
+		if want := filepath.Join(cacheDir, "o-"+h.Hex); dir != want {
 			t.Errorf("Get = %s, want %s", dir, want)
 		}
 		for _, p := range []string{"bin/busybox", "bin/sh", "etc/passwd", "workspace", "tekton", "tmp", "etc/resolv.conf"} {
@@ -801,7 +801,7 @@ func TestRootFSCache(t *testing.T) {
 		if err != nil || again != dir {
 			t.Errorf("second Get = %s, %v; want %s", again, err, dir)
 		}
-		if diff := cmp.Diff([]string{h.Hex}, dirNames(t, cacheDir)); diff != "" {
+		if diff := cmp.Diff([]string{"o-" + h.Hex}, dirNames(t, cacheDir)); diff != "" {
 			t.Errorf("cache directory after two Gets (-want +got):\n%s", diff)
 		}
 	})
@@ -827,11 +827,11 @@ func TestRootFSCache(t *testing.T) {
 		wg.Wait()
 		h, _ := img.Digest()
 		for i := range n {
-			if errs[i] != nil || dirs[i] != filepath.Join(cacheDir, h.Hex) {
+			if errs[i] != nil || dirs[i] != filepath.Join(cacheDir, "o-"+h.Hex) {
 				t.Errorf("Get %d = %s, %v", i, dirs[i], errs[i])
 			}
 		}
-		if diff := cmp.Diff([]string{h.Hex}, dirNames(t, cacheDir)); diff != "" {
+		if diff := cmp.Diff([]string{"o-" + h.Hex}, dirNames(t, cacheDir)); diff != "" {
 			t.Errorf("cache directory after concurrent Gets (-want +got):\n%s", diff)
 		}
 	})

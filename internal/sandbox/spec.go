@@ -168,15 +168,17 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	return c
 }
 
-// stepIDMap maps container root to the host's and a step's non-root id
-// (uid 0 with a group, or a group 0 with a uid, maps root alone).
-func stepIDMap(id uint32) []specs.LinuxIDMapping {
-	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}}
-	if id != 0 {
-		m = append(m, specs.LinuxIDMapping{ContainerID: id, HostID: StepHostID(id), Size: 1})
-	}
-	return m
+// stepIDMap maps container root to the host's and every other id a step
+// may have, 1 to [MaxStepID], to its [StepHostID]: the step's own, and the
+// owners of image files ([RootFSCache] unpacks them so), which a step sees
+// as the image says.
+func stepIDMap(uint32) []specs.LinuxIDMapping {
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: 1, HostID: StepHostID(1), Size: MaxStepID}}
 }
+
+// MaxStepID is the largest non-root uid or gid a step may run as, or own
+// image files as, under a root runner.
+const MaxStepID = 65534
 
 // StepHostID is the host id a step's non-root uid or gid maps to under a
 // root runner: far above any account's, so the step owns no host file but

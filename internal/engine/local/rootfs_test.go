@@ -40,6 +40,10 @@ func (f *fixture) imageWith(t *testing.T, name string, files map[string]string, 
 		if l, ok := strings.CutPrefix(files[n], "->"); ok {
 			h = &tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: l, Mode: 0o777}
 		}
+		if strings.HasSuffix(n, "/") { // a directory; the value is its uid:gid
+			h = &tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755}
+			fmt.Sscanf(files[n], "%d:%d", &h.Uid, &h.Gid)
+		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
@@ -484,5 +488,36 @@ func TestStepTemplateUser(t *testing.T) {
 				t.Errorf("ran as %v, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestImageOwners: under a root runner, image files keep the owners the
+// image gives them (mapped into the step's user namespace), so an image's
+// User owns and writes its home directory, as in a pod.
+func TestImageOwners(t *testing.T) {
+	f := newFixture(t)
+	files := map[string]string{"home/": "0:0", "home/app/": "1000:1001", "srv/": "0:0", "srv/www/": "33:33"}
+	for k, v := range userImageFiles {
+		files[k] = v
+	}
+	img := f.imageWith(t, "owners", files, func(c *ggcrv1.Config) {
+		c.User = "app"
+		c.Env = append(c.Env, "HOME=/home/app")
+	})
+	y := strings.ReplaceAll(strings.ReplaceAll(userPipeline, "{{SC}}", ""), "{{IMAGE}}", img)
+	y = strings.Replace(y, "echo home > $HOME/f", "echo home > $HOME/f && stat -c '%u:%g' /home/app /srv/www /etc/passwd $HOME/f", 1)
+	b, rec := f.build(t, y, nil)
+	res := f.run(t, b)
+	if f.runner.Rootless() {
+		if res.Succeeded {
+			t.Fatal("a rootless runner ran a non-root step")
+		}
+		return
+	}
+	if !res.Succeeded {
+		t.Fatalf("build failed: %s", task(t, res, "who").Reason)
+	}
+	if diff := cmp.Diff("1000:1001\n33:33\n0:0\n1000:1001\n", rec.stdout("who", "who")); diff != "" {
+		t.Errorf("owners the step sees (-want +got):\n%s", diff)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/sandbox"
 )
 
 // stepUser is who a step runs as, as in a pod: the step's
@@ -54,9 +55,9 @@ func stepUser(s *v1.Step, imageUser, rootfs string, v engine.Variation) (uid, gi
 	return uid, gid, nil
 }
 
-// maxStepID is the largest uid or gid a step may run as: the ids of a
-// variation's range, plus nobody (65534).
-const maxStepID = 65534
+// maxStepID is the largest uid or gid a step may run as (nobody, 65534):
+// the ids the sandbox maps.
+const maxStepID = sandbox.MaxStepID
 
 func userSource(fromStep bool, imageUser string) string {
 	switch {
