@@ -16,7 +16,7 @@ import (
 )
 
 // RootFSCache unpacks images into directories keyed by manifest digest, for
-// use as read-only rootfs. Unpacking is atomic (temporary directory, then
+// use as the read-only lower layer of steps' root filesystems. Unpacking is atomic (temporary directory, then
 // rename), so concurrent users of the same image are safe.
 type RootFSCache struct {
 	dir string
