@@ -44,7 +44,7 @@ var sandboxDirs = map[string]bool{"proc": true, "dev": true, "sys": true, "tmp":
 // namespace (userxattr).
 func writableLayer(bundle, lower string, userns bool) (string, []specs.Mount, error) {
 	for _, p := range []string{bundle, lower} {
-		if strings.ContainsAny(p, ",:\\\n") {
+		if strings.ContainsAny(p, overlaySpecials) {
 			return "", nil, fmt.Errorf("path %q holds a character that overlayfs options cannot carry (',' ':' '\\')\n  fix: use a work directory and rootfs cache whose paths have none", p)
 		}
 	}
@@ -76,6 +76,11 @@ func writableLayer(bundle, lower string, userns bool) (string, []specs.Mount, er
 // and returns the overlay mount of a directory.
 func layerEntry(bundle, lower string, e fs.DirEntry, userns bool) (*specs.Mount, error) {
 	name := e.Name()
+	if e.IsDir() && !sandboxDirs[name] && strings.ContainsAny(name, overlaySpecials) {
+		// In lowerdir= a ':' adds a layer and a ',' an option: the image
+		// would choose what is mounted.
+		return nil, fmt.Errorf("the image's top-level directory %q holds a character that overlayfs options cannot carry (',' ':' '\\'), so accord cannot give it a writable layer\n  fix: rename it in the image", name)
+	}
 	src, dst := filepath.Join(lower, name), filepath.Join(bundle, "rootfs", name)
 	switch {
 	case e.Type()&fs.ModeSymlink != 0:
@@ -164,3 +169,7 @@ func withLayer(c *specs.Spec, root string, overlays []specs.Mount) {
 }
 
 const oNoFollow = syscall.O_NOFOLLOW
+
+// overlaySpecials are the characters overlayfs's mount options give a
+// meaning to (and the newline, which no path here needs).
+const overlaySpecials = ",:\\\n"

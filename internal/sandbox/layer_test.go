@@ -244,3 +244,25 @@ func TestWritableLayerNotMountedOnHost(t *testing.T) {
 		})
 	}
 }
+
+// TestWritableLayerOptionNames: an image's top-level directory whose name
+// would say something in overlayfs's options (a ':' adds a lower layer,
+// such as ".." of the runtime's working directory, the bundles of other
+// steps; a ',' adds an option) is refused with its name.
+func TestWritableLayerOptionNames(t *testing.T) {
+	for i, name := range []string{"x:..", "x:.", "x,index=on", "x\\,y", "a:b"} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			rootfs := baseRootFS(t)
+			if err := os.Mkdir(filepath.Join(rootfs, name), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := newRunner(t, runtimes()[0])
+			var out, errb lockedBuffer
+			code, err := r.Run(context.Background(), sandbox.Step{ID: newID(), RootFS: rootfs, Env: []string{"PATH=/bin"},
+				Args: []string{"sh", "-c", "ls -a /x: /a:b"}}, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("top-level directory %q", name)) || !strings.Contains(err.Error(), "fix:") {
+				t.Errorf("%q: Run = %d, %v (stdout %q): want the directory refused", name, code, err, out.String())
+			}
+		})
+	}
+}
