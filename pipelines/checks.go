@@ -158,8 +158,13 @@ func checkTaskSpec(p string, ts *v1.TaskSpec) error {
 		return unsupported(p+"sidecars", "sidecars")
 	case len(ts.Volumes) > 0:
 		return unsupported(p+"volumes", "volumes (use workspaces)")
-	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0 || ts.StepTemplate.SecurityContext != nil):
-		return unsupported(p+"stepTemplate", "volumeMounts, envFrom and securityContext in stepTemplate")
+	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0):
+		return unsupported(p+"stepTemplate", "volumeMounts and envFrom in stepTemplate")
+	}
+	if ts.StepTemplate != nil {
+		if err := checkSecurityContext(p+"stepTemplate.", ts.StepTemplate.SecurityContext); err != nil {
+			return err
+		}
 	}
 	for i, r := range ts.Results {
 		if r.Value != nil {
@@ -177,14 +182,15 @@ func checkTaskSpec(p string, ts *v1.TaskSpec) error {
 			return unsupported(sp+"volumeDevices", "devices")
 		case len(s.EnvFrom) > 0:
 			return unsupported(sp+"envFrom", "environment from ConfigMaps or Secrets")
-		case s.SecurityContext != nil:
-			return unsupported(sp+"securityContext", "the sandbox fixes uid, capabilities and privileges itself")
 		case len(s.Results) > 0:
 			return unsupported(sp+"results", "step results")
 		case s.StdoutConfig != nil || s.StderrConfig != nil:
 			return unsupported(sp+"stdoutConfig", "redirecting step output")
 		case len(s.Workspaces) > 0:
 			return unsupported(sp+"workspaces", "step-level workspaces (declare them on the Task)")
+		}
+		if err := checkSecurityContext(sp, s.SecurityContext); err != nil {
+			return err
 		}
 		for j, e := range s.Env {
 			if e.ValueFrom != nil {

@@ -29,7 +29,8 @@ func TestDigestCoversExecution(t *testing.T) {
 		{"step image", strings.Replace(base, pinnedImage, strings.Replace(pinnedImage, "eee4", "eee5", 1), 1), true},
 		{"step script", strings.Replace(base, "script: echo hi", "script: echo pwned", 1), true},
 		{"step env", withStep("      env:\n        - {name: GOFLAGS, value: -mod=mod}\n"), true},
-		// securityContext is refused by checkSupported, so never digested.
+		{"step securityContext runAsUser", withStep("      securityContext: {runAsUser: 1000}\n"), true},
+		{"step securityContext runAsNonRoot", withStep("      securityContext: {runAsNonRoot: true}\n"), true},
 		{"step onError", withStep("      onError: continue\n"), true},
 		{"step args", withStep("      args: [-x]\n"), true},
 		{"step timeout", withStep("      timeout: 1h\n"), true},

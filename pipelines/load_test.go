@@ -187,10 +187,10 @@ var badInputs = []badInput{
 		fix:  unsupportedFix,
 	},
 	{
-		name: "step securityContext",
-		yaml: task("", "      securityContext:\n        privileged: true\n"),
-		want: where{Object: `Task "t"`, Field: "spec.steps[0].securityContext"},
-		msg:  "the sandbox fixes uid",
+		name: "step securityContext privileged",
+		yaml: task("", "      securityContext:\n        runAsUser: 1000\n        privileged: true\n"),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].securityContext.privileged"},
+		msg:  "privileged steps",
 		fix:  unsupportedFix,
 	},
 	{
@@ -203,9 +203,9 @@ var badInputs = []badInput{
 	{
 		name: "securityContext in an inline taskSpec of a finally task",
 		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n") +
-			"  finally:\n    - name: f\n      taskSpec:\n        steps:\n          - name: s\n            image: " + pinnedImage + "\n            script: echo\n            securityContext: {runAsUser: 0}\n",
-		want: where{Object: `Pipeline "p"`, Field: "spec.finally[0].taskSpec.steps[0].securityContext"},
-		msg:  "the sandbox fixes uid",
+			"  finally:\n    - name: f\n      taskSpec:\n        steps:\n          - name: s\n            image: " + pinnedImage + "\n            script: echo\n            securityContext: {runAsUser: 0, capabilities: {add: [SYS_ADMIN]}}\n",
+		want: where{Object: `Pipeline "p"`, Field: "spec.finally[0].taskSpec.steps[0].securityContext.capabilities"},
+		msg:  "adding or dropping capabilities",
 		fix:  unsupportedFix,
 	},
 	{

@@ -50,7 +50,7 @@ validators that rebuild its artifacts ('accord run --builders N',
     variation:
       workspaceRoot: /build/validator-1   # $(workspaces.NAME.path) moves here
       hostname: validator-1
-      uid: 1001                           # steps run as this uid/gid (root runners only)
+      uid: 1001                           # steps run as this uid/gid (root runners only; a step's or image's own user wins)
       gid: 1001
       umask: "0077"
       timezone: NPT-5:45                  # TZ: a zone name or a POSIX TZ string

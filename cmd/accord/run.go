@@ -67,10 +67,12 @@ func newRunCmd() *cobra.Command {
 
 The source is a directory, or a git repository fetched with real git at an
 exact commit (SOURCE_DATE_EPOCH is the commit time). Every step runs in a
-fresh OCI container: read-only image rootfs pinned by digest, workspaces
-bound read-write, /tmp a tmpfs, no network unless the catalog marks the task
-as needing it, an environment built from nothing (TZ=UTC, LANG=C.UTF-8,
-SOURCE_DATE_EPOCH, HOME=/tekton/home, the image's PATH).
+fresh OCI container: the image pinned by digest under a writable layer of
+its own, discarded when the step ends, workspaces bound read-write, /tmp a
+tmpfs, no network unless the catalog marks the task as needing it, an
+environment built from nothing (TZ=UTC, LANG=C.UTF-8, SOURCE_DATE_EPOCH,
+the image's Env, HOME=/tekton/home unless the image sets it), the image's
+WorkingDir and User (or the step's securityContext runAsUser/runAsGroup).
 
 Artifacts announced by Tekton Chains type hints (IMAGE_URL/IMAGE_DIGEST,
 *_ARTIFACT_OUTPUTS) are checked against the bytes the run produced and put

@@ -24,7 +24,10 @@ type Variation struct {
 	WorkspaceRoot string `json:"workspaceRoot,omitempty"`
 	// Hostname of the sandbox. Default "accord".
 	Hostname string `json:"hostname,omitempty"`
-	// UID and GID the steps run as. Default 0 (root in the container).
+	// UID and GID the steps run as. Default 0 (root in the container). A
+	// step that names its own user (securityContext runAsUser/runAsGroup,
+	// or its image's User) runs as that one instead: the task's explicit
+	// user wins.
 	UID int `json:"uid,omitempty"`
 	GID int `json:"gid,omitempty"`
 	// Umask of the steps, octal. Default "0022".

@@ -124,11 +124,31 @@ func BuildGo(ctx context.Context, o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	tools, err := filesLayer([]file{{name: "usr/local/bin/ocipack", mode: 0o755, data: ocipack}})
+	tools, err := filesLayer(append([]file{{name: "usr/local/bin/ocipack", mode: 0o755, data: ocipack}}, gopathDirs()...))
 	if err != nil {
 		return nil, err
 	}
-	return assemble(base, tc, tools)
+	return assemble(goConfig(), base, tc, tools)
+}
+
+// goConfig is the Go builder image's config, after the official golang
+// image's conventions that catalog Tasks assume: GOPATH=/go, /go/bin first
+// on PATH, working directory /go.
+func goConfig() v1.Config {
+	return v1.Config{
+		Env:        []string{"PATH=/go/bin:/usr/local/go/bin:/usr/local/bin:/bin", "GOROOT=/usr/local/go", "GOPATH=/go", "GOTOOLCHAIN=local"},
+		WorkingDir: "/go",
+	}
+}
+
+// gopathDirs are /go, /go/src and /go/bin, mode 1777 as in the official
+// golang image: any step user may write them (in its own writable layer).
+func gopathDirs() []file {
+	var out []file
+	for _, d := range []string{"go", "go/bin", "go/src"} {
+		out = append(out, file{name: d, mode: 0o1777, dir: true})
+	}
+	return out
 }
 
 // BuildBase builds the base image alone: busybox and the sandbox mount
@@ -147,7 +167,15 @@ func BuildBase(ctx context.Context, o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble(base)
+	return assemble(baseConfig(), base)
+}
+
+// baseConfig is the base image's config.
+func baseConfig() v1.Config {
+	return v1.Config{
+		Env:        []string{"PATH=/usr/local/go/bin:/usr/local/bin:/bin", "GOROOT=/usr/local/go", "GOTOOLCHAIN=local"},
+		WorkingDir: "/",
+	}
 }
 
 // workDir sets a temporary WorkDir when none is given; cleanup removes it.
@@ -163,7 +191,7 @@ func (o *Options) workDir() (cleanup func(), err error) {
 	return func() { os.RemoveAll(d) }, nil
 }
 
-func assemble(layers ...[]byte) (v1.Image, error) {
+func assemble(config v1.Config, layers ...[]byte) (v1.Image, error) {
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	var ls []v1.Layer
@@ -186,10 +214,7 @@ func assemble(layers ...[]byte) (v1.Image, error) {
 		OS:           "linux",
 		Created:      v1.Time{Time: time.Unix(0, 0).UTC()},
 		RootFS:       v1.RootFS{Type: "layers", DiffIDs: diffIDs},
-		Config: v1.Config{
-			Env:        []string{"PATH=/usr/local/go/bin:/usr/local/bin:/bin", "GOROOT=/usr/local/go", "GOTOOLCHAIN=local"},
-			WorkingDir: "/",
-		},
+		Config:       config,
 	}
 	return mutate.ConfigFile(img, cfg)
 }

@@ -1,10 +1,14 @@
 // Package sandbox runs one step in a fresh OCI container with runc or crun:
-// it unpacks the step image into a read-only rootfs, writes the bundle's
-// config.json from the runtime-spec types, and invokes the runtime.
+// it unpacks the step image into a cache that no step changes, gives the
+// step a root filesystem of that image under a fresh writable layer of its
+// own (overlays the runtime mounts inside the container; see
+// writableLayer), writes the bundle's config.json from the runtime-spec
+// types, and invokes the runtime.
 //
 // The container gets a new PID, IPC, UTS, mount and (unless the step is
 // allowed network) network namespace with loopback only; tmpfs at /tmp;
 // only the binds it is given; an environment built from nothing; root in
-// the container, or a user namespace mapping the calling user to root when
-// accord runs unprivileged.
+// the container (or the step's uid and gid, in a user namespace), or a user
+// namespace mapping the calling user to root when accord runs
+// unprivileged.
 package sandbox

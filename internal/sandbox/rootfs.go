@@ -10,14 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // RootFSCache unpacks images into directories keyed by manifest digest, for
-// use as read-only rootfs. Unpacking is atomic (temporary directory, then
+// use as the read-only lower layer of steps' root filesystems. Unpacking is atomic (temporary directory, then
 // rename), so concurrent users of the same image are safe.
 type RootFSCache struct {
 	dir string
@@ -30,6 +29,9 @@ func NewRootFSCache(dir string) (*RootFSCache, error) {
 	}
 	return &RootFSCache{dir: dir}, nil
 }
+
+// Dir is the cache's directory.
+func (c *RootFSCache) Dir() string { return c.dir }
 
 // DefaultCacheDir is $XDG_CACHE_HOME/accord/rootfs (or ~/.cache/...).
 func DefaultCacheDir() string {
@@ -46,7 +48,9 @@ func (c *RootFSCache) Get(ctx context.Context, img v1.Image) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dest := filepath.Join(c.dir, h.Hex)
+	// "o-": unpacked with the image's owners (unpackOwner); a cache of an
+	// older accord, all owned by the unpacker, is not reused.
+	dest := filepath.Join(c.dir, "o-"+h.Hex)
 	if _, err := os.Stat(dest); err == nil {
 		return dest, nil
 	}
@@ -107,54 +111,76 @@ func untar(ctx context.Context, r io.Reader, dir string) error {
 			return err
 		}
 		mode := fs.FileMode(h.Mode).Perm()
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := root.Mkdir(name, mode|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := unpackEntry(root, tr, h, name, mode); err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeLink && (h.Uid != 0 || h.Gid != 0) && os.Geteuid() == 0 {
+			if err := root.Lchown(name, unpackOwner(h.Uid), unpackOwner(h.Gid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
-			}
-			// Also when the directory already existed as a parent; keep
-			// the sticky bit (/tmp is 1777).
-			dm := mode | 0o700
-			if h.FileInfo().Mode()&fs.ModeSticky != 0 {
-				dm |= fs.ModeSticky
-			}
-			if err := root.Chmod(name, dm); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			f, err := root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if err := root.Chmod(name, mode); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			_ = root.Remove(name)
-			if err := root.Symlink(h.Linkname, name); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			target := path.Clean("/" + h.Linkname)[1:]
-			_ = root.Remove(name)
-			if err := root.Link(target, name); err != nil {
-				return err
-			}
-		default:
-			// Devices, fifos: a build image has no use for them and an
-			// unprivileged unpack cannot create them.
-			if strings.HasPrefix(name, "dev/") {
-				continue
 			}
 		}
 	}
+}
+
+// unpackOwner is the host id an image file owned by id gets when root
+// unpacks it: the id a step's user namespace maps id to, so a step sees
+// the image's owners (an image's USER owns its home). Ids above
+// MaxStepID are root's. Rootless unpacks own everything: a rootless
+// runner's steps run as root and see it all as root's.
+func unpackOwner(id int) int {
+	if id <= 0 || id > MaxStepID {
+		return 0
+	}
+	return int(StepHostID(uint32(id)))
+}
+
+// unpackEntry writes one tar entry beneath root.
+func unpackEntry(root *os.Root, tr *tar.Reader, h *tar.Header, name string, mode fs.FileMode) error {
+	switch h.Typeflag {
+	case tar.TypeDir:
+		if err := root.Mkdir(name, mode|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// Also when the directory already existed as a parent; keep
+		// the sticky bit (/tmp is 1777).
+		dm := mode | 0o700
+		if h.FileInfo().Mode()&fs.ModeSticky != 0 {
+			dm |= fs.ModeSticky
+		}
+		if err := root.Chmod(name, dm); err != nil {
+			return err
+		}
+	case tar.TypeReg:
+		f, err := root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if err := root.Chmod(name, mode); err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		_ = root.Remove(name)
+		if err := root.Symlink(h.Linkname, name); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		target := path.Clean("/" + h.Linkname)[1:]
+		_ = root.Remove(name)
+		if err := root.Link(target, name); err != nil {
+			return err
+		}
+	default:
+		// Devices, fifos: a build image has no use for them and an
+		// unprivileged unpack cannot create them.
+	}
+	return nil
 }
 
 func mkdirAll(root *os.Root, dir string) error {

@@ -109,13 +109,23 @@ var ErrTimeout = errors.New("step timed out")
 // removed afterwards unless the runner keeps them.
 func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int, error) {
 	bundle := filepath.Join(r.workDir, "bundles", s.ID)
+	// A bundle left by a killed run of this id goes first.
+	if err := removeTree(bundle); err != nil {
+		return -1, err
+	}
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return -1, err
 	}
 	if !r.keep {
-		defer os.RemoveAll(bundle)
+		defer removeTree(bundle)
 	}
-	cfg, err := json.MarshalIndent(config(s, r.rootless, r.MemoryLimits()), "", "  ")
+	spec := config(s, r.rootless, r.MemoryLimits())
+	root, overlays, err := writableLayer(bundle, s.RootFS, r.rootless || s.UID != 0 || s.GID != 0)
+	if err != nil {
+		return -1, err
+	}
+	withLayer(spec, root, overlays)
+	cfg, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return -1, err
 	}

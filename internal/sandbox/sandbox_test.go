@@ -221,8 +221,10 @@ func TestFilesystem(t *testing.T) {
 			wantCode int
 			wantOut  string
 		}{
-			{"root filesystem is read-only", "touch /x", 1, ""},
-			{"image files are read-only", "echo x >> /etc/passwd", 1, ""},
+			// The root filesystem is writable, in a layer of the step's own
+			// (TestWritableRootFS): the cached image stays as it was.
+			{"root filesystem is writable", "touch /x && ls /x", 0, "/x\n"},
+			{"image files are writable", "echo x >> /etc/passwd && tail -n 1 /etc/passwd", 0, "x\n"},
 			{"read-write mount is writable", "echo written > /workspace/out/f.txt && cat /workspace/out/f.txt", 0, "written\n"},
 			{"read-only mount is readable", "cat /workspace/in/in.txt", 0, "read me\n"},
 			{"read-only mount is not writable", "touch /workspace/in/new", 1, ""},
@@ -554,7 +556,7 @@ func TestBundle(t *testing.T) {
 				if err := json.Unmarshal(b, &spec); err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff(specs.Root{Path: rootfs, Readonly: true}, *spec.Root); diff != "" {
+				if diff := cmp.Diff(specs.Root{Path: filepath.Join(bundle, "rootfs")}, *spec.Root); diff != "" {
 					t.Errorf("config.json root (-want +got):\n%s", diff)
 				}
 				if diff := cmp.Diff([]string{"true"}, spec.Process.Args); diff != "" {
@@ -783,7 +785,7 @@ func TestRootFSCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		h, _ := img.Digest()
-		if want := filepath.Join(cacheDir, h.Hex); dir != want {
+		if want := filepath.Join(cacheDir, "o-"+h.Hex); dir != want {
 			t.Errorf("Get = %s, want %s", dir, want)
 		}
 		for _, p := range []string{"bin/busybox", "bin/sh", "etc/passwd", "workspace", "tekton", "tmp", "etc/resolv.conf"} {
@@ -799,7 +801,7 @@ func TestRootFSCache(t *testing.T) {
 		if err != nil || again != dir {
 			t.Errorf("second Get = %s, %v; want %s", again, err, dir)
 		}
-		if diff := cmp.Diff([]string{h.Hex}, dirNames(t, cacheDir)); diff != "" {
+		if diff := cmp.Diff([]string{"o-" + h.Hex}, dirNames(t, cacheDir)); diff != "" {
 			t.Errorf("cache directory after two Gets (-want +got):\n%s", diff)
 		}
 	})
@@ -825,11 +827,11 @@ func TestRootFSCache(t *testing.T) {
 		wg.Wait()
 		h, _ := img.Digest()
 		for i := range n {
-			if errs[i] != nil || dirs[i] != filepath.Join(cacheDir, h.Hex) {
+			if errs[i] != nil || dirs[i] != filepath.Join(cacheDir, "o-"+h.Hex) {
 				t.Errorf("Get %d = %s, %v", i, dirs[i], errs[i])
 			}
 		}
-		if diff := cmp.Diff([]string{h.Hex}, dirNames(t, cacheDir)); diff != "" {
+		if diff := cmp.Diff([]string{"o-" + h.Hex}, dirNames(t, cacheDir)); diff != "" {
 			t.Errorf("cache directory after concurrent Gets (-want +got):\n%s", diff)
 		}
 	})

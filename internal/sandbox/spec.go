@@ -26,7 +26,10 @@ type Mount struct {
 type Step struct {
 	// ID names the container; unique among running containers.
 	ID string
-	// RootFS is the host path of the unpacked image (mounted read-only).
+	// RootFS is the host path of the unpacked image: the read-only lower
+	// layer of the step's root filesystem, which gets a fresh writable layer
+	// of its own, discarded when the step ends (see writableLayer). The
+	// step never changes RootFS.
 	RootFS string
 	// Args is the command line.
 	Args []string
@@ -37,8 +40,8 @@ type Step struct {
 	// Hostname in the container. Default "accord".
 	Hostname string
 	// Mounts are bound after the fixed ones (/proc, /dev, /sys, /tmp,
-	// and tmpfs at /workspace and /tekton, so that binds below those need
-	// no mount points in the read-only image).
+	// and tmpfs at /workspace and /tekton). A missing mount point is made
+	// by the runtime in the step's writable layer.
 	Mounts []Mount
 	// Network gives the step the host's network. Default: a new network
 	// namespace with loopback only.
@@ -147,8 +150,7 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 		// stays the host's root inside the namespace, for the runtime's own
 		// setup only: no step process runs as it.
 		c.Linux.Namespaces = append(c.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		c.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: s.UID, HostID: StepHostID(s.UID), Size: 1}}
-		c.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: s.GID, HostID: StepHostID(s.GID), Size: 1}}
+		c.Linux.UIDMappings, c.Linux.GIDMappings = stepIDMap(s.UID), stepIDMap(s.GID)
 	}
 	if cgroups && s.MemoryLimit > 0 {
 		limit := s.MemoryLimit
@@ -165,6 +167,18 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 	}
 	return c
 }
+
+// stepIDMap maps container root to the host's and every other id a step
+// may have, 1 to [MaxStepID], to its [StepHostID]: the step's own, and the
+// owners of image files ([RootFSCache] unpacks them so), which a step sees
+// as the image says.
+func stepIDMap(uint32) []specs.LinuxIDMapping {
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: 1, HostID: StepHostID(1), Size: MaxStepID}}
+}
+
+// MaxStepID is the largest non-root uid or gid a step may run as, or own
+// image files as, under a root runner.
+const MaxStepID = 65534
 
 // StepHostID is the host id a step's non-root uid or gid maps to under a
 // root runner: far above any account's, so the step owns no host file but

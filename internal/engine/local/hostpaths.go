@@ -30,6 +30,9 @@ type bind struct {
 	// ws is the pipeline workspace ("" for the task's own directories),
 	// name the task's workspace bound to it.
 	ws, name string
+	// chown: the step is handed the workspace first (handWorkspaces), so
+	// it is locked exclusively.
+	chown bool
 }
 
 // fs is the bind as readers of the run's result see it: rel beneath
@@ -141,7 +144,7 @@ func (r *run) lockWorkspaces(binds []bind) (unlock func()) {
 	for _, b := range binds {
 		switch {
 		case b.ws == "":
-		case b.rel != "":
+		case b.rel != "" || b.chown:
 			mode[b.ws] = true
 		case !b.ReadOnly:
 			if _, ok := mode[b.ws]; !ok {

@@ -95,6 +95,10 @@ type run struct {
 	state   map[string]*prr.ResolvedPipelineTask
 	results map[string]*engine.TaskResult
 	wsLocks map[string]*sync.RWMutex // see lockWorkspaces
+	// taskOwners is the host uid/gid a task's home and results belong to,
+	// when a step's own user changed it (see stepIdentity).
+	taskOwners map[string][2]int
+	wsOwners   map[string][2]int // the same for pipeline workspaces
 }
 
 // Run implements [engine.Executor]. The result's workspaces stay until

@@ -116,11 +116,14 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		cwd = img.config.Config.WorkingDir
 	}
 	v := r.b.Variation.WithDefaults()
-	if err := r.checkWorkingDir(task, cwd, img.rootfs, binds, v.WorkspaceRoot); err != nil {
+	uid, gid, err := r.stepIdentity(task, s, img, dir)
+	if err != nil {
 		finish(engine.Failed)
 		return sr, err
 	}
-	if err := checkMountPoints(img.rootfs, mounts, v.WorkspaceRoot); err != nil {
+	// A workingDir under a workspace is made there (owned by the step); any
+	// other the runtime makes in the step's writable layer.
+	if err := r.makeWorkingDir(task, cwd, binds); err != nil {
 		finish(engine.Failed)
 		return sr, err
 	}
@@ -149,8 +152,8 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		MemoryLimit:   mem,
 		Hostname:      v.Hostname,
 		Umask:         umask,
-		UID:           uint32(v.UID),
-		GID:           uint32(v.GID),
+		UID:           uid,
+		GID:           gid,
 		CPUs:          v.CPUs,
 		WorkspaceRoot: v.WorkspaceRoot,
 	}
@@ -160,7 +163,13 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		return sr, err
 	}
 	// Held until the step is done: see lockWorkspaces.
+	binds, change := r.handWorkspaces(uid, gid, binds)
 	defer r.lockWorkspaces(binds)()
+	if err := r.chownWorkspaces(uid, gid, change); err != nil {
+		closeLogs()
+		finish(engine.Failed)
+		return sr, err
+	}
 	if err := r.recheckBinds(task, binds); err != nil {
 		closeLogs()
 		finish(engine.Failed)
@@ -224,9 +233,8 @@ func (r *run) stepWriters(task, step, dir string) (io.Writer, io.Writer, func(),
 }
 
 // networkMounts gives a task with network the host's DNS and CA roots,
-// read-only. Steps without network get neither.
-// A file the image lacks is left out rather than created in the shared
-// read-only rootfs.
+// read-only. Steps without network get neither. A file the image lacks is
+// left out: the image has no use for it.
 func networkMounts(network bool, rootfs string) []sandbox.Mount {
 	if !network {
 		return nil
@@ -306,51 +314,6 @@ func stepArgs(s *v1.Step, i int, cfg *ggcrv1.ConfigFile, scripts string) ([]stri
 		return nil, inputErr("step %q has no script, command or image entrypoint\n  fix: give the step a script or a command", s.Name)
 	}
 	return args, nil
-}
-
-// tmpfsPrefixes are the container paths the sandbox mounts a fresh tmpfs on
-// (/workspace, the workspace root, /tmp, /tekton); mount points below them
-// are created there, not in the image.
-func tmpfsPrefixes(wsRoot string) []string { return []string{"/workspace", wsRoot, "/tmp", "/tekton"} }
-
-func underTmpfs(p, wsRoot string) bool {
-	for _, prefix := range tmpfsPrefixes(wsRoot) {
-		if p == prefix || strings.HasPrefix(p, prefix+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-// checkMountPoints refuses a bind whose mount point is outside the tmpfs
-// prefixes and missing from the image: the runtime would create it inside
-// the shared, cached rootfs.
-func checkMountPoints(rootfs string, mounts []sandbox.Mount, wsRoot string) error {
-	for _, m := range mounts {
-		if underTmpfs(m.Destination, wsRoot) {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(rootfs, m.Destination)); err != nil {
-			return inputErr("workspace mount path %q does not exist in the step image\n  fix: use the default mount path (/workspace/<name>) or another path under /workspace", m.Destination)
-		}
-	}
-	return nil
-}
-
-// checkWorkingDir refuses a working directory that would have to be
-// created inside the shared read-only image, and makes one under a
-// writable workspace (beneath it, through no link).
-func (r *run) checkWorkingDir(task, cwd, rootfs string, binds []bind, wsRoot string) error {
-	if cwd == "" || cwd == "/" {
-		return nil
-	}
-	if underTmpfs(cwd, wsRoot) {
-		return r.makeWorkingDir(task, cwd, binds)
-	}
-	if st, err := os.Stat(filepath.Join(rootfs, cwd)); err != nil || !st.IsDir() {
-		return inputErr("workingDir %q does not exist in the step image\n  fix: use a directory under a workspace (/workspace/<name>/...) or /tmp", cwd)
-	}
-	return nil
 }
 
 // hashWorkspaces hashes every file of the step's workspace mounts, keyed

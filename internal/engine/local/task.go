@@ -327,15 +327,17 @@ func round(d time.Duration) float64 {
 }
 
 // stepEnv is the step's complete environment: the image's, then accord's
-// fixed variables, then the step's own; sorted by name (or reversed, as a
-// variation asks).
+// fixed variables (HOME only where the image sets none), then the step's
+// own; sorted by name (or reversed, as a variation asks).
 func stepEnv(image []string, epoch int64, step []corev1.EnvVar, v engine.Variation) []string {
 	m := map[string]string{}
 	for _, kv := range image {
 		k, v, _ := strings.Cut(kv, "=")
 		m[k] = v
 	}
-	m["HOME"] = "/tekton/home"
+	if _, ok := m["HOME"]; !ok {
+		m["HOME"] = "/tekton/home" // the image's own HOME wins; see the README's Sandbox
+	}
 	m["TZ"] = v.WithDefaults().Timezone
 	m["LANG"] = "C.UTF-8"
 	m["SOURCE_DATE_EPOCH"] = strconv.FormatInt(epoch, 10)
