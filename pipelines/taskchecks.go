@@ -22,6 +22,10 @@ func checkTaskExtras(p string, ts *v1.TaskSpec) error {
 	declared := map[string]bool{}
 	for _, v := range ts.Volumes {
 		declared[v.Name] = true
+		if strings.Contains(v.Name, "$(") {
+			// Known once substituted: the engine checks the mounts.
+			declared[anyVolume] = true
+		}
 	}
 	if t := ts.StepTemplate; t != nil {
 		if err := checkVolumeMounts(p+"stepTemplate.", t.VolumeMounts, declared); err != nil {
@@ -48,6 +52,10 @@ func checkTaskExtras(p string, ts *v1.TaskSpec) error {
 	}
 	return checkResultValues(p, ts)
 }
+
+// anyVolume in a set of declared volume names stands for names not known
+// before substitution.
+const anyVolume = "$(*)"
 
 // checkStepTemplate checks the stepTemplate's fields as a step's: what a
 // step may set, the stepTemplate may set, with the same errors.
@@ -118,7 +126,7 @@ func checkVolumeMounts(sp string, mounts []corev1.VolumeMount, declared map[stri
 	for j, m := range mounts {
 		mp := fmt.Sprintf("%svolumeMounts[%d].", sp, j)
 		switch {
-		case !declared[m.Name] && !strings.Contains(m.Name, "$("):
+		case !declared[m.Name] && !declared[anyVolume] && !strings.Contains(m.Name, "$("):
 			return &Error{Field: mp + "name", Msg: fmt.Sprintf("no volume %q in the task", m.Name), Fix: fmt.Sprintf("declare it in the task's volumes (`volumes: [{name: %s, emptyDir: {}}]`), or use a workspace", m.Name)}
 		case m.SubPathExpr != "":
 			return unsupported(mp+"subPathExpr", "subPathExpr (it expands the pod's environment); use subPath")

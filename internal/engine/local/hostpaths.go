@@ -30,6 +30,8 @@ type bind struct {
 	// ws is the pipeline workspace ("" for the task's own directories),
 	// name the task's workspace bound to it.
 	ws, name string
+	// vol is the task's emptyDir volume that root is (see volumeBinds).
+	vol string
 }
 
 // fs is the bind as readers of the run's result see it: rel beneath
@@ -60,6 +62,9 @@ func (r *run) owner() *beneath.Owner {
 // to the steps' owner.
 func (r *run) openBind(task string, b bind, rel string, create bool) (*os.File, error) {
 	d, err := r.openBeneath(b, rel, create)
+	if err != nil && b.vol != "" {
+		return nil, volumeErr(task, b, err)
+	}
 	if err != nil {
 		what := fmt.Sprintf("pipeline task %q: workspace %q", task, b.name)
 		if b.rel != "" {
