@@ -100,6 +100,13 @@ func (r *run) runTaskStep(ctx context.Context, task string, i int, s *v1.Step, d
 	if err := substituteStepResults(dir, s); err != nil {
 		return failed(fmt.Errorf("step %q: %w", s.Name, err))
 	}
+	// No step can write the steps directory (it is read-only in theirs),
+	// so this holds until the runtime binds the step's results by name.
+	d, err := openStepResults(dir, pod.StepName(s.Name, i))
+	if err != nil {
+		return failed(fmt.Errorf("step %q: its results directory: %w", s.Name, err))
+	}
+	d.Close()
 	all := append(append(append([]bind{}, binds...), stepDirBinds(dir, i, s)...), vb...)
 	sr, err := r.runStep(ctx, task, i, s, dir, all, network)
 	if err != nil {

@@ -102,10 +102,6 @@ func TestTaskDirEscapes(t *testing.T) {
 			yaml: stepResultEscape("[]", `cd /tekton/steps/step-leak; rm -rf results 2>/dev/null || true; mv results r 2>/dev/null || true; ln -s {{HOST}} results 2>/dev/null || true; ln -sf {{HOST}}/secret results/secret`,
 				"$(steps.leak.results.secret)"),
 			failing: "t", reason: []string{`step "use"`, `step result "secret" is a symbolic link`}},
-		{name: "step replaces a later step's directory with a link to a host directory",
-			yaml: strings.Replace(stepResultEscape("[]", `cd /tekton/steps; rm -rf step-use 2>/dev/null || true; mv step-use u 2>/dev/null || true; ln -s {{HOST}} step-use 2>/dev/null || true; ln -s {{HOST}} step-next 2>/dev/null || true`,
-				"$(steps.leak.results.x)"), "printf '%s' \"$GOT\"", "touch /tekton/steps/step-use/results/pwned; printf '%s' \"$GOT\"", 1),
-			failing: "t", reason: []string{`step "use"`, `step "leak" wrote no result "x"`}},
 		{name: "volume subPath is a link to a host directory",
 			yaml:    volumeEscape(`ln -s {{HOST}} /workspace/v/escape`, "escape", `cat /workspace/in/secret > $(results.got.path) || true; touch /workspace/in/created || true`),
 			failing: "t", reason: []string{`volume "v" (subPath "escape")`, `escape in volume "v" is a symbolic link`, "fix:"}},
@@ -162,5 +158,42 @@ func TestVolumeLinkStaysInside(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, host.snapshot(t)); diff != "" {
 		t.Errorf("the host directory changed (-before +after):\n%s", diff)
+	}
+}
+
+// TestStepDirsReadOnly: a step cannot replace another step's results
+// directory (with a directory holding a link to a host directory, which
+// the runtime would bind by name) nor plant links in the steps directory:
+// steps see it read-only, and accord opens each step's results directory
+// through no link before the step runs.
+func TestStepDirsReadOnly(t *testing.T) {
+	f := newFixture(t)
+	for name, plant := range map[string]string{
+		"a later step's results directory": `cd /tekton/steps; rm -rf step-use 2>/dev/null || true; mv step-use u 2>/dev/null || true; mkdir -p step-use 2>/dev/null || true; ` +
+			`ln -s {{HOST}}/sub step-use/results 2>/dev/null || true; ln -s {{HOST}} step-next 2>/dev/null || true`,
+		"its own exit code": `ln -s {{HOST}}/secret /tekton/steps/step-leak/exitCode 2>/dev/null || true; ln -s {{HOST}}/secret /tekton/steps/step-use/exitCode 2>/dev/null || true`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			host := newEscapeHost(t)
+			before := host.snapshot(t)
+			yaml := strings.Replace(stepResultEscape("[]", plant, "none"), "printf '%s' \"$GOT\"", "touch /tekton/steps/step-use/results/pwned; printf '%s' \"$GOT\"", 1)
+			b, rec := f.build(t, host.expand(yaml), nil)
+			res, err := f.executor().Run(context.Background(), b)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if !res.Succeeded {
+				t.Errorf("build failed: %s", res.Reason)
+			}
+			j, _ := json.Marshal(res)
+			for _, s := range []string{string(j), rec.stdout("t", "use")} {
+				if strings.Contains(s, host.secret) {
+					t.Error("the host's secret reached the run")
+				}
+			}
+			if diff := cmp.Diff(before, host.snapshot(t)); diff != "" {
+				t.Errorf("the host directory changed (-before +after):\n%s", diff)
+			}
+		})
 	}
 }
