@@ -313,6 +313,14 @@ var badInputs = []badInput{
 		fix:  unsupportedFix,
 	},
 	{
+		name: "step when with CEL (refused by accord)",
+		yaml: task("", "      when:\n        - cel: \"'a' == 'a'\"\n"),
+		ctx:  celEnabled,
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].when[0].cel"},
+		msg:  "CEL in a step's when expressions",
+		fix:  unsupportedFix,
+	},
+	{
 		name: "task result from a step that does not exist",
 		yaml: task("  results:\n    - name: r\n      value: $(steps.nope.results.x)\n", "      results: [{name: x}]\n"),
 		want: where{Object: `Task "t"`, Field: "spec.results[0].value"},

@@ -44,6 +44,11 @@ func checkTaskExtras(p string, ts *v1.TaskSpec) error {
 		if err := checkVolumeMounts(sp, s.VolumeMounts, declared); err != nil {
 			return err
 		}
+		for j, w := range s.When {
+			if w.CEL != "" {
+				return unsupported(fmt.Sprintf("%swhen[%d].cel", sp, j), "CEL in a step's when expressions (use input, operator and values)")
+			}
+		}
 		for j, m := range s.VolumeMounts {
 			if sc, ok := shared[m.Name]; ok && m.SubPath != "" {
 				return &Error{Field: fmt.Sprintf("%svolumeMounts[%d].subPath", sp, j), Msg: fmt.Sprintf("a subPath of volume %q, which sidecar %q writes while the steps run: accord binds a subPath by its name, which a running container could replace with a link", m.Name, sc), Fix: "mount the whole volume in the step (no subPath), or mount it read-only in the sidecar"}

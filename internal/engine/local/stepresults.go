@@ -100,6 +100,12 @@ func (r *run) runTaskStep(ctx context.Context, task string, i int, s *v1.Step, d
 	if err := substituteStepResults(dir, s); err != nil {
 		return failed(fmt.Errorf("step %q: %w", s.Name, err))
 	}
+	if !s.When.AllowsExecution(nil) {
+		// As Tekton's entrypoint: skipped, with exit code 0.
+		sr, _ := failed(nil)
+		sr.Status = engine.Skipped
+		return sr, writeExitCode(dir, i, s, 0)
+	}
 	// No step can write the steps directory (it is read-only in theirs),
 	// so this holds until the runtime binds the step's results by name.
 	d, err := openStepResults(dir, pod.StepName(s.Name, i))
@@ -217,10 +223,20 @@ var stepResultRef = regexp.MustCompile(`\$\(steps\..*?\.results\..*?\)`)
 
 // substituteStepResults replaces references to the results of earlier
 // steps ($(steps.NAME.results.R), R[i], R[*], R.KEY) in the step's env,
-// command and args, where Tekton's entrypoint replaces them (Tekton's
-// validation refuses them elsewhere). A result that is not there fails the
-// step rather than leaving the reference in place.
+// command, args and when expressions, where Tekton's entrypoint replaces
+// them (Tekton's validation refuses them elsewhere). A result that is not
+// there fails the step rather than leaving the reference in place.
 func substituteStepResults(dir string, s *v1.Step) error {
+	for i, w := range s.When {
+		in, err := replaceStepResults(dir, w.Input, false)
+		if err != nil {
+			return fmt.Errorf("when[%d].input: %w", i, err)
+		}
+		s.When[i].Input = in[0]
+		if s.When[i].Values, err = replaceAll(dir, w.Values); err != nil {
+			return fmt.Errorf("when[%d].values: %w", i, err)
+		}
+	}
 	for i, e := range s.Env {
 		v, err := replaceStepResults(dir, e.Value, false)
 		if err != nil {

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,12 +108,23 @@ spec:
 func TestVolumes(t *testing.T) {
 	f := newFixture(t)
 	for _, uid := range []int{0, 1000} {
-		t.Run("uid "+map[int]string{0: "0", 1000: "1000"}[uid], func(t *testing.T) {
-			if uid != 0 && f.runner.Rootless() {
-				t.Skip("a uid/gid variation needs a root runner (rootless runners refuse it: TestVariationRootlessUID)")
-			}
+		t.Run(fmt.Sprintf("uid %d", uid), func(t *testing.T) {
 			b, _ := f.build(t, volumesPipeline, nil)
 			b.Variation.UID, b.Variation.GID = uid, uid
+			if uid != 0 && f.runner.Rootless() {
+				// A rootless runner owns one host id: it refuses the variation.
+				res, err := f.executor().Run(t.Context(), b)
+				msg := ""
+				if err != nil {
+					msg = err.Error()
+				} else if !res.Succeeded {
+					msg = res.Reason
+				}
+				if !strings.Contains(msg, "rootless") {
+					t.Errorf("a rootless runner ran a uid variation, or did not say why: %q", msg)
+				}
+				return
+			}
 			res := f.run(t, b)
 			if !res.Succeeded {
 				t.Fatalf("build failed: %s", res.Reason)
@@ -144,6 +156,7 @@ spec:
       value: $(steps.build.results.list)
     - name: plain
     - name: code
+    - name: ran
   steps:
     - name: build
       image: {{IMAGE}}
@@ -181,6 +194,20 @@ spec:
         if echo 0 2>/dev/null > $(steps.step-fail.exitCode.path); then echo "a step rewrote an exit code" >&2; exit 9; fi
         if echo x 2>/dev/null > /tekton/steps/step-build/results/digest; then echo "a step wrote another's result" >&2; exit 8; fi
         if echo x 2>/dev/null > /tekton/steps/step-check/other; then echo "a step wrote its step directory" >&2; exit 7; fi
+    - name: skipped
+      image: {{IMAGE}}
+      when:
+        - input: $(steps.build.results.digest)
+          operator: notin
+          values: ["sha256:abc"]
+      script: exit 1
+    - name: runs
+      image: {{IMAGE}}
+      when:
+        - input: $(steps.build.results.obj.a)
+          operator: in
+          values: ["$(steps.build.results.list[*])", A]
+      script: printf '%s' "$(cat $(steps.step-skipped.exitCode.path))" > $(results.ran.path)
 ---
 apiVersion: tekton.dev/v1
 kind: Pipeline
@@ -217,6 +244,7 @@ func TestStepResults(t *testing.T) {
 				strResult("digest", "sha256:abc"),
 				{Name: "list", Type: v1.ResultsTypeArray, Value: list},
 				strResult("plain", "sha256:abc|A|y z|x|y z"),
+				strResult("ran", "0"),
 			}, tr.Results); diff != "" {
 				t.Errorf("task results (-want +got):\n%s", diff)
 			}
@@ -228,6 +256,8 @@ func TestStepResults(t *testing.T) {
 				{Name: "use", Image: f.image, Status: engine.Succeeded},
 				{Name: "fail", Image: f.image, Status: engine.Failed, ExitCode: 3},
 				{Name: "check", Image: f.image, Status: engine.Succeeded},
+				{Name: "skipped", Image: f.image, Status: engine.Skipped},
+				{Name: "runs", Image: f.image, Status: engine.Succeeded},
 			}, tr.Steps, stepsOpt); diff != "" {
 				t.Errorf("steps (-want +got):\n%s", diff)
 			}
