@@ -145,3 +145,32 @@ func (c *Catalog) StepAction(name string) (*Definition, bool) {
 
 // StepActions returns the catalog's StepActions sorted by name.
 func (c *Catalog) StepActions() []*Definition { return sorted(c.stepActions) }
+
+// WithStepActions returns ts with each step that references one of r's
+// StepActions replaced by the StepAction's step, merged as Tekton merges
+// it (image, command, args, script, workingDir, env, volumeMounts,
+// results), its params not substituted: the definition as written, for
+// what is known before a run (an in-toto layout's expected commands).
+// Engines resolve StepActions with Tekton's code when the task runs.
+func (r *Resolved) WithStepActions(ts *v1.TaskSpec) *v1.TaskSpec {
+	out := ts
+	for i, s := range ts.Steps {
+		if s.Ref == nil {
+			continue
+		}
+		d, ok := r.StepActions[s.Ref.Name]
+		if !ok {
+			continue
+		}
+		if out == ts {
+			out = ts.DeepCopy()
+		}
+		sa := d.StepAction.Spec.ToStep()
+		step := &out.Steps[i]
+		step.Image, step.Command, step.Args, step.Script = sa.Image, sa.Command, sa.Args, sa.Script
+		step.WorkingDir, step.Env, step.VolumeMounts, step.Results = sa.WorkingDir, sa.Env, sa.VolumeMounts, sa.Results
+		step.SecurityContext = sa.SecurityContext
+		step.Ref, step.Params = nil, nil
+	}
+	return out
+}

@@ -184,3 +184,19 @@ func TestTaskFeaturesAccepted(t *testing.T) {
 		})
 	}
 }
+
+func TestWithStepActions(t *testing.T) {
+	c := stepActionCatalog(t, stepAction("tekton.dev/v1beta1", ""))
+	r, err := c.Resolve(context.Background(), writeFile(t, usesTask))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := r.TaskSpec(&r.Pipeline.Pipeline.Spec.Tasks[0])
+	got := r.WithStepActions(ts).Steps[0]
+	if got.Ref != nil || got.Params != nil || got.Image != pinnedImage || !strings.Contains(got.Script, "tee $(step.results.said.path)") || got.Name != "greet" {
+		t.Errorf("step = %+v, want the StepAction's step named greet", got)
+	}
+	if ts.Steps[0].Ref == nil {
+		t.Error("WithStepActions changed the task's spec")
+	}
+}
