@@ -9,6 +9,8 @@ import (
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // usesStepAction is a Task whose step runs StepAction sa with a param
@@ -198,5 +200,26 @@ func TestWithStepActions(t *testing.T) {
 	}
 	if ts.Steps[0].Ref == nil {
 		t.Error("WithStepActions changed the task's spec")
+	}
+}
+
+// TestSidecarSubPathGuard: a step may not mount a subPath of a volume that
+// a sidecar writes while the step starts (accord binds a subPath by name);
+// a read-only sidecar mount, or the whole volume, is fine.
+func TestSidecarSubPathGuard(t *testing.T) {
+	spec := func(sidecarRO bool, subPath string) *v1.TaskSpec {
+		return &v1.TaskSpec{
+			Volumes:  []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Sidecars: []v1.Sidecar{{Name: "db", VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/data", ReadOnly: sidecarRO}}}},
+			Steps:    []v1.Step{{Name: "s", VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/v", SubPath: subPath}}}},
+		}
+	}
+	if err := checkTaskExtras("spec.", spec(false, "a/b")); err == nil || !strings.Contains(err.Error(), `sidecar "db" writes`) || asError(t, err).Field != "spec.steps[0].volumeMounts[0].subPath" {
+		t.Errorf("subPath of a volume a sidecar writes: %v", err)
+	}
+	for _, ok := range []*v1.TaskSpec{spec(true, "a/b"), spec(false, "")} {
+		if err := checkTaskExtras("spec.", ok); err != nil {
+			t.Errorf("refused: %v", err)
+		}
 	}
 }

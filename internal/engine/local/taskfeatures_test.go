@@ -107,9 +107,13 @@ spec:
 
 func TestVolumes(t *testing.T) {
 	f := newFixture(t)
-	for _, uid := range []int{0, 1000} {
-		t.Run(fmt.Sprintf("uid %d", uid), func(t *testing.T) {
-			b, _ := f.build(t, volumesPipeline, nil)
+	for _, tc := range []struct {
+		version string
+		uid     int
+	}{{"v1", 0}, {"v1beta1", 0}, {"v1", 1000}} {
+		uid := tc.uid
+		t.Run(fmt.Sprintf("%s uid %d", tc.version, uid), func(t *testing.T) {
+			b, _ := f.build(t, strings.ReplaceAll(volumesPipeline, "tekton.dev/v1\n", "tekton.dev/"+tc.version+"\n"), nil)
 			b.Variation.UID, b.Variation.GID = uid, uid
 			if uid != 0 && f.runner.Rootless() {
 				// A rootless runner owns one host id: it refuses the variation.
