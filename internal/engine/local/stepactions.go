@@ -31,7 +31,7 @@ func (r *run) resolveStepActions(ctx context.Context, spec *v1.TaskSpec, trun *v
 	}
 	steps, err := trr.GetStepActionsData(ctx, *spec, trun.DeepCopy(), fake.NewSimpleClientset(objs...), nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("resolving StepActions: %w\n  fix: give the step the params its StepAction declares without a default (steps[].params)", err)
+		return nil, fmt.Errorf("resolving StepActions: %w\n  fix: give the step (steps[].params) every param its StepAction declares without a default, of the type it declares", err)
 	}
 	spec = spec.DeepCopy()
 	spec.Steps = steps

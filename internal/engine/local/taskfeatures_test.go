@@ -338,10 +338,15 @@ spec:
   params:
     - name: items
       type: array
+    - name: volume
+      default: data
   results:
     - name: number
   image: {{IMAGE}}
-  command: [sh, -c, 'printf "%s" "$#" > $(step.results.number.path)', sh]
+  volumeMounts:
+    - name: $(params.volume)
+      mountPath: /workspace/data
+  command: [sh, -c, 'printf "%s" "$#" > $(step.results.number.path); printf "%s" "$*" > /workspace/data/items', sh]
   args: ["$(params.items[*])"]
 ---
 apiVersion: tekton.dev/v1
@@ -356,6 +361,8 @@ spec:
       value: $(tasks.greet.results.shown)
     - name: number
       value: $(tasks.count.results.number)
+    - name: items
+      value: $(tasks.count.results.items)
   tasks:
     - name: greet
       taskRef:
@@ -368,6 +375,10 @@ spec:
         results:
           - name: number
             value: $(steps.count.results.number)
+          - name: items
+        volumes:
+          - name: data
+            emptyDir: {}
         steps:
           - name: count
             ref:
@@ -375,6 +386,12 @@ spec:
             params:
               - name: items
                 value: [a, b, "c d"]
+          - name: read
+            image: {{IMAGE}}
+            volumeMounts:
+              - name: data
+                mountPath: /workspace/in
+            script: cat /workspace/in/items > $(results.items.path)
 `
 
 func TestStepActions(t *testing.T) {
@@ -394,6 +411,7 @@ func TestStepActions(t *testing.T) {
 		pipelineResult("greeting", str("hello accord!")),
 		pipelineResult("shown", str("hello accord!")),
 		pipelineResult("number", str("3")),
+		pipelineResult("items", str("a b c d")),
 	}, res.Results); diff != "" {
 		t.Errorf("pipeline results (-want +got):\n%s", diff)
 	}
