@@ -20,8 +20,9 @@ var embedded embed.FS
 
 // Catalog holds named Tasks and Pipelines. It is safe for concurrent reads.
 type Catalog struct {
-	tasks     map[string]*Definition
-	pipelines map[string]*Definition
+	tasks       map[string]*Definition
+	pipelines   map[string]*Definition
+	stepActions map[string]*Definition
 }
 
 // Builtin loads the catalog embedded in accord (pipelines/catalog).
@@ -40,7 +41,7 @@ func FromFS(ctx context.Context, fsys fs.FS, prefix string, opts ...Option) (*Ca
 	if err != nil {
 		return nil, fmt.Errorf("reading catalog %s: %w", prefix, err)
 	}
-	c := &Catalog{tasks: map[string]*Definition{}, pipelines: map[string]*Definition{}}
+	c := &Catalog{tasks: map[string]*Definition{}, pipelines: map[string]*Definition{}, stepActions: map[string]*Definition{}}
 	for _, e := range entries {
 		if e.IsDir() || !isYAML(e.Name()) {
 			continue
@@ -63,8 +64,11 @@ func FromFS(ctx context.Context, fsys fs.FS, prefix string, opts ...Option) (*Ca
 func (c *Catalog) add(defs []*Definition) error {
 	for _, d := range defs {
 		m := c.tasks
-		if d.Kind == "Pipeline" {
+		switch d.Kind {
+		case "Pipeline":
 			m = c.pipelines
+		case StepActionKind:
+			m = c.stepActions
 		}
 		if prev, ok := m[d.Name]; ok {
 			return &Error{File: d.File, Object: fmt.Sprintf("%s %q", d.Kind, d.Name), Msg: "defined twice (also in " + prev.File + ")", Fix: "rename one of them"}
@@ -101,8 +105,12 @@ type Resolved struct {
 	Pipeline *Definition
 	// Tasks maps a task name (taskRef.name) to its definition.
 	Tasks map[string]*Definition
-	// Digest covers the pipeline and every referenced task: the SHA-256
-	// of the sorted lines "<kind> <name> <digest>".
+	// StepActions maps a StepAction name (a step's ref.name) to its
+	// definition, for every StepAction the pipeline's tasks reference.
+	StepActions map[string]*Definition
+	// Digest covers the pipeline, every referenced task and every
+	// referenced StepAction: the SHA-256 of the sorted lines
+	// "<kind> <name> <digest>".
 	Digest string
 }
 
@@ -110,7 +118,7 @@ type Resolved struct {
 // names one (a path with a slash or a .yaml/.yml suffix). Tasks referenced
 // by a file's pipeline come from the same file first, then the catalog.
 func (c *Catalog) Resolve(ctx context.Context, ref string, opts ...Option) (*Resolved, error) {
-	local := &Catalog{tasks: map[string]*Definition{}, pipelines: map[string]*Definition{}}
+	local := &Catalog{tasks: map[string]*Definition{}, pipelines: map[string]*Definition{}, stepActions: map[string]*Definition{}}
 	var p *Definition
 	if strings.ContainsRune(ref, '/') || isYAML(ref) {
 		if _, err := os.Stat(ref); err != nil {
@@ -148,6 +156,9 @@ func (c *Catalog) Resolve(ctx context.Context, ref string, opts ...Option) (*Res
 		}
 		r.Tasks[pt.TaskRef.Name] = t
 	}
+	if err := c.resolveStepActions(r, local); err != nil {
+		return nil, err
+	}
 	r.Digest = closureDigest(r)
 	return r, nil
 }
@@ -161,10 +172,12 @@ func (r *Resolved) TaskSpec(pt *v1.PipelineTask) (*v1.TaskSpec, *Definition) {
 	return &d.Task.Spec, d
 }
 
-// Definitions returns the pipeline and its tasks, sorted by kind and name.
+// Definitions returns the pipeline, its tasks and its StepActions, each
+// kind sorted by name.
 func (r *Resolved) Definitions() []*Definition {
 	out := []*Definition{r.Pipeline}
-	return append(out, sorted(r.Tasks)...)
+	out = append(out, sorted(r.Tasks)...)
+	return append(out, sorted(r.StepActions)...)
 }
 
 func closureDigest(r *Resolved) string {

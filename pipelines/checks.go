@@ -45,6 +45,12 @@ type imageUse struct{ field, image string }
 // stepImages lists every image the definition would run, with its field path.
 func stepImages(d *Definition) []imageUse {
 	var out []imageUse
+	if d.StepAction != nil {
+		if img := d.StepAction.Spec.Image; img != "" {
+			out = append(out, imageUse{"spec.image", img})
+		}
+		return out
+	}
 	addTask := func(prefix string, ts *v1.TaskSpec) {
 		if ts.StepTemplate != nil && ts.StepTemplate.Image != "" {
 			out = append(out, imageUse{prefix + "stepTemplate.image", ts.StepTemplate.Image})
@@ -153,37 +159,25 @@ func checkPipelineTask(p string, pt *v1.PipelineTask) error {
 }
 
 func checkTaskSpec(p string, ts *v1.TaskSpec) error {
+	if err := checkTaskExtras(p, ts); err != nil {
+		return err
+	}
 	switch {
 	case len(ts.Sidecars) > 0:
 		return unsupported(p+"sidecars", "sidecars")
-	case len(ts.Volumes) > 0:
-		return unsupported(p+"volumes", "volumes (use workspaces)")
-	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0):
-		return unsupported(p+"stepTemplate", "volumeMounts and envFrom in stepTemplate")
 	}
 	if ts.StepTemplate != nil {
 		if err := checkSecurityContext(p+"stepTemplate.", ts.StepTemplate.SecurityContext); err != nil {
 			return err
 		}
 	}
-	for i, r := range ts.Results {
-		if r.Value != nil {
-			return unsupported(fmt.Sprintf("%sresults[%d].value", p, i), "results taken from step results")
-		}
-	}
 	for i, s := range ts.Steps {
 		sp := fmt.Sprintf("%ssteps[%d].", p, i)
 		switch {
-		case s.Ref != nil:
-			return unsupported(sp+"ref", "StepActions")
-		case len(s.VolumeMounts) > 0:
-			return unsupported(sp+"volumeMounts", "volume mounts (use workspaces)")
 		case len(s.VolumeDevices) > 0:
 			return unsupported(sp+"volumeDevices", "devices")
 		case len(s.EnvFrom) > 0:
 			return unsupported(sp+"envFrom", "environment from ConfigMaps or Secrets")
-		case len(s.Results) > 0:
-			return unsupported(sp+"results", "step results")
 		case s.StdoutConfig != nil || s.StderrConfig != nil:
 			return unsupported(sp+"stdoutConfig", "redirecting step output")
 		case len(s.Workspaces) > 0:

@@ -26,7 +26,7 @@ import (
 // Definition is one Tekton object from a YAML document, converted to v1,
 // defaulted and validated.
 type Definition struct {
-	// Kind is "Task" or "Pipeline".
+	// Kind is "Task", "Pipeline" or "StepAction".
 	Kind string
 	// Name is metadata.name.
 	Name string
@@ -43,6 +43,9 @@ type Definition struct {
 	Task *v1.Task
 	// Pipeline is set when Kind is "Pipeline".
 	Pipeline *v1.Pipeline
+	// StepAction is set when Kind is "StepAction" (tekton.dev/v1beta1;
+	// v1alpha1 converted).
+	StepAction *v1beta1.StepAction
 }
 
 // Error is a problem with a definition: the file, the object and the field
@@ -146,6 +149,9 @@ func parseDocument(ctx context.Context, file string, index int, doc []byte, o *o
 	if tm.Metadata.Name == "" {
 		return nil, fail("metadata.name", "missing", "give the object a name")
 	}
+	if tm.Kind == StepActionKind {
+		return parseStepAction(ctx, file, tm.APIVersion, doc, &Definition{Kind: tm.Kind, Name: tm.Metadata.Name, File: file}, o)
+	}
 	if tm.APIVersion != "tekton.dev/v1" && tm.APIVersion != "tekton.dev/v1beta1" {
 		return nil, fail("apiVersion", fmt.Sprintf("unsupported apiVersion %q", tm.APIVersion), "use tekton.dev/v1 or tekton.dev/v1beta1")
 	}
@@ -157,7 +163,7 @@ func parseDocument(ctx context.Context, file string, index int, doc []byte, o *o
 	case "Pipeline":
 		d.Pipeline, err = decodePipeline(ctx, tm.APIVersion, doc)
 	default:
-		return nil, fail("kind", fmt.Sprintf("unsupported kind %q", tm.Kind), "accord runs Tekton Task and Pipeline definitions")
+		return nil, fail("kind", fmt.Sprintf("unsupported kind %q", tm.Kind), "accord runs Tekton Task and Pipeline definitions (and the StepActions their steps reference)")
 	}
 	if err != nil {
 		return nil, decodeError(file, obj, doc, err)
@@ -288,9 +294,13 @@ func validationError(file, obj string, err error) error {
 func canonicalDigest(d *Definition) (string, error) {
 	var spec any
 	var meta metav1.ObjectMeta
-	if d.Task != nil {
+	apiVersion := "tekton.dev/v1"
+	switch {
+	case d.StepAction != nil:
+		spec, meta, apiVersion = d.StepAction.Spec, d.StepAction.ObjectMeta, "tekton.dev/v1beta1"
+	case d.Task != nil:
 		spec, meta = d.Task.Spec, d.Task.ObjectMeta
-	} else {
+	default:
 		spec, meta = d.Pipeline.Spec, d.Pipeline.ObjectMeta
 	}
 	annotations := map[string]string{}
@@ -306,7 +316,7 @@ func canonicalDigest(d *Definition) (string, error) {
 		Labels      map[string]string `json:"labels,omitempty"`
 		Annotations map[string]string `json:"annotations,omitempty"`
 		Spec        any               `json:"spec"`
-	}{"tekton.dev/v1", d.Kind, d.Name, meta.Labels, annotations, spec})
+	}{apiVersion, d.Kind, d.Name, meta.Labels, annotations, spec})
 	if err != nil {
 		return "", fmt.Errorf("encoding %s %s for its digest: %w", d.Kind, d.Name, err)
 	}

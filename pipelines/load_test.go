@@ -36,6 +36,27 @@ func task(spec, step string) string {
 		step
 }
 
+// stepAction returns a StepAction named sa of apiVersion with a param and
+// a result, as the public catalog writes them; extra is more YAML lines for
+// its spec.
+func stepAction(apiVersion, extra string) string {
+	return "apiVersion: " + apiVersion + "\n" +
+		"kind: StepAction\n" +
+		"metadata:\n" +
+		"  name: sa\n" +
+		"spec:\n" +
+		"  params:\n" +
+		"    - name: greeting\n" +
+		"      default: hello\n" +
+		"  results:\n" +
+		"    - name: said\n" +
+		"  image: " + pinnedImage + "\n" +
+		"  env:\n" +
+		"    - {name: GREETING, value: $(params.greeting)}\n" +
+		"  script: echo \"$GREETING\" | tee $(step.results.said.path)\n" +
+		extra
+}
+
 // pipeline returns a tekton.dev/v1 Pipeline named p with the given tasks
 // (YAML list items indented by four spaces).
 func pipeline(tasks string) string {
@@ -180,10 +201,38 @@ var badInputs = []badInput{
 		fix:  unsupportedFix,
 	},
 	{
-		name: "volumes",
-		yaml: task("  volumes:\n    - name: v\n      emptyDir: {}\n", ""),
-		want: where{Object: `Task "t"`, Field: "spec.volumes"},
-		msg:  "volumes (use workspaces)",
+		name: "volume of type hostPath",
+		yaml: task("  volumes:\n    - name: ok\n      emptyDir: {}\n    - name: v\n      hostPath: {path: /var/run/docker.sock}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.volumes[1].hostPath"},
+		msg:  "volumes of type hostPath (a step never sees the host's files)",
+		fix:  "emptyDir",
+	},
+	{
+		name: "volume of type secret",
+		yaml: task("  volumes:\n    - name: v\n      secret: {secretName: docker-config}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.volumes[0].secret"},
+		msg:  "secrets never enter accord's sandbox",
+		fix:  "emptyDir",
+	},
+	{
+		name: "volume of type configMap",
+		yaml: task("  volumes:\n    - name: v\n      configMap: {name: settings}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.volumes[0].configMap"},
+		msg:  "volumes of type configMap",
+		fix:  "workspace",
+	},
+	{
+		name: "volume of type persistentVolumeClaim",
+		yaml: task("  volumes:\n    - name: v\n      persistentVolumeClaim: {claimName: cache}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.volumes[0].persistentVolumeClaim"},
+		msg:  "use a workspace",
+		fix:  "workspace",
+	},
+	{
+		name: "emptyDir sizeLimit",
+		yaml: task("  volumes:\n    - name: v\n      emptyDir: {sizeLimit: 1Gi}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.volumes[0].emptyDir.sizeLimit"},
+		msg:  "accord cannot enforce it",
 		fix:  unsupportedFix,
 	},
 	{
@@ -192,6 +241,147 @@ var badInputs = []badInput{
 		want: where{Object: `Task "t"`, Field: "spec.steps[0].securityContext.privileged"},
 		msg:  "privileged steps",
 		fix:  unsupportedFix,
+	},
+	{
+		name: "volume name is not a DNS label",
+		yaml: task("  volumes:\n    - name: ../up\n      emptyDir: {}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.volumes[0].name"},
+		msg:  `volume name "../up" is not a DNS label`,
+		fix:  "lower-case letters",
+	},
+	{
+		name: "volumeMount of an undeclared volume",
+		yaml: task("  volumes:\n    - name: cache\n      emptyDir: {}\n", "      volumeMounts:\n        - {name: cache, mountPath: /cache}\n        - {name: cahce, mountPath: /cache2}\n"),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].volumeMounts[1].name"},
+		msg:  `no volume "cahce" in the task`,
+		fix:  "declare it in the task's volumes",
+	},
+	{
+		name: "stepTemplate volumeMount of an undeclared volume",
+		yaml: task("  stepTemplate:\n    volumeMounts:\n      - {name: cache, mountPath: /cache}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.stepTemplate.volumeMounts[0].name"},
+		msg:  `no volume "cache" in the task`,
+		fix:  "declare it in the task's volumes",
+	},
+	{
+		name: "volumeMount subPath out of the volume",
+		yaml: task("  volumes:\n    - name: cache\n      emptyDir: {}\n", "      volumeMounts:\n        - {name: cache, mountPath: /cache, subPath: a/../../up}\n"),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].volumeMounts[0].subPath"},
+		msg:  `subPath "a/../../up" has a '..' component`,
+		fix:  "relative path inside the volume",
+	},
+	{
+		name: "volumeMount absolute subPath",
+		yaml: task("  volumes:\n    - name: cache\n      emptyDir: {}\n", "      volumeMounts:\n        - {name: cache, mountPath: /cache, subPath: /etc}\n"),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].volumeMounts[0].subPath"},
+		msg:  `subPath "/etc" is absolute`,
+		fix:  "relative path inside the volume",
+	},
+	{
+		name: "volumeMount subPathExpr",
+		yaml: task("  volumes:\n    - name: cache\n      emptyDir: {}\n", "      volumeMounts:\n        - {name: cache, mountPath: /cache, subPathExpr: $(POD_NAME)}\n"),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].volumeMounts[0].subPathExpr"},
+		msg:  "subPathExpr",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "volumeMount mountPropagation",
+		yaml: task("  volumes:\n    - name: cache\n      emptyDir: {}\n", "      volumeMounts:\n        - {name: cache, mountPath: /cache, mountPropagation: Bidirectional}\n"),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].volumeMounts[0].mountPropagation"},
+		msg:  "mount propagation",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "stepTemplate envFrom",
+		yaml: task("  stepTemplate:\n    envFrom:\n      - secretRef: {name: creds}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.stepTemplate.envFrom"},
+		msg:  "environment from ConfigMaps or Secrets",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "stepTemplate env valueFrom",
+		yaml: task("  stepTemplate:\n    env:\n      - name: TOKEN\n        valueFrom:\n          secretKeyRef: {name: s, key: k}\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.stepTemplate.env[0].valueFrom"},
+		msg:  "environment from Secrets",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "stepTemplate volumeDevices in an inline taskSpec",
+		yaml: pipeline("    - name: a\n      taskSpec:\n        stepTemplate:\n          volumeDevices: [{name: d, devicePath: /dev/xvda}]\n        steps:\n          - {name: s, image: '" + pinnedImage + "', script: echo}\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].taskSpec.stepTemplate.volumeDevices"},
+		msg:  "devices",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "StepAction ref with a resolver",
+		yaml: "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  steps:\n    - name: s\n      ref:\n        resolver: git\n        params:\n          - {name: url, value: https://example.com/actions.git}\n",
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].ref.resolver"},
+		msg:  "remote resolution of StepActions",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "step when with CEL (refused by accord)",
+		yaml: task("", "      when:\n        - cel: \"'a' == 'a'\"\n"),
+		ctx:  celEnabled,
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].when[0].cel"},
+		msg:  "CEL in a step's when expressions",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "task result from a step that does not exist",
+		yaml: task("  results:\n    - name: r\n      value: $(steps.nope.results.x)\n", "      results: [{name: x}]\n"),
+		want: where{Object: `Task "t"`, Field: "spec.results[0].value"},
+		msg:  `no step "nope" in the task`,
+		fix:  "name a step of the task",
+	},
+	{
+		name: "task result from an undeclared step result",
+		yaml: task("  results:\n    - name: r\n      value: $(steps.s.results.y)\n", "      results: [{name: x}]\n"),
+		want: where{Object: `Task "t"`, Field: "spec.results[0].value"},
+		msg:  `step "s" declares no result "y"`,
+		fix:  "add `results: [{name: y}]` to step \"s\"",
+	},
+	{
+		name: "Tekton: step result used in a script",
+		yaml: "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  steps:\n    - name: a\n      image: " + pinnedImage + "\n      results: [{name: x}]\n      script: echo hi > $(step.results.x.path)\n    - name: b\n      image: " + pinnedImage + "\n      script: echo $(steps.a.results.x)\n",
+		want: where{Object: `Task "t"`, Field: "spec.steps[1].script"},
+		msg:  "stepResult substitutions are only allowed in env, command and args",
+		fix:  "Tekton v1 API reference",
+	},
+	{
+		name: "StepAction: wrong apiVersion",
+		yaml: stepAction("tekton.dev/v1", ""),
+		want: where{Object: `StepAction "sa"`, Field: "apiVersion"},
+		msg:  `unsupported apiVersion "tekton.dev/v1" for a StepAction`,
+		fix:  "tekton.dev/v1beta1",
+	},
+	{
+		name: "StepAction: unpinned image",
+		yaml: strings.Replace(stepAction("tekton.dev/v1beta1", ""), pinnedImage, "golang:1.22", 1),
+		want: where{Object: `StepAction "sa"`, Field: "spec.image"},
+		msg:  `image "golang:1.22" is not pinned by digest`,
+		fix:  "golang@sha256:<digest>",
+	},
+	{
+		name: "StepAction: unknown field",
+		yaml: stepAction("tekton.dev/v1alpha1", "  sidecars: []\n"),
+		want: where{Object: `StepAction "sa"`, Field: "sidecars (line 15 of the document)"},
+		msg:  `unknown field "sidecars"`,
+		fix:  "remove or rename the field",
+	},
+	{
+		name: "StepAction: volumeMount subPathExpr",
+		yaml: strings.Replace(stepAction("tekton.dev/v1beta1", "  volumeMounts:\n    - {name: $(params.cache), mountPath: /cache, subPathExpr: x}\n"), "  params:\n", "  params:\n    - name: cache\n", 1),
+		want: where{Object: `StepAction "sa"`, Field: "spec.volumeMounts[0].subPathExpr"},
+		msg:  "subPathExpr",
+		fix:  unsupportedFix,
+	},
+	{
+		name: "Tekton: StepAction param used in its script",
+		yaml: strings.Replace(stepAction("tekton.dev/v1beta1", ""), "echo \"$GREETING\"", "echo $(params.greeting)", 1),
+		want: where{Object: `StepAction "sa"`, Field: "spec.script"},
+		msg:  "param substitution in scripts is not allowed",
+		fix:  "Tekton v1 API reference",
 	},
 	{
 		name: "step env valueFrom",
@@ -871,6 +1061,10 @@ func FuzzParse(f *testing.F) {
 			case "Pipeline":
 				if d.Pipeline == nil || d.Task != nil {
 					t.Errorf("Pipeline %q: Task=%v Pipeline=%v", d.Name, d.Task != nil, d.Pipeline != nil)
+				}
+			case StepActionKind:
+				if d.StepAction == nil || d.Task != nil || d.Pipeline != nil {
+					t.Errorf("StepAction %q: StepAction=%v Task=%v Pipeline=%v", d.Name, d.StepAction != nil, d.Task != nil, d.Pipeline != nil)
 				}
 			default:
 				t.Errorf("kind %q accepted", d.Kind)

@@ -33,6 +33,7 @@ func LayoutSteps(r *pipelines.Resolved, cmds engine.StepCommands) ([]attest.Layo
 		for _, name := range order {
 			pt := byName[name]
 			ts, _ := r.TaskSpec(pt)
+			ts = r.WithStepActions(ts)
 			ro, rw := workspacePrefixes(pt, ts)
 			for i, s := range ts.Steps {
 				sn := s.Name

@@ -33,6 +33,8 @@ type bind struct {
 	// chown: the step is handed the workspace first (handWorkspaces), so
 	// it is locked exclusively.
 	chown bool
+	// vol is the task's emptyDir volume that root is (see volumeBinds).
+	vol string
 }
 
 // fs is the bind as readers of the run's result see it: rel beneath
@@ -63,6 +65,9 @@ func (r *run) owner() *beneath.Owner {
 // to the steps' owner.
 func (r *run) openBind(task string, b bind, rel string, create bool) (*os.File, error) {
 	d, err := r.openBeneath(b, rel, create)
+	if err != nil && b.vol != "" {
+		return nil, volumeErr(task, b, err)
+	}
 	if err != nil {
 		what := fmt.Sprintf("pipeline task %q: workspace %q", task, b.name)
 		if b.rel != "" {

@@ -80,7 +80,7 @@ func (r *run) prefetchImages(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return r.prefetchStepActionImages(ctx, seen)
 }
 
 // runStep runs one step in a fresh container.

@@ -159,6 +159,10 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	if pt.TaskRef != nil {
 		taskName = pt.TaskRef.Name
 	}
+	spec, err := r.resolveStepActions(ctx, spec, trun)
+	if err != nil {
+		return err
+	}
 	if err := taskrun.ValidateResolvedTask(ctx, pt.Params, nil, &trr.ResolvedTask{TaskName: taskName, TaskSpec: spec}); err != nil {
 		return fmt.Errorf("%w\n  fix: pass the task's params in the pipeline's tasks[].params", err)
 	}
@@ -181,6 +185,7 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	ts = trr.ApplyContexts(ts, taskName, trun)
 	ts = trr.ApplyWorkspaces(ctx, ts, ts.Workspaces, bindings, vols)
 	ts = trr.ApplyResults(ts)
+	ts = trr.ApplyStepExitCodePath(ts)
 	steps, err := v1.MergeStepsWithStepTemplate(ts.StepTemplate, ts.Steps)
 	if err != nil {
 		return fmt.Errorf("applying stepTemplate: %w", err)
@@ -191,6 +196,10 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 		}
 	}
 	if err := r.handOver(filepath.Join(dir, "results"), filepath.Join(dir, "home")); err != nil {
+		return err
+	}
+	tv, err := r.makeTaskDirs(pt.Name, dir, ts.Volumes, steps)
+	if err != nil {
 		return err
 	}
 	for _, m := range []sandbox.Mount{
@@ -205,7 +214,7 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 		resultNames = append(resultNames, d.Name)
 	}
 	for i := range steps {
-		sr, err := r.runStep(ctx, pt.Name, i, &steps[i], dir, binds, out.Network)
+		sr, err := r.runTaskStep(ctx, pt.Name, i, &steps[i], dir, binds, tv, out.Network)
 		if err == nil && (sr.ExitCode == 0 || steps[i].OnError == v1.Continue) {
 			// A step that left a result accord will not read fails the
 			// task, naming the step.
@@ -228,7 +237,7 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 			return fmt.Errorf("step %q exited with code %d\n  fix: see the step's output above (run with --keep to inspect its workspaces)", steps[i].Name, sr.ExitCode)
 		}
 	}
-	out.Results, err = readResults(filepath.Join(dir, "results"), ts.Results)
+	out.Results, err = taskResults(dir, ts.Results, steps)
 	if err != nil {
 		return err
 	}
