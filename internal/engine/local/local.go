@@ -95,6 +95,9 @@ type run struct {
 	state   map[string]*prr.ResolvedPipelineTask
 	results map[string]*engine.TaskResult
 	wsLocks map[string]*sync.RWMutex // see lockWorkspaces
+
+	matrixRuns map[string][]*engine.TaskResult // matrixed pipeline task -> its runs, in fan-out order
+	slots      chan struct{}                   // one per TaskRun running: see takeSlot
 }
 
 // Run implements [engine.Executor]. The result's workspaces stay until
@@ -133,7 +136,8 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 		return nil, err
 	}
 	r := &run{e: e, b: b, dir: filepath.Join(e.workDir, b.ID), workspaces: map[string]string{},
-		state: map[string]*prr.ResolvedPipelineTask{}, results: map[string]*engine.TaskResult{}}
+		state: map[string]*prr.ResolvedPipelineTask{}, results: map[string]*engine.TaskResult{},
+		matrixRuns: map[string][]*engine.TaskResult{}, slots: make(chan struct{}, e.parallel)}
 	r.pr = &v1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: b.ID, Namespace: "accord", UID: types.UID("accord-" + b.ID)}, Spec: v1.PipelineRunSpec{Params: b.Params}}
 	for _, w := range spec.Workspaces {
 		dir := filepath.Join(r.dir, "ws", w.Name)
@@ -172,6 +176,9 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 	if err := r.checkWorkspaces(); err != nil {
 		return nil, err
 	}
+	if err := r.checkMatrices(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.prefetchImages(ctx); err != nil {
 		return nil, err
 	}
@@ -190,7 +197,7 @@ func (r *run) checkWorkspaces() error {
 			return err
 		}
 		given := map[string]bool{}
-		for _, p := range pt.Params {
+		for _, p := range append(append(v1.Params{}, pt.Params...), pt.Matrix.GetAllParams()...) {
 			given[p.Name] = true
 		}
 		for _, ps := range spec.Params {
@@ -251,6 +258,12 @@ func (r *run) execute(ctx context.Context) *engine.Result {
 	}
 	res := &engine.Result{Succeeded: !failed}
 	for _, pt := range append(append([]v1.PipelineTask{}, r.spec.Tasks...), r.spec.Finally...) {
+		if runs, ok := r.matrixRuns[pt.Name]; ok {
+			for _, tr := range runs {
+				res.Tasks = append(res.Tasks, *tr)
+			}
+			continue
+		}
 		if tr, ok := r.results[pt.Name]; ok {
 			res.Tasks = append(res.Tasks, *tr)
 		}
