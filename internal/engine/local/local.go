@@ -98,6 +98,7 @@ type run struct {
 
 	matrixRuns map[string][]*engine.TaskResult // matrixed pipeline task -> its runs, in fan-out order
 	slots      chan struct{}                   // one per TaskRun running: see takeSlot
+	celMarker  string                          // starts the probes of CEL when expressions: see probeCEL
 }
 
 // Run implements [engine.Executor]. The result's workspaces stay until
@@ -138,6 +139,13 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 	r := &run{e: e, b: b, dir: filepath.Join(e.workDir, b.ID), workspaces: map[string]string{},
 		state: map[string]*prr.ResolvedPipelineTask{}, results: map[string]*engine.TaskResult{},
 		matrixRuns: map[string][]*engine.TaskResult{}, slots: make(chan struct{}, e.parallel)}
+	var err error
+	if r.celMarker, err = newCELProbe(); err != nil {
+		return nil, err
+	}
+	if err := probeCEL(spec, r.celMarker); err != nil {
+		return nil, err
+	}
 	r.pr = &v1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: b.ID, Namespace: "accord", UID: types.UID("accord-" + b.ID)}, Spec: v1.PipelineRunSpec{Params: b.Params}}
 	for _, w := range spec.Workspaces {
 		dir := filepath.Join(r.dir, "ws", w.Name)

@@ -1,6 +1,8 @@
 package local_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/engine/local"
 )
 
 // crossPipeline fans a build out over platforms (a pipeline param) and
@@ -176,5 +179,238 @@ func TestMatrixFanOut(t *testing.T) {
 	started := rec.startedTasks()
 	if len(started) != 6 || started[5] != "collect" {
 		t.Errorf("observer saw tasks start: %v", started)
+	}
+}
+
+// notesPipeline is written as the catalog writes v1beta1: a Task with
+// params with defaults, and a Pipeline whose task fans out by an
+// include-only matrix (explicit combinations, no matrix.params) and takes
+// one param as a plain param.
+const notesPipeline = `
+apiVersion: tekton.dev/v1beta1
+kind: Task
+metadata:
+  name: release-notes
+  labels:
+    app.kubernetes.io/version: "0.1"
+spec:
+  params:
+    - name: lang
+      type: string
+      description: Language of the notes.
+    - name: title
+      type: string
+      default: Notes
+    - name: version
+      type: string
+  results:
+    - name: path
+      description: Where the notes are.
+  workspaces:
+    - name: output
+  steps:
+    - name: write
+      image: {{IMAGE}}
+      script: |
+        #!/bin/sh
+        set -e
+        mkdir -p $(workspaces.output.path)/notes
+        printf '%s %s %s' "$(params.title)" "$(params.version)" "$(params.lang)" > $(workspaces.output.path)/notes/$(params.lang).txt
+        printf '%s' notes/$(params.lang).txt > $(results.path.path)
+---
+apiVersion: tekton.dev/v1beta1
+kind: Pipeline
+metadata:
+  name: notes
+spec:
+  workspaces:
+    - name: shared
+  tasks:
+    - name: notes
+      taskRef:
+        name: release-notes
+      params:
+        - name: version
+          value: "1.2"
+      workspaces:
+        - name: output
+          workspace: shared
+      matrix:
+        include:
+          - name: english
+            params:
+              - name: lang
+                value: en
+          - name: german
+            params:
+              - name: lang
+                value: de
+              - name: title
+                value: Hinweise
+  results:
+    - name: paths
+      value: $(tasks.notes.results.path[*])
+`
+
+// TestMatrixIncludeOnlyV1beta1: a v1beta1 pipeline whose matrix has only
+// explicit combinations runs one TaskRun per include, in order.
+func TestMatrixIncludeOnlyV1beta1(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, notesPipeline, nil)
+	res := f.run(t, b)
+	if !res.Succeeded {
+		t.Fatalf("build failed: %s (%v)", res.Reason, statuses(res))
+	}
+	if diff := cmp.Diff(map[string]engine.Status{"notes-0": engine.Succeeded, "notes-1": engine.Succeeded}, statuses(res)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(matrixParams("lang", "de", "title", "Hinweise"), task(t, res, "notes-1").Matrix.Params); diff != "" {
+		t.Errorf("second combination (-want +got):\n%s", diff)
+	}
+	got := readTree(t, wsFS(t, task(t, res, "notes-0"), "/workspace/output"))
+	want := map[string]string{"notes/en.txt": "Notes 1.2 en", "notes/de.txt": "Hinweise 1.2 de"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("workspace (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]v1.PipelineRunResult{pipelineResult("paths", *v1.NewStructuredValues("notes/en.txt", "notes/de.txt"))}, res.Results); diff != "" {
+		t.Errorf("pipeline results (-want +got):\n%s", diff)
+	}
+}
+
+// matrixEdgePipeline: one run of a matrix fails (the others still run, as
+// Tekton runs all the TaskRuns it created); a matrix whose array param is
+// empty is skipped, and so is the task that uses its results.
+const matrixEdgePipeline = `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: edges
+spec:
+  params:
+    - name: none
+      type: array
+      default: []
+  tasks:
+    - name: empty
+      matrix:
+        params:
+          - name: v
+            value: $(params.none[*])
+      taskSpec:
+        params: [{name: v}]
+        results: [{name: r}]
+        steps:
+          - image: {{IMAGE}}
+            script: printf '%s' "$(params.v)" > $(results.r.path)
+    - name: uses-empty
+      params:
+        - name: all
+          value: $(tasks.empty.results.r[*])
+      taskSpec:
+        params: [{name: all, type: array}]
+        steps:
+          - image: {{IMAGE}}
+            script: echo never
+    - name: some-fail
+      matrix:
+        params:
+          - name: code
+            value: ["0", "3", "0"]
+      taskSpec:
+        params: [{name: code}]
+        steps:
+          - name: exit
+            image: {{IMAGE}}
+            script: exit $(params.code)
+`
+
+func TestMatrixFailedRunAndEmptyArray(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, matrixEdgePipeline, nil)
+	res := f.run(t, b, local.WithParallel(1))
+	if res.Succeeded {
+		t.Fatal("build succeeded with a failing run")
+	}
+	want := map[string]engine.Status{"empty": engine.Skipped, "uses-empty": engine.Skipped,
+		"some-fail-0": engine.Succeeded, "some-fail-1": engine.Failed, "some-fail-2": engine.Succeeded}
+	if diff := cmp.Diff(want, statuses(res)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if r := task(t, res, "empty").Reason; !strings.Contains(r, "Matrix Parameters have an empty array (v)") {
+		t.Errorf("empty: reason %q", r)
+	}
+	if want := `task "some-fail-1" failed: step "exit" exited with code 3`; !strings.HasPrefix(res.Reason, want) {
+		t.Errorf("Reason = %q, want it to start with %q", res.Reason, want)
+	}
+}
+
+// TestMatrixInputErrors: a matrix that Tekton refuses once the params are
+// applied is an InputError before any task runs.
+func TestMatrixInputErrors(t *testing.T) {
+	f := newFixture(t)
+	many := make([]string, 17)
+	for i := range many {
+		many[i] = string(rune('a' + i))
+	}
+	const tooMany = `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: many
+spec:
+  params:
+    - name: xs
+      type: array
+  tasks:
+    - name: fan
+      matrix:
+        params:
+          - name: x
+            value: $(params.xs[*])
+          - name: z
+            value: $(params.xs[*])
+      taskSpec:
+        params: [{name: x}, {name: z}]
+        steps:
+          - image: {{IMAGE}}
+            script: exit 1
+`
+	const arrayParam = `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: arrayparam
+spec:
+  tasks:
+    - name: fan
+      matrix:
+        params:
+          - name: x
+            value: [a, b]
+      taskSpec:
+        params: [{name: x, type: array}]
+        steps:
+          - image: {{IMAGE}}
+            script: exit 1
+`
+	for _, tc := range []struct {
+		name, yaml string
+		params     v1.Params
+		want       string
+	}{
+		{"more than 256 combinations", tooMany, v1.Params{{Name: "xs", Value: *v1.NewStructuredValues(many[0], many[1:]...)}}, `pipeline task "fan": matrix fans out into 289 runs, more than Tekton's limit of 256`},
+		{"a matrix param the task takes as an array", arrayParam, nil, `pipeline task "fan": invalid input params for task fan: param types don't match the user-specified type: [x]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, rec := f.build(t, tc.yaml, tc.params)
+			_, err := f.executor().Run(context.Background(), b)
+			var ie *local.InputError
+			if !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "fix: ") {
+				t.Fatalf("err = %v, want an InputError containing %q and a fix", err, tc.want)
+			}
+			if s := rec.startedTasks(); len(s) != 0 {
+				t.Errorf("tasks started: %v", s)
+			}
+		})
 	}
 }
