@@ -36,7 +36,7 @@ import (
 
 // takeSlot waits for one of the executor's parallel slots and returns the
 // function that gives it back. Every TaskRun holds one while it runs, so a
-// fan-out runs no more containers at once than the parallel limit.
+// fan-out runs no more TaskRuns at once than the parallel limit.
 func (r *run) takeSlot() (release func()) {
 	r.slots <- struct{}{}
 	return func() { <-r.slots }
@@ -129,10 +129,12 @@ func (r *run) runMatrix(ctx context.Context, pt *v1.PipelineTask, agg *engine.Ta
 		one := pt.DeepCopy()
 		one.Name, one.Matrix = runs[i].Name, nil
 		one.Params = append(append(v1.Params{}, combos[i]...), pt.Params...)
+		release := r.takeSlot()
 		runs[i].Start = time.Now()
 		r.runTaskRun(ctx, one, runs[i])
 		runs[i].Duration = time.Since(runs[i].Start)
 		runs[i].Seconds = round(runs[i].Duration)
+		release()
 		if obs := r.b.Observer; obs != nil {
 			obs.TaskFinished(*runs[i])
 		}

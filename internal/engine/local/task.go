@@ -91,14 +91,14 @@ func (r *run) runPipelineTask(ctx context.Context, name string, finally bool) {
 		r.runMatrix(ctx, pt, tr)
 		return
 	}
+	defer r.takeSlot()()
 	r.runTaskRun(ctx, pt, tr)
 }
 
 // runTaskRun runs the pipeline task pt (its params and results resolved)
 // as one TaskRun and fills tr, as Tekton runs a TaskRun: pt.Name names the
-// run (a run of a matrixed task has its own name).
+// run (a run of a matrixed task has its own name). The caller holds a slot.
 func (r *run) runTaskRun(ctx context.Context, pt *v1.PipelineTask, tr *engine.TaskResult) {
-	defer r.takeSlot()()
 	name := pt.Name
 	spec, def := r.b.Pipeline.TaskSpec(pt)
 	if def != nil {
