@@ -414,3 +414,90 @@ spec:
 		})
 	}
 }
+
+// fedPipeline fans out by an array result of an earlier task, and again
+// by the aggregated results of that fan-out.
+const fedPipeline = `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: fed
+spec:
+  params:
+    - name: count
+      default: "3"
+  tasks:
+    - name: list
+      params:
+        - {name: count, value: $(params.count)}
+      taskSpec:
+        params: [{name: count}]
+        results:
+          - {name: items, type: array}
+        steps:
+          - image: {{IMAGE}}
+            script: |
+              i=0; sep=; printf '[' > $(results.items.path)
+              while [ $i -lt $(params.count) ]; do printf '%s"i%d"' "$sep" $i >> $(results.items.path); sep=,; i=$((i + 1)); done
+              printf ']' >> $(results.items.path)
+    - name: fan
+      matrix:
+        params:
+          - name: item
+            value: $(tasks.list.results.items[*])
+          - name: again
+            value: $(tasks.list.results.items[*])
+      taskSpec:
+        params: [{name: item}, {name: again}]
+        results: [{name: out}]
+        steps:
+          - image: {{IMAGE}}
+            script: printf '%s.%s' $(params.item) $(params.again) > $(results.out.path)
+    - name: refan
+      matrix:
+        params:
+          - name: in
+            value: $(tasks.fan.results.out[*])
+      taskSpec:
+        params: [{name: in}]
+        steps:
+          - image: {{IMAGE}}
+            script: echo $(params.in)
+`
+
+// TestMatrixFedByResults: a matrix fans out by a result array, and by the
+// aggregated results of another matrix. Results can make a matrix larger
+// than Tekton's limit, which Tekton checks only on the definition: accord
+// checks the fan-out again, once the results are in, and fails the task.
+func TestMatrixFedByResults(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, fedPipeline, v1.Params{{Name: "count", Value: str("2")}})
+	res := f.run(t, b, local.WithParallel(2))
+	if !res.Succeeded {
+		t.Fatalf("build failed: %s (%v)", res.Reason, statuses(res))
+	}
+	want := map[string]engine.Status{"list": engine.Succeeded}
+	for i := range 4 {
+		want[engine.MatrixRunName("fan", i, 4)] = engine.Succeeded
+		want[engine.MatrixRunName("refan", i, 4)] = engine.Succeeded
+	}
+	if diff := cmp.Diff(want, statuses(res)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(matrixParams("in", "i1.i0"), task(t, res, "refan-1").Matrix.Params); diff != "" {
+		t.Errorf("refan-1 params (-want +got):\n%s", diff)
+	}
+
+	b, rec := f.build(t, fedPipeline, v1.Params{{Name: "count", Value: str("17")}})
+	res = f.run(t, b)
+	if res.Succeeded {
+		t.Fatal("a fan-out into 289 runs succeeded")
+	}
+	fan := task(t, res, "fan")
+	if fan.Status != engine.Failed || !strings.Contains(fan.Reason, "matrix fans out into 289 runs, more than Tekton's limit of 256") {
+		t.Errorf("fan: %s, %q", fan.Status, fan.Reason)
+	}
+	if s := rec.startedTasks(); len(s) != 1 {
+		t.Errorf("started %v, want only list", s)
+	}
+}
