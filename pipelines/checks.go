@@ -117,6 +117,9 @@ func checkSupported(d *Definition) error {
 		return checkTaskSpec("spec.", &d.Task.Spec)
 	}
 	ps := &d.Pipeline.Spec
+	if err := checkMatrixNames(ps); err != nil {
+		return err
+	}
 	for i, pt := range ps.Tasks {
 		if err := checkPipelineTask(fmt.Sprintf("spec.tasks[%d].", i), &pt); err != nil {
 			return err
@@ -132,8 +135,6 @@ func checkSupported(d *Definition) error {
 
 func checkPipelineTask(p string, pt *v1.PipelineTask) error {
 	switch {
-	case pt.Matrix != nil:
-		return unsupported(p+"matrix", "matrix fan-out")
 	case pt.PipelineRef != nil || pt.PipelineSpec != nil:
 		return unsupported(p+"pipelineRef", "pipelines in pipelines")
 	case pt.Retries != 0:
@@ -146,11 +147,6 @@ func checkPipelineTask(p string, pt *v1.PipelineTask) error {
 		return unsupported(p+"taskRef.kind", fmt.Sprintf("kind %q (only Task)", pt.TaskRef.Kind))
 	case pt.TaskRef != nil && pt.TaskRef.APIVersion != "":
 		return unsupported(p+"taskRef.apiVersion", "custom tasks")
-	}
-	for i, w := range pt.When {
-		if w.CEL != "" {
-			return unsupported(fmt.Sprintf("%swhen[%d].cel", p, i), "CEL when expressions")
-		}
 	}
 	if pt.TaskSpec != nil {
 		return checkTaskSpec(p+"taskSpec.", &pt.TaskSpec.TaskSpec)

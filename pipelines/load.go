@@ -156,6 +156,7 @@ func parseDocument(ctx context.Context, file string, index int, doc []byte, o *o
 		return nil, fail("apiVersion", fmt.Sprintf("unsupported apiVersion %q", tm.APIVersion), "use tekton.dev/v1 or tekton.dev/v1beta1")
 	}
 	d := &Definition{Kind: tm.Kind, Name: tm.Metadata.Name, File: file}
+	ctx = tektonContext(ctx)
 	var err error
 	switch tm.Kind {
 	case "Task":
@@ -167,6 +168,9 @@ func parseDocument(ctx context.Context, file string, index int, doc []byte, o *o
 	}
 	if err != nil {
 		return nil, decodeError(file, obj, doc, err)
+	}
+	if err := checkCEL(d); err != nil {
+		return nil, validationError(file, obj, err)
 	}
 	if err := defaultAndValidate(ctx, d); err != nil {
 		return nil, validationError(file, obj, err)

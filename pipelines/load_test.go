@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/tektoncd/pipeline/pkg/apis/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -69,13 +69,13 @@ func pipeline(tasks string) string {
 		tasks
 }
 
-// celEnabled is a context whose Tekton feature flags allow CEL in when
-// expressions, so that Tekton's validation passes and accord's own check
-// is what refuses it.
-func celEnabled() context.Context {
-	cfg := config.FromContextOrDefaults(context.Background())
-	cfg.FeatureFlags.EnableCELInWhenExpression = true
-	return config.ToContext(context.Background(), cfg)
+// seq is "v0, v1, ..., v<n-1>", a YAML flow sequence's items.
+func seq(n int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = "v" + strconv.Itoa(i)
+	}
+	return strings.Join(s, ", ")
 }
 
 // where is the part of an *Error that locates the problem.
@@ -322,7 +322,6 @@ var badInputs = []badInput{
 	{
 		name: "step when with CEL (refused by accord)",
 		yaml: task("", "      when:\n        - cel: \"'a' == 'a'\"\n"),
-		ctx:  celEnabled,
 		want: where{Object: `Task "t"`, Field: "spec.steps[0].when[0].cel"},
 		msg:  "CEL in a step's when expressions",
 		fix:  unsupportedFix,
@@ -399,13 +398,6 @@ var badInputs = []badInput{
 		fix:  unsupportedFix,
 	},
 	{
-		name: "matrix",
-		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      matrix:\n        params:\n          - name: package\n            value: [a, b]\n"),
-		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].matrix"},
-		msg:  "matrix fan-out",
-		fix:  unsupportedFix,
-	},
-	{
 		name: "retries",
 		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n    - name: b\n      taskRef: {name: go-build}\n      retries: 2\n"),
 		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[1].retries"},
@@ -420,21 +412,95 @@ var badInputs = []badInput{
 		fix:  unsupportedFix,
 	},
 	{
-		// With Tekton's default feature flags, Tekton itself refuses CEL.
-		name: "CEL when (refused by Tekton's feature flags)",
-		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      when:\n        - cel: \"'a' == 'a'\"\n"),
+		name: "CEL when that does not compile",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      when:\n        - cel: \"'a' ==\"\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].when[0].cel"},
+		msg:  "invalid CEL expression \"'a' ==\":\n    ERROR: <input>:1:7: Syntax error",
+		fix:  "quote Tekton references",
+	},
+	{
+		// Tekton substitutes references into the text: unquoted, the
+		// expression is not CEL (nor is a bare CEL variable: Tekton
+		// declares none).
+		name: "CEL when with an unquoted reference",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n    - name: b\n      taskRef: {name: go-build}\n      when:\n        - cel: \"$(tasks.a.results.x) == 'y'\"\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[1].when[0].cel"},
+		msg:  "invalid CEL expression",
+		fix:  "'$(params.branch)' == 'main'",
+	},
+	{
+		name: "CEL when with an undeclared variable",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      when:\n        - cel: \"params.branch == 'main'\"\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].when[0].cel"},
+		msg:  "undeclared reference to 'params'",
+		fix:  "quote Tekton references",
+	},
+	{
+		name: "CEL when that is not a boolean",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      when:\n        - cel: \"'$(params.x)' + 'y'\"\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].when[0].cel"},
+		msg:  "gives a string, not a boolean",
+		fix:  "gives true or false",
+	},
+	{
+		name: "CEL when of a finally task",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n") +
+			"  finally:\n    - name: f\n      taskRef: {name: go-build}\n      when:\n        - cel: \"'$(tasks.status)' = 'Failed'\"\n",
+		want: where{Object: `Pipeline "p"`, Field: "spec.finally[0].when[0].cel"},
+		msg:  "invalid CEL expression",
+		fix:  "gives true or false",
+	},
+	{
+		// Tekton refuses it too, naming no field.
+		name: "CEL and input in one when expression",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      when:\n        - cel: \"'a' == 'a'\"\n          input: a\n          operator: in\n          values: [a]\n"),
 		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].when[0]"},
-		msg:  "enable-cel-in-whenexpression",
+		msg:  "sets both cel and input, operator or values",
+		fix:  "split it into two when expressions",
+	},
+	{
+		// Tekton's limit: default-max-matrix-combinations-count, 256.
+		name: "Tekton: matrix with more than 256 combinations",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      matrix:\n        params:\n          - name: package\n            value: [" + seq(17) + "]\n          - name: name\n            value: [" + seq(16) + "]\n          - name: x\n            value: [a, b]\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].matrix"},
+		msg:  "expected 0 <= 544 <= 256",
 		fix:  "Tekton v1 API reference",
 	},
 	{
-		// Even where Tekton would accept it, accord refuses it.
-		name: "CEL when (refused by accord)",
-		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      when:\n        - cel: \"'a' == 'a'\"\n"),
-		ctx:  celEnabled,
-		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].when[0].cel"},
-		msg:  "CEL when expressions",
-		fix:  unsupportedFix,
+		name: "Tekton: a param in both matrix and params",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      params:\n        - {name: package, value: x}\n      matrix:\n        params:\n          - name: package\n            value: [a, b]\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].matrix[package], spec.tasks[0].params[package]"},
+		msg:  "expected exactly one, got both",
+		fix:  "Tekton v1 API reference",
+	},
+	{
+		name: "Tekton: a matrix param twice",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      matrix:\n        params:\n          - name: package\n            value: [a, b]\n          - name: package\n            value: [c]\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[0].matrix.params[1].name"},
+		msg:  "parameter names must be unique",
+		fix:  "Tekton v1 API reference",
+	},
+	{
+		name: "Tekton: one result of a matrixed task consumed alone",
+		yaml: pipeline("    - name: a\n      taskRef: {name: go-build}\n      matrix:\n        params:\n          - name: package\n            value: [a, b]\n    - name: b\n      taskRef: {name: go-build}\n      params:\n        - {name: package, value: $(tasks.a.results.r)}\n"),
+		want: where{Object: `Pipeline "p"`, Field: ""},
+		msg:  "can only be consumed in aggregate using [*] notation",
+		fix:  "Tekton v1 API reference",
+	},
+	{
+		name: "a task named as a run of a matrixed task",
+		yaml: pipeline("    - name: build\n      taskRef: {name: go-build}\n      matrix:\n        params:\n          - name: package\n            value: [a, b]\n    - name: build-1\n      taskRef: {name: go-build}\n"),
+		want: where{Object: `Pipeline "p"`, Field: "spec.tasks[1].name"},
+		msg:  `pipeline task "build-1" has the name of a run of the matrixed task "build"`,
+		fix:  "rename one of the two tasks",
+	},
+	{
+		name: "a finally task named as a run of a matrixed task",
+		yaml: pipeline("    - name: build\n      taskRef: {name: go-build}\n      matrix:\n        include:\n          - name: one\n            params:\n              - {name: package, value: a}\n") +
+			"  finally:\n    - name: build-0\n      taskRef: {name: go-build}\n",
+		want: where{Object: `Pipeline "p"`, Field: "spec.finally[0].name"},
+		msg:  `the matrixed task "build"`,
+		fix:  "rename one of the two tasks",
 	},
 	{
 		name: "Tekton: taskRef and taskSpec both set",

@@ -151,6 +151,8 @@ type TaskResult struct {
 	Workspaces map[string]fs.FS `json:"-"`
 	// Finally is set for tasks of the pipeline's finally section.
 	Finally bool `json:"finally,omitempty"`
+	// Matrix is set for a run of a matrixed pipeline task.
+	Matrix *MatrixRun `json:"matrix,omitempty"`
 }
 
 // MountPaths returns the mount paths of the task's workspaces, sorted.

@@ -35,12 +35,18 @@ func LayoutSteps(r *pipelines.Resolved, cmds engine.StepCommands) ([]attest.Layo
 			ts, _ := r.TaskSpec(pt)
 			ts = r.WithStepActions(ts)
 			ro, rw := workspacePrefixes(pt, ts)
-			for i, s := range ts.Steps {
-				sn := s.Name
-				if sn == "" {
-					sn = fmt.Sprintf("step-%d", i)
+			runs, err := runNames(spec, pt)
+			if err != nil {
+				return nil, err
+			}
+			for _, run := range runs {
+				for i, s := range ts.Steps {
+					sn := s.Name
+					if sn == "" {
+						sn = fmt.Sprintf("step-%d", i)
+					}
+					out = append(out, attest.LayoutStep{Name: attest.StepName(run, sn), ReadOnly: ro, Writable: rw, Command: cmds.ExpectedCommand(ts, i)})
 				}
-				out = append(out, attest.LayoutStep{Name: attest.StepName(pt.Name, sn), ReadOnly: ro, Writable: rw, Command: cmds.ExpectedCommand(ts, i)})
 			}
 		}
 	}

@@ -99,6 +99,10 @@ type run struct {
 	// when a step's own user changed it (see stepIdentity).
 	taskOwners map[string][2]int
 	wsOwners   map[string][2]int // the same for pipeline workspaces
+
+	matrixRuns map[string][]*engine.TaskResult // matrixed pipeline task -> its runs, in fan-out order
+	slots      chan struct{}                   // one per TaskRun running: see takeSlot
+	celMarker  string                          // starts the probes of CEL when expressions: see probeCEL
 }
 
 // Run implements [engine.Executor]. The result's workspaces stay until
@@ -137,7 +141,15 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 		return nil, err
 	}
 	r := &run{e: e, b: b, dir: filepath.Join(e.workDir, b.ID), workspaces: map[string]string{},
-		state: map[string]*prr.ResolvedPipelineTask{}, results: map[string]*engine.TaskResult{}}
+		state: map[string]*prr.ResolvedPipelineTask{}, results: map[string]*engine.TaskResult{},
+		matrixRuns: map[string][]*engine.TaskResult{}, slots: make(chan struct{}, e.parallel)}
+	var err error
+	if r.celMarker, err = newCELProbe(); err != nil {
+		return nil, err
+	}
+	if err := probeCEL(spec, r.celMarker); err != nil {
+		return nil, err
+	}
 	r.pr = &v1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: b.ID, Namespace: "accord", UID: types.UID("accord-" + b.ID)}, Spec: v1.PipelineRunSpec{Params: b.Params}}
 	for _, w := range spec.Workspaces {
 		dir := filepath.Join(r.dir, "ws", w.Name)
@@ -176,6 +188,9 @@ func (e *Executor) prepare(ctx context.Context, b *engine.Build) (*run, error) {
 	if err := r.checkWorkspaces(); err != nil {
 		return nil, err
 	}
+	if err := r.checkMatrices(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.prefetchImages(ctx); err != nil {
 		return nil, err
 	}
@@ -194,7 +209,7 @@ func (r *run) checkWorkspaces() error {
 			return err
 		}
 		given := map[string]bool{}
-		for _, p := range pt.Params {
+		for _, p := range append(append(v1.Params{}, pt.Params...), pt.Matrix.GetAllParams()...) {
 			given[p.Name] = true
 		}
 		for _, ps := range spec.Params {
@@ -255,6 +270,12 @@ func (r *run) execute(ctx context.Context) *engine.Result {
 	}
 	res := &engine.Result{Succeeded: !failed}
 	for _, pt := range append(append([]v1.PipelineTask{}, r.spec.Tasks...), r.spec.Finally...) {
+		if runs, ok := r.matrixRuns[pt.Name]; ok {
+			for _, tr := range runs {
+				res.Tasks = append(res.Tasks, *tr)
+			}
+			continue
+		}
 		if tr, ok := r.results[pt.Name]; ok {
 			res.Tasks = append(res.Tasks, *tr)
 		}

@@ -67,6 +67,7 @@ func (r *run) runPipelineTask(ctx context.Context, name string, finally bool) {
 		if finally {
 			prr.ApplyPipelineTaskStateContext(prr.PipelineRunState{rpt}, r.statusContext())
 		}
+		rpt.PipelineTask = r.applyMatrixContexts(rpt.PipelineTask, all)
 	}
 	pt := rpt.PipelineTask.DeepCopy()
 	r.mu.Unlock()
@@ -77,10 +78,28 @@ func (r *run) runPipelineTask(ctx context.Context, name string, finally bool) {
 		}
 		return
 	}
-	if !pt.When.AllowsExecution(nil) {
+	allowed, err := r.whenAllows(pt)
+	if err != nil {
+		tr.Status, tr.Reason = engine.Failed, err.Error()
+		return
+	}
+	if !allowed {
 		tr.Status, tr.Reason = engine.Skipped, "when expressions evaluated to false"
 		return
 	}
+	if pt.IsMatrixed() {
+		r.runMatrix(ctx, pt, tr)
+		return
+	}
+	defer r.takeSlot()()
+	r.runTaskRun(ctx, pt, tr)
+}
+
+// runTaskRun runs the pipeline task pt (its params and results resolved)
+// as one TaskRun and fills tr, as Tekton runs a TaskRun: pt.Name names the
+// run (a run of a matrixed task has its own name). The caller holds a slot.
+func (r *run) runTaskRun(ctx context.Context, pt *v1.PipelineTask, tr *engine.TaskResult) {
+	name := pt.Name
 	spec, def := r.b.Pipeline.TaskSpec(pt)
 	if def != nil {
 		tr.Task = def.Name
@@ -109,6 +128,10 @@ func (r *run) record(tr *engine.TaskResult) {
 	defer r.mu.Unlock()
 	r.results[tr.Name] = tr
 	rpt := r.state[tr.Name]
+	if runs, ok := r.matrixRuns[tr.Name]; ok {
+		r.recordMatrix(rpt, tr, runs)
+		return
+	}
 	trun := &v1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: r.b.ID + "-" + tr.Name}}
 	trun.Status.Results = tr.Results
 	cond := &apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue}
