@@ -42,7 +42,8 @@ func checkPinned(d *Definition, allow bool) error {
 
 type imageUse struct{ field, image string }
 
-// stepImages lists every image the definition would run, with its field path.
+// stepImages lists every image the definition would run (steps' and
+// sidecars'), with its field path.
 func stepImages(d *Definition) []imageUse {
 	var out []imageUse
 	addTask := func(prefix string, ts *v1.TaskSpec) {
@@ -53,6 +54,9 @@ func stepImages(d *Definition) []imageUse {
 			if s.Image != "" {
 				out = append(out, imageUse{fmt.Sprintf("%ssteps[%d].image", prefix, i), s.Image})
 			}
+		}
+		for i, s := range ts.Sidecars {
+			out = append(out, imageUse{fmt.Sprintf("%ssidecars[%d].image", prefix, i), s.Image})
 		}
 	}
 	if d.Task != nil {
@@ -67,8 +71,8 @@ func stepImages(d *Definition) []imageUse {
 	return out
 }
 
-// StepImages lists every image the definition's steps run (stepTemplate
-// included), in order, duplicates kept.
+// StepImages lists every image the definition's steps and sidecars run
+// (stepTemplate included), in order, duplicates kept.
 func StepImages(d *Definition) []string {
 	var out []string
 	for _, u := range stepImages(d) {
@@ -107,6 +111,9 @@ func unsupported(field, why string) error {
 }
 
 func checkSupported(d *Definition) error {
+	if err := checkSidecarNetwork(d); err != nil {
+		return err
+	}
 	if d.Task != nil {
 		return checkTaskSpec("spec.", &d.Task.Spec)
 	}
@@ -153,9 +160,10 @@ func checkPipelineTask(p string, pt *v1.PipelineTask) error {
 }
 
 func checkTaskSpec(p string, ts *v1.TaskSpec) error {
+	if err := checkSidecars(p, ts); err != nil {
+		return err
+	}
 	switch {
-	case len(ts.Sidecars) > 0:
-		return unsupported(p+"sidecars", "sidecars")
 	case len(ts.Volumes) > 0:
 		return unsupported(p+"volumes", "volumes (use workspaces)")
 	case ts.StepTemplate != nil && (len(ts.StepTemplate.VolumeMounts) > 0 || len(ts.StepTemplate.EnvFrom) > 0 || ts.StepTemplate.SecurityContext != nil):
