@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"regexp"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 )
@@ -13,8 +14,16 @@ import (
 // shared anyway), imagePullPolicy (images are pinned and never pulled from
 // a sandbox) and readinessProbe with an exec handler.
 func checkSidecars(p string, ts *v1.TaskSpec) error {
+	seen := map[string]bool{}
 	for i, s := range ts.Sidecars {
 		sp := fmt.Sprintf("%ssidecars[%d].", p, i)
+		if !dnsLabel.MatchString(s.Name) || len(s.Name) > 63 {
+			return &Error{Field: sp + "name", Msg: fmt.Sprintf("sidecar name %q is not a Kubernetes container name", s.Name), Fix: "name the sidecar with lower-case letters, digits and '-' (at most 63, starting and ending with a letter or digit)"}
+		}
+		if seen[s.Name] {
+			return &Error{Field: sp + "name", Msg: fmt.Sprintf("two sidecars are named %q", s.Name), Fix: "give each sidecar of the task its own name"}
+		}
+		seen[s.Name] = true
 		if err := checkSidecar(sp, &s); err != nil {
 			return err
 		}
@@ -26,6 +35,9 @@ func checkSidecars(p string, ts *v1.TaskSpec) error {
 	}
 	return nil
 }
+
+// dnsLabel is a Kubernetes container name (RFC 1123 label).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 func checkSidecar(sp string, s *v1.Sidecar) error {
 	switch {

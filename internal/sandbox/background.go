@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Container is a step running in the background ([Runner.Start]), such
@@ -51,7 +53,33 @@ func (r *Runner) Start(ctx context.Context, s Step, stdout, stderr io.Writer) (*
 		c.code, c.err = exitStatus(c.cmd.Wait(), r.runtime)
 		close(c.done)
 	}()
+	if err := c.waitRunning(ctx); err != nil {
+		c.Stop(0)
+		return nil, err
+	}
 	return c, nil
+}
+
+// waitRunning waits until the runtime has started the container's process
+// (or it has exited already): only then is a Kubernetes container started.
+func (c *Container) waitRunning(ctx context.Context) error {
+	for {
+		select {
+		case <-c.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("starting container %s: %w", c.id, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+		out, err := c.r.ctl("state", c.id).Output()
+		if err != nil {
+			continue // not created yet
+		}
+		var st specs.State
+		if json.Unmarshal(out, &st) == nil && st.Status != specs.StateCreating && st.Status != specs.StateCreated {
+			return nil
+		}
+	}
 }
 
 // writeBundle writes s's bundle and returns its directory.
