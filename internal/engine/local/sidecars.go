@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,9 @@ type sidecar struct {
 	start     time.Time
 }
 
+// sidecarName is a Kubernetes container name, which the loader requires.
+var sidecarName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
 // podKey carries a task's pod in the context its steps run with.
 type podKey struct{}
 
@@ -66,6 +70,10 @@ func (r *run) startSidecars(ctx context.Context, task string, sidecars []v1.Side
 		s.grace = DefaultSidecarGrace
 	}
 	for i := range sidecars {
+		if !sidecarName.MatchString(sidecars[i].Name) {
+			// The loader refuses it; the name makes host paths.
+			return ctx, nil, inputErr("pipeline task %q: sidecar name %q is not a Kubernetes container name", task, sidecars[i].Name)
+		}
 		s.list = append(s.list, &sidecar{spec: &sidecars[i], res: engine.SidecarResult{Name: sidecars[i].Name, Image: sidecars[i].Image, ExitCode: -1}})
 	}
 	if err := os.Mkdir(s.dir, 0o755); err != nil {

@@ -185,7 +185,12 @@ PROBE
 // the task times out, the sidecar never gets ready), the sidecar is gone
 // with them: no container, no process.
 func TestSidecarsEnd(t *testing.T) {
-	f := newFixture(t)
+	for _, rt := range runtimes() {
+		t.Run(string(rt), func(t *testing.T) { testSidecarsEnd(t, newFixtureWith(t, rt)) })
+	}
+}
+
+func testSidecarsEnd(t *testing.T, f *fixture) {
 	const never = "            readinessProbe: {exec: {command: [\"false\"]}, periodSeconds: 1}"
 	for i, tc := range []struct {
 		name, step, timeout, probe string
@@ -200,7 +205,7 @@ func TestSidecarsEnd(t *testing.T) {
 		{"never ready", "echo unreachable", "2s", never, 0, engine.TimedOut, `sidecar "sleeper" was not ready when the task's time ran out`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			marker := fmt.Sprintf("7%d.%d", os.Getpid(), i)
+			marker := fmt.Sprintf("7%d.%d%d", os.Getpid(), i, len(f.runner.Runtime()))
 			y := strings.NewReplacer("TASK_TIMEOUT", tc.timeout, "MARKER", marker, "STEP", tc.step, "PROBE\n", tc.probe+"\n").Replace(sidecarEndPipeline)
 			b, _ := f.build(t, y, nil)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -262,5 +267,64 @@ func TestSidecarImageMissing(t *testing.T) {
 	}
 	if started := rec.startedTasks(); len(started) != 0 {
 		t.Errorf("tasks started: %v", started)
+	}
+}
+
+// TestSidecarHomeLinks: a sidecar's home is a host directory it writes; a
+// link it plants there is never followed by accord (cleanup included),
+// and the steps have a home of their own.
+func TestSidecarHomeLinks(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ name, plant string }{
+		{"link to a host directory", "ln -s {{HOST}} $HOME/dir; ln -s {{HOST}}/sub $HOME/sub"},
+		{"link to a host file", "ln -s {{HOST}}/secret $HOME/secret"},
+		{"read-only directory with a link", "mkdir $HOME/ro; ln -s {{HOST}} $HOME/ro/host; chmod 0555 $HOME/ro"},
+		{"nested links", "mkdir -p $HOME/a/b; ln -s {{HOST}}/sub $HOME/a/b/c; ln -s ../../a $HOME/a/b/up; ln -s /proc/1/root $HOME/a/root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newEscapeHost(t)
+			before := h.snapshot(t)
+			y := h.expand(`
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: home}
+spec:
+  tasks:
+  - name: t
+    taskSpec:
+      sidecars:
+      - name: planter
+        image: {{IMAGE}}
+        script: |
+          ` + tc.plant + `
+          touch $HOME/from-sidecar
+          sleep 1000
+        readinessProbe: {exec: {command: [test, -e, /tekton/home/from-sidecar]}, periodSeconds: 1}
+      steps:
+      - image: {{IMAGE}}
+        script: |
+          test ! -e $HOME/from-sidecar
+          test ! -e $HOME/secret
+`)
+			b, _ := f.build(t, y, nil)
+			e := f.executor(local.WithSidecarGrace(time.Second))
+			res, err := e.Run(context.Background(), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Succeeded {
+				t.Errorf("build failed: %s", res.Reason)
+			}
+			if err := e.Cleanup(context.Background(), b); err != nil {
+				t.Errorf("Cleanup: %v", err)
+			}
+			if diff := cmp.Diff(before, h.snapshot(t)); diff != "" {
+				t.Errorf("host directory changed (-before +after):\n%s", diff)
+			}
+			if _, err := os.Stat(filepath.Join(f.work, b.ID)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("run directory left after Cleanup: %v", err)
+			}
+			checkNoContainers(t, f)
+		})
 	}
 }
