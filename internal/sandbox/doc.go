@@ -7,4 +7,9 @@
 // only the binds it is given; an environment built from nothing; root in
 // the container, or a user namespace mapping the calling user to root when
 // accord runs unprivileged.
+//
+// A [Pod] gives several containers one network namespace (a task's
+// sidecars, started in the background with [Runner.Start], and its
+// steps), loopback only, as the containers of a Kubernetes pod share
+// theirs; a watchdog process deletes a pod's containers if accord dies.
 package sandbox
