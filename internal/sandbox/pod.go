@@ -229,14 +229,17 @@ func joinNamespaces(c *specs.Spec, s Step, rootless, userns bool) {
 // watchdog is a host shell that reads container ids from a pipe and, when
 // the pipe ends (accord closed it, or exited, or was killed), force-deletes
 // each: "delete --force" kills what still runs. It runs in its own session
-// so that a terminal's signals to accord do not reach it.
+// so that a terminal's signals to accord do not reach it, and ignores
+// SIGTERM, SIGINT and SIGHUP (a service manager stopping accord's unit
+// signals every process of it): only the end of the pipe ends it.
 type watchdog struct {
 	mu  sync.Mutex
 	w   *os.File
 	cmd *exec.Cmd
 }
 
-const watchdogScript = `ids=
+const watchdogScript = `trap '' TERM INT HUP
+ids=
 while read -r id; do ids="$ids $id"; done
 for id in $ids; do "$@" delete --force "$id" >/dev/null 2>&1; done`
 

@@ -208,7 +208,8 @@ func TestContainerExec(t *testing.T) {
 }
 
 // TestPodWatchdog: when the process that made a pod is killed (SIGKILL,
-// no chance to clean up), its containers do not survive it.
+// no chance to clean up), its containers do not survive it, even when the
+// watchdog got the SIGTERM of a service manager stopping everything.
 func TestPodWatchdog(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -216,35 +217,68 @@ func TestPodWatchdog(t *testing.T) {
 	}
 	rootfs := baseRootFS(t)
 	for _, rt := range runtimes() {
-		t.Run(string(rt), func(t *testing.T) {
-			work := t.TempDir()
-			marker := fmt.Sprintf("9%d.%d", os.Getpid(), idSeq.Add(1))
-			cmd := exec.Command(exe, "-test.run", "^TestPodHelperProcess$")
-			cmd.Env = append(os.Environ(), "ACCORD_POD_HELPER="+strings.Join([]string{string(rt), work, rootfs, marker}, "\n"))
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil || line != "ready\n" {
-				cmd.Process.Kill()
-				t.Fatalf("helper said %q, %v", line, err)
-			}
-			if n := len(processesWithCmdline("sleep\x00" + marker + "\x00")); n != 3 {
-				t.Errorf("%d sidecar and step processes running before the kill, want 3", n)
-			}
-			cmd.Process.Kill()
-			cmd.Wait()
-			waitFor(t, func() bool {
-				return len(listContainers(t, rt, filepath.Join(work, "state"))) == 0 &&
-					len(processesWithCmdline("sleep\x00"+marker+"\x00")) == 0
-			}, "the containers of the killed process to go")
-		})
+		for _, signals := range [][]syscall.Signal{nil, {syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT}} {
+			t.Run(fmt.Sprintf("%s/watchdog got %v", rt, signals), func(t *testing.T) {
+				testPodWatchdog(t, exe, rt, rootfs, signals)
+			})
+		}
 	}
+}
+
+func testPodWatchdog(t *testing.T, exe string, rt sandbox.Runtime, rootfs string, signals []syscall.Signal) {
+	work := t.TempDir()
+	marker := fmt.Sprintf("9%d.%d", os.Getpid(), idSeq.Add(1))
+	cmd := exec.Command(exe, "-test.run", "^TestPodHelperProcess$")
+	cmd.Env = append(os.Environ(), "ACCORD_POD_HELPER="+strings.Join([]string{string(rt), work, rootfs, marker}, "\n"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if n := len(processesWithCmdline("sleep\x00" + marker + "\x00")); n != 3 {
+		t.Errorf("%d sidecar and step processes running before the kill, want 3", n)
+	}
+	if len(signals) > 0 {
+		dogs := watchdogs(filepath.Join(work, "state"))
+		if len(dogs) != 1 {
+			t.Fatalf("%d watchdogs for %s, want 1", len(dogs), work)
+		}
+		for _, sig := range signals {
+			if err := syscall.Kill(dogs[0], sig); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitFor(t, func() bool {
+		return len(listContainers(t, rt, filepath.Join(work, "state"))) == 0 &&
+			len(processesWithCmdline("sleep\x00"+marker+"\x00")) == 0
+	}, "the containers of the killed process to go")
+}
+
+// watchdogs lists the pids of watchdog shells for the state directory.
+func watchdogs(state string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "\x00accord-watchdog\x00") && strings.Contains(string(b), "\x00"+state+"\x00") {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // TestPodHelperProcess is the process TestPodWatchdog kills: it makes a
