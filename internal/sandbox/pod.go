@@ -48,6 +48,11 @@ func (r *Runner) NewPod(ctx context.Context, id string) (*Pod, error) {
 	if !containerID.MatchString(id) {
 		return nil, fmt.Errorf("pod id %q: only letters, digits and _.+- are allowed", id)
 	}
+	if r.runtime != Runc && r.runtime != Crun {
+		// gVisor, for one, gives each container its own network stack,
+		// loopback included, in whatever namespace it runs.
+		return nil, fmt.Errorf("sidecars need containers that share a network namespace, which accord does with runc and crun only, not %s\n  fix: run the task with --runtime runc or crun, or without sidecars", r.runtime)
+	}
 	w, err := r.startWatchdog()
 	if err != nil {
 		return nil, err
