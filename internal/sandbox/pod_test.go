@@ -305,3 +305,17 @@ func TestPodHelperProcess(t *testing.T) {
 	fmt.Println("ready")
 	time.Sleep(time.Minute)
 }
+
+// TestPodOtherRuntime: a runtime accord does not know to share a network
+// namespace between containers gets a clear error, not a pod whose
+// containers each have their own loopback.
+func TestPodOtherRuntime(t *testing.T) {
+	r, err := sandbox.NewRunner(sandbox.Runtime("runsc"), t.TempDir(), sandbox.WithBinary("/bin/true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.NewPod(context.Background(), newID())
+	if err == nil || !strings.Contains(err.Error(), "with runc and crun only, not runsc") || !strings.Contains(err.Error(), "fix: ") {
+		t.Errorf("NewPod with runsc: %v, want a clear error", err)
+	}
+}
