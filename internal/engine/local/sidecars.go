@@ -108,56 +108,9 @@ func (r *run) runContainer(ctx context.Context, s sandbox.Step, stdout, stderr i
 
 // startOne starts sidecar i in the pod.
 func (s *sidecarSet) startOne(ctx context.Context, i int, sc *sidecar) error {
-	r := s.r
-	img, err := r.image(ctx, sc.spec.Image)
+	step, err := s.container(ctx, i, sc.spec)
 	if err != nil {
 		return err
-	}
-	scripts := filepath.Join(filepath.Dir(s.dir), "scripts")
-	args, err := sidecarArgs(sc.spec, i, img.config.Config.Entrypoint, img.config.Config.Cmd, scripts)
-	if err != nil {
-		return err
-	}
-	v := r.b.Variation.WithDefaults()
-	cwd := sc.spec.WorkingDir
-	if cwd == "" {
-		cwd = img.config.Config.WorkingDir
-	}
-	if err := r.checkWorkingDir(s.task, cwd, img.rootfs, nil, v.WorkspaceRoot); err != nil {
-		return err
-	}
-	umask, err := v.UmaskBits()
-	if err != nil {
-		return inputErr("variation: %v", err)
-	}
-	// Its own home, as a container of a pod has: not the steps'.
-	home := filepath.Join(s.dir, sc.spec.Name+".home")
-	if err := os.Mkdir(home, 0o755); err != nil {
-		return err
-	}
-	if err := r.handOver(home); err != nil {
-		return err
-	}
-	mem := r.e.stepMemory
-	if q, ok := sc.spec.ComputeResources.Limits[corev1.ResourceMemory]; ok {
-		mem = q.Value()
-	}
-	step := sandbox.Step{
-		ID:     fmt.Sprintf("accord-%s-%s_sidecar-%d", r.b.ID, s.task, i),
-		RootFS: img.rootfs,
-		Args:   args,
-		Env:    stepEnv(img.config.Config.Env, r.b.Source.DateEpoch, sc.spec.Env, v),
-		Cwd:    cwd,
-		Mounts: []sandbox.Mount{
-			{Source: scripts, Destination: scriptsDir, ReadOnly: true},
-			{Source: home, Destination: "/tekton/home"},
-		},
-		MemoryLimit:   mem,
-		Hostname:      v.Hostname,
-		Umask:         umask,
-		UID:           uint32(v.UID),
-		GID:           uint32(v.GID),
-		WorkspaceRoot: v.WorkspaceRoot,
 	}
 	stdout, stderr, closeLogs, err := s.logs(sc.spec.Name)
 	if err != nil {
@@ -170,8 +123,64 @@ func (s *sidecarSet) startOne(ctx context.Context, i int, sc *sidecar) error {
 		return err
 	}
 	sc.closeLogs = closeLogs
-	r.e.logger.Info("sidecar started", "task", s.task, "sidecar", sc.spec.Name, "image", sc.spec.Image)
+	s.r.e.logger.Info("sidecar started", "task", s.task, "sidecar", sc.spec.Name, "image", sc.spec.Image)
 	return nil
+}
+
+// container is sidecar i's container: like a step's, with its own home
+// and the task's scripts, without the task's workspaces.
+func (s *sidecarSet) container(ctx context.Context, i int, spec *v1.Sidecar) (sandbox.Step, error) {
+	r := s.r
+	img, err := r.image(ctx, spec.Image)
+	if err != nil {
+		return sandbox.Step{}, err
+	}
+	scripts := filepath.Join(filepath.Dir(s.dir), "scripts")
+	args, err := sidecarArgs(spec, i, img.config.Config.Entrypoint, img.config.Config.Cmd, scripts)
+	if err != nil {
+		return sandbox.Step{}, err
+	}
+	v := r.b.Variation.WithDefaults()
+	cwd := spec.WorkingDir
+	if cwd == "" {
+		cwd = img.config.Config.WorkingDir
+	}
+	if err := r.checkWorkingDir(s.task, cwd, img.rootfs, nil, v.WorkspaceRoot); err != nil {
+		return sandbox.Step{}, err
+	}
+	umask, err := v.UmaskBits()
+	if err != nil {
+		return sandbox.Step{}, inputErr("variation: %v", err)
+	}
+	// Its own home, as a container of a pod has: not the steps'.
+	home := filepath.Join(s.dir, spec.Name+".home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		return sandbox.Step{}, err
+	}
+	if err := r.handOver(home); err != nil {
+		return sandbox.Step{}, err
+	}
+	mem := r.e.stepMemory
+	if q, ok := spec.ComputeResources.Limits[corev1.ResourceMemory]; ok {
+		mem = q.Value()
+	}
+	return sandbox.Step{
+		ID:     fmt.Sprintf("accord-%s-%s_sidecar-%d", r.b.ID, s.task, i),
+		RootFS: img.rootfs,
+		Args:   args,
+		Env:    stepEnv(img.config.Config.Env, r.b.Source.DateEpoch, spec.Env, v),
+		Cwd:    cwd,
+		Mounts: []sandbox.Mount{
+			{Source: scripts, Destination: scriptsDir, ReadOnly: true},
+			{Source: home, Destination: "/tekton/home"},
+		},
+		MemoryLimit:   mem,
+		Hostname:      v.Hostname,
+		Umask:         umask,
+		UID:           uint32(v.UID),
+		GID:           uint32(v.GID),
+		WorkspaceRoot: v.WorkspaceRoot,
+	}, nil
 }
 
 // logs creates a sidecar's output files, <task>/sidecars/NAME.stdout and
@@ -189,13 +198,12 @@ func (s *sidecarSet) logs(name string) (io.Writer, io.Writer, func(), error) {
 	}
 	var ow, ew io.Writer
 	if obs := s.r.b.Observer; obs != nil {
-		if o, e := obs.StepOutput(s.task, "sidecar-"+name); o != nil || e != nil {
-			if o != nil {
-				ow = o
-			}
-			if e != nil {
-				ew = e
-			}
+		o, e := obs.StepOutput(s.task, "sidecar-"+name)
+		if o != nil {
+			ow = o
+		}
+		if e != nil {
+			ew = e
 		}
 	}
 	return multi(outF, ow), multi(errF, ew), func() { outF.Close(); errF.Close() }, nil
