@@ -328,3 +328,41 @@ spec:
 		})
 	}
 }
+
+// TestSidecarsVariationUID: a uid/gid variation applies to sidecars as to
+// steps (their home is theirs); a rootless runner refuses it clearly.
+func TestSidecarsVariationUID(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: uid}
+spec:
+  tasks:
+  - name: t
+    taskSpec:
+      results: [{name: got}]
+      sidecars:
+      - name: srv
+        image: {{IMAGE}}
+        script: |
+          id -u > $HOME/uid
+          exec nc -ll -p 8123 -e cat /tekton/home/uid
+      steps:
+      - image: {{IMAGE}}
+        script: |
+          for i in $(seq 50); do out=$(nc 127.0.0.1 8123) && [ -n "$out" ] && break; sleep 0.1; done
+          printf '%s' "$out" > $(results.got.path)
+`, nil)
+	b.Variation = engine.Variation{UID: 1000, GID: 1000}
+	res := f.run(t, b, local.WithSidecarGrace(time.Second))
+	tr := task(t, res, "t")
+	if f.runner.Rootless() {
+		if tr.Status != engine.Failed || !strings.Contains(tr.Reason, "a rootless runner owns a single host id") {
+			t.Errorf("rootless run with a uid: task %s (%s), want the rootless uid error", tr.Status, tr.Reason)
+		}
+	} else if diff := cmp.Diff([]v1.TaskRunResult{strResult("got", "1000")}, tr.Results); diff != "" {
+		t.Errorf("the sidecar's uid, as the step got it (-want +got):\n%s\nreason: %s", diff, tr.Reason)
+	}
+	checkNoContainers(t, f)
+}
