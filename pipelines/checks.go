@@ -42,7 +42,8 @@ func checkPinned(d *Definition, allow bool) error {
 
 type imageUse struct{ field, image string }
 
-// stepImages lists every image the definition would run, with its field path.
+// stepImages lists every image the definition would run (steps' and
+// sidecars'), with its field path.
 func stepImages(d *Definition) []imageUse {
 	var out []imageUse
 	if d.StepAction != nil {
@@ -60,6 +61,9 @@ func stepImages(d *Definition) []imageUse {
 				out = append(out, imageUse{fmt.Sprintf("%ssteps[%d].image", prefix, i), s.Image})
 			}
 		}
+		for i, s := range ts.Sidecars {
+			out = append(out, imageUse{fmt.Sprintf("%ssidecars[%d].image", prefix, i), s.Image})
+		}
 	}
 	if d.Task != nil {
 		addTask("spec.", &d.Task.Spec)
@@ -73,8 +77,8 @@ func stepImages(d *Definition) []imageUse {
 	return out
 }
 
-// StepImages lists every image the definition's steps run (stepTemplate
-// included), in order, duplicates kept.
+// StepImages lists every image the definition's steps and sidecars run
+// (stepTemplate included), in order, duplicates kept.
 func StepImages(d *Definition) []string {
 	var out []string
 	for _, u := range stepImages(d) {
@@ -113,6 +117,9 @@ func unsupported(field, why string) error {
 }
 
 func checkSupported(d *Definition) error {
+	if err := checkSidecarNetwork(d); err != nil {
+		return err
+	}
 	if d.Task != nil {
 		return checkTaskSpec("spec.", &d.Task.Spec)
 	}
@@ -158,9 +165,8 @@ func checkTaskSpec(p string, ts *v1.TaskSpec) error {
 	if err := checkTaskExtras(p, ts); err != nil {
 		return err
 	}
-	switch {
-	case len(ts.Sidecars) > 0:
-		return unsupported(p+"sidecars", "sidecars")
+	if err := checkSidecars(p, ts); err != nil {
+		return err
 	}
 	if ts.StepTemplate != nil {
 		if err := checkSecurityContext(p+"stepTemplate.", ts.StepTemplate.SecurityContext); err != nil {

@@ -194,10 +194,10 @@ var badInputs = []badInput{
 		fix:  "busybox@sha256:<digest>",
 	},
 	{
-		name: "sidecars",
-		yaml: task("  sidecars:\n    - name: sc\n      image: "+pinnedImage+"\n", ""),
-		want: where{Object: `Task "t"`, Field: "spec.sidecars"},
-		msg:  "not supported by accord's engines: sidecars",
+		name: "sidecar volumeMounts",
+		yaml: task("  sidecars:\n    - name: sc\n      image: "+pinnedImage+"\n      volumeMounts: [{name: v, mountPath: /v}]\n  volumes: [{name: v, emptyDir: {}}]\n", ""),
+		want: where{Object: `Task "t"`, Field: "spec.sidecars[0].volumeMounts"},
+		msg:  "not supported by accord's engines: sidecar volume mounts",
 		fix:  unsupportedFix,
 	},
 	{

@@ -153,6 +153,30 @@ type TaskResult struct {
 	Finally bool `json:"finally,omitempty"`
 	// Matrix is set for a run of a matrixed pipeline task.
 	Matrix *MatrixRun `json:"matrix,omitempty"`
+	// Sidecars are what the task's sidecars did, in the task's order.
+	Sidecars []SidecarResult `json:"sidecars,omitempty"`
+}
+
+// SidecarResult is what one sidecar of a task did. A sidecar starts
+// before the task's steps and is stopped when they end; one that exits
+// earlier does not fail the task (as in Tekton), its exit code says how
+// it ended.
+type SidecarResult struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	// ExitCode is the sidecar's: its own when it exited by itself, 143 or
+	// 137 (128+SIGTERM, 128+SIGKILL) when it was stopped; -1 when it never
+	// started.
+	ExitCode int `json:"exitCode"`
+	// Stopped is set when the sidecar ran until the steps ended and had
+	// to be stopped; unset when it exited (or failed to start) before.
+	Stopped  bool          `json:"stopped"`
+	Reason   string        `json:"reason,omitempty"`
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"`
+	// StdoutSHA256 and StderrSHA256 are digests of the sidecar's output,
+	// recorded with [Build.RecordArtifacts].
+	StdoutSHA256, StderrSHA256 string `json:"-"`
 }
 
 // MountPaths returns the mount paths of the task's workspaces, sorted.

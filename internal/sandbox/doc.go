@@ -11,4 +11,9 @@
 // the container (or the step's uid and gid, in a user namespace), or a user
 // namespace mapping the calling user to root when accord runs
 // unprivileged.
+//
+// A [Pod] gives several containers one network namespace (a task's
+// sidecars, started in the background with [Runner.Start], and its
+// steps), loopback only, as the containers of a Kubernetes pod share
+// theirs; a watchdog process deletes a pod's containers if accord dies.
 package sandbox

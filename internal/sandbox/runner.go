@@ -216,13 +216,17 @@ func allowedCPUs(n int) (string, error) {
 // namespace with cgroup2 mounted and its cgroup manager disabled: on hosts
 // with a hybrid cgroup hierarchy (like ours) that is the only way crun 1.8
 // starts a container.
-func (r *Runner) command(bundle, id string) *exec.Cmd {
+func (r *Runner) command(bundle, id string) *exec.Cmd { return r.bundleCommand("run", bundle, id) }
+
+// bundleCommand is command with another verb that takes a bundle ("run" or
+// "create").
+func (r *Runner) bundleCommand(verb, bundle, id string) *exec.Cmd {
 	if r.runtime == Crun {
 		script := `mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || mount -t tmpfs none /sys/fs/cgroup; exec "$@"`
 		return exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "crun",
-			r.binary, "--cgroup-manager=disabled", "--root", r.stateDir, "run", "--bundle", bundle, id)
+			r.binary, "--cgroup-manager=disabled", "--root", r.stateDir, verb, "--bundle", bundle, id)
 	}
-	return exec.Command(r.binary, "--root", r.stateDir, "run", "--bundle", bundle, id)
+	return exec.Command(r.binary, "--root", r.stateDir, verb, "--bundle", bundle, id)
 }
 
 func (r *Runner) kill(id string) {

@@ -62,6 +62,9 @@ type Step struct {
 	CPUs int
 	// WorkspaceRoot is where the workspace tmpfs goes. Default /workspace.
 	WorkspaceRoot string
+	// NetNS and UserNS are paths of namespaces to join instead of new
+	// ones; set by [Pod.Join], ignored with Network.
+	NetNS, UserNS string
 }
 
 // defaultCaps is the set a step's root user keeps: Docker's default set
@@ -165,6 +168,7 @@ func config(s Step, rootless, cgroups bool) *specs.Spec {
 		}
 		c.Mounts = append(c.Mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
 	}
+	joinNamespaces(c, s, rootless, userns)
 	return c
 }
 

@@ -11,4 +11,9 @@
 // and trees are hashed through descriptors. The runtime binds a subPath by
 // name, so each is checked again just before the step with its workspace
 // locked against steps that write it (see lockWorkspaces).
+//
+// A task's sidecars run in containers of their own, started before its
+// steps and stopped after them, in a sandbox pod: one loopback-only network
+// namespace shared by the task's sidecars and steps and nothing else
+// (sidecars.go).
 package local

@@ -43,6 +43,8 @@ type Executor struct {
 	keep       bool
 	stepMemory int64
 	logger     *slog.Logger
+	// sidecarGrace: see WithSidecarGrace (sidecars.go).
+	sidecarGrace time.Duration
 }
 
 var _ engine.Executor = (*Executor)(nil)

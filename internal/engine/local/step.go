@@ -79,6 +79,9 @@ func (r *run) prefetchImages(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := r.prefetchSidecarImages(ctx, spec, seen); err != nil {
+			return err
+		}
 	}
 	return r.prefetchStepActionImages(ctx, seen)
 }
@@ -183,7 +186,7 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 			return sr, err
 		}
 	}
-	code, err := r.e.runner.Run(ctx, step, stdout, stderr)
+	code, err := r.runContainer(ctx, step, stdout, stderr)
 	closeLogs()
 	sr.ExitCode = code
 	if r.b.RecordArtifacts && err == nil {

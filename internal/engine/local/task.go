@@ -232,6 +232,11 @@ func (r *run) runTask(ctx context.Context, pt *v1.PipelineTask, spec *v1.TaskSpe
 	} {
 		binds = append(binds, bind{Mount: m, root: m.Source})
 	}
+	ctx, sidecars, err := r.startSidecars(ctx, pt.Name, ts.Sidecars, dir, out.Network)
+	defer sidecars.stop(out)
+	if err != nil {
+		return err
+	}
 	var resultNames []string
 	for _, d := range ts.Results {
 		resultNames = append(resultNames, d.Name)
