@@ -454,9 +454,11 @@ spec:
 // refused when the task runs, naming the volume.
 func TestVolumeMountErrors(t *testing.T) {
 	f := newFixture(t)
-	for _, tc := range []struct{ name, vol, mount, want string }{
-		{"no such volume", "cache", "cahce", `volumeMount "cahce" names no volume of the task`},
-		{"volume name not a DNS label", "Not_A_Label", "Not_A_Label", `volume name "Not_A_Label" is not a DNS label`},
+	for _, tc := range []struct{ name, vol, mount, path, want string }{
+		{"no such volume", "cache", "cahce", "/workspace/v", `volumeMount "cahce" names no volume of the task`},
+		{"volume name not a DNS label", "Not_A_Label", "Not_A_Label", "/workspace/v", `volume name "Not_A_Label" is not a DNS label`},
+		{"mountPath of a workspace", "cache", "cache", "/workspace/ws", `mounts volume "cache" at /workspace/ws, where a workspace is mounted`},
+		{"mountPath of the results", "cache", "cache", "/tekton/results", `mountPath "/tekton/results" is under /tekton`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := f.build(t, `
@@ -464,15 +466,18 @@ apiVersion: tekton.dev/v1
 kind: Pipeline
 metadata: {name: p}
 spec:
+  workspaces: [{name: ws}]
   tasks:
     - name: t
-      params: [{name: vol, value: `+tc.vol+`}, {name: mount, value: `+tc.mount+`}]
+      workspaces: [{name: ws}]
+      params: [{name: vol, value: `+tc.vol+`}, {name: mount, value: `+tc.mount+`}, {name: path, value: `+tc.path+`}]
       taskSpec:
-        params: [{name: vol}, {name: mount}]
+        params: [{name: vol}, {name: mount}, {name: path}]
         volumes: [{name: $(params.vol), emptyDir: {}}]
+        workspaces: [{name: ws}]
         steps:
           - image: {{IMAGE}}
-            volumeMounts: [{name: $(params.mount), mountPath: /workspace/v}]
+            volumeMounts: [{name: $(params.mount), mountPath: $(params.path)}]
             script: "true"
 `, nil)
 			res := f.run(t, b)
