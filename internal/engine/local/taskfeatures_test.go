@@ -488,3 +488,64 @@ spec:
 		})
 	}
 }
+
+// stepTemplatePipeline: the stepTemplate gives every step its image,
+// workingDir, env and a volume mount; a step overrides the workingDir.
+const stepTemplatePipeline = `
+apiVersion: tekton.dev/v1beta1
+kind: Pipeline
+metadata:
+  name: step-template
+spec:
+  workspaces:
+    - name: ws
+  tasks:
+    - name: t
+      workspaces:
+        - name: ws
+      taskSpec:
+        workspaces:
+          - name: ws
+        results:
+          - name: wd
+          - name: own
+        volumes:
+          - name: cache
+            emptyDir: {}
+        stepTemplate:
+          image: {{IMAGE}}
+          workingDir: $(workspaces.ws.path)/sub
+          env:
+            - name: CACHE
+              value: /workspace/cache
+          volumeMounts:
+            - name: cache
+              mountPath: /workspace/cache
+        steps:
+          - name: first
+            script: |
+              pwd > $(results.wd.path)
+              echo cached > $CACHE/f
+          - name: second
+            workingDir: /tmp
+            script: |
+              printf '%s %s' "$(pwd)" "$(cat $CACHE/f)" > $(results.own.path)
+`
+
+func TestStepTemplateInFull(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, stepTemplatePipeline, nil)
+	res := f.run(t, b)
+	if !res.Succeeded {
+		t.Fatalf("build failed: %s", res.Reason)
+	}
+	tr := task(t, res, "t")
+	if diff := cmp.Diff([]v1.TaskRunResult{strResult("own", "/tmp cached"), strResult("wd", "/workspace/ws/sub\n")}, tr.Results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	for _, s := range tr.Steps {
+		if s.Image != f.image {
+			t.Errorf("step %s ran image %q, want the stepTemplate's", s.Name, s.Image)
+		}
+	}
+}
