@@ -106,7 +106,12 @@ spec:
 `
 
 func TestVolumes(t *testing.T) {
-	f := newFixture(t)
+	for _, rt := range runtimes() {
+		t.Run(string(rt), func(t *testing.T) { testVolumes(t, newFixtureWith(t, rt)) })
+	}
+}
+
+func testVolumes(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		version string
 		uid     int
@@ -233,7 +238,12 @@ spec:
 // from them, and onError: continue with $(steps.step-NAME.exitCode.path),
 // as Tekton runs them, in v1 and v1beta1.
 func TestStepResults(t *testing.T) {
-	f := newFixture(t)
+	for _, rt := range runtimes() {
+		t.Run(string(rt), func(t *testing.T) { testStepResults(t, newFixtureWith(t, rt)) })
+	}
+}
+
+func testStepResults(t *testing.T, f *fixture) {
 	for _, version := range []string{"v1", "v1beta1"} {
 		t.Run(version, func(t *testing.T) {
 			b, _ := f.build(t, strings.ReplaceAll(stepResultsTask, "tekton.dev/v1\n", "tekton.dev/"+version+"\n"), nil)
