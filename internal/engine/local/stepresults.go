@@ -97,6 +97,9 @@ func (r *run) runTaskStep(ctx context.Context, task string, i int, s *v1.Step, d
 	if err != nil {
 		return failed(err)
 	}
+	if err := uniqueMountPaths(task, s, binds, vb); err != nil {
+		return failed(err)
+	}
 	if err := substituteStepResults(dir, s); err != nil {
 		return failed(fmt.Errorf("step %q: %w", s.Name, err))
 	}

@@ -106,7 +106,12 @@ spec:
 `
 
 func TestVolumes(t *testing.T) {
-	f := newFixture(t)
+	for _, rt := range runtimes() {
+		t.Run(string(rt), func(t *testing.T) { testVolumes(t, newFixtureWith(t, rt)) })
+	}
+}
+
+func testVolumes(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		version string
 		uid     int
@@ -233,7 +238,12 @@ spec:
 // from them, and onError: continue with $(steps.step-NAME.exitCode.path),
 // as Tekton runs them, in v1 and v1beta1.
 func TestStepResults(t *testing.T) {
-	f := newFixture(t)
+	for _, rt := range runtimes() {
+		t.Run(string(rt), func(t *testing.T) { testStepResults(t, newFixtureWith(t, rt)) })
+	}
+}
+
+func testStepResults(t *testing.T, f *fixture) {
 	for _, version := range []string{"v1", "v1beta1"} {
 		t.Run(version, func(t *testing.T) {
 			b, _ := f.build(t, strings.ReplaceAll(stepResultsTask, "tekton.dev/v1\n", "tekton.dev/"+version+"\n"), nil)
@@ -454,9 +464,11 @@ spec:
 // refused when the task runs, naming the volume.
 func TestVolumeMountErrors(t *testing.T) {
 	f := newFixture(t)
-	for _, tc := range []struct{ name, vol, mount, want string }{
-		{"no such volume", "cache", "cahce", `volumeMount "cahce" names no volume of the task`},
-		{"volume name not a DNS label", "Not_A_Label", "Not_A_Label", `volume name "Not_A_Label" is not a DNS label`},
+	for _, tc := range []struct{ name, vol, mount, path, want string }{
+		{"no such volume", "cache", "cahce", "/workspace/v", `volumeMount "cahce" names no volume of the task`},
+		{"volume name not a DNS label", "Not_A_Label", "Not_A_Label", "/workspace/v", `volume name "Not_A_Label" is not a DNS label`},
+		{"mountPath of a workspace", "cache", "cache", "/workspace/ws", `mounts volume "cache" at /workspace/ws, where a workspace is mounted`},
+		{"mountPath of the results", "cache", "cache", "/tekton/results", `mountPath "/tekton/results" is under /tekton`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := f.build(t, `
@@ -464,15 +476,18 @@ apiVersion: tekton.dev/v1
 kind: Pipeline
 metadata: {name: p}
 spec:
+  workspaces: [{name: ws}]
   tasks:
     - name: t
-      params: [{name: vol, value: `+tc.vol+`}, {name: mount, value: `+tc.mount+`}]
+      workspaces: [{name: ws}]
+      params: [{name: vol, value: `+tc.vol+`}, {name: mount, value: `+tc.mount+`}, {name: path, value: `+tc.path+`}]
       taskSpec:
-        params: [{name: vol}, {name: mount}]
+        params: [{name: vol}, {name: mount}, {name: path}]
         volumes: [{name: $(params.vol), emptyDir: {}}]
+        workspaces: [{name: ws}]
         steps:
           - image: {{IMAGE}}
-            volumeMounts: [{name: $(params.mount), mountPath: /workspace/v}]
+            volumeMounts: [{name: $(params.mount), mountPath: $(params.path)}]
             script: "true"
 `, nil)
 			res := f.run(t, b)
@@ -481,5 +496,66 @@ spec:
 				t.Errorf("task %s: %q, want it failed saying %q", tr.Status, tr.Reason, tc.want)
 			}
 		})
+	}
+}
+
+// stepTemplatePipeline: the stepTemplate gives every step its image,
+// workingDir, env and a volume mount; a step overrides the workingDir.
+const stepTemplatePipeline = `
+apiVersion: tekton.dev/v1beta1
+kind: Pipeline
+metadata:
+  name: step-template
+spec:
+  workspaces:
+    - name: ws
+  tasks:
+    - name: t
+      workspaces:
+        - name: ws
+      taskSpec:
+        workspaces:
+          - name: ws
+        results:
+          - name: wd
+          - name: own
+        volumes:
+          - name: cache
+            emptyDir: {}
+        stepTemplate:
+          image: {{IMAGE}}
+          workingDir: $(workspaces.ws.path)/sub
+          env:
+            - name: CACHE
+              value: /workspace/cache
+          volumeMounts:
+            - name: cache
+              mountPath: /workspace/cache
+        steps:
+          - name: first
+            script: |
+              pwd > $(results.wd.path)
+              echo cached > $CACHE/f
+          - name: second
+            workingDir: /tmp
+            script: |
+              printf '%s %s' "$(pwd)" "$(cat $CACHE/f)" > $(results.own.path)
+`
+
+func TestStepTemplateInFull(t *testing.T) {
+	f := newFixture(t)
+	b, _ := f.build(t, stepTemplatePipeline, nil)
+	res := f.run(t, b)
+	if !res.Succeeded {
+		t.Fatalf("build failed: %s", res.Reason)
+	}
+	tr := task(t, res, "t")
+	if diff := cmp.Diff([]v1.TaskRunResult{strResult("own", "/tmp cached"), strResult("wd", "/workspace/ws/sub\n")}, tr.Results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	for _, s := range tr.Steps {
+		if s.Image != f.image {
+			t.Errorf("step %s ran image %q, want the stepTemplate's", s.Name, s.Image)
+		}
 	}
 }

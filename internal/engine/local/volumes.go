@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -118,4 +119,24 @@ func volumeErr(task string, b bind, err error) error {
 		return fmt.Errorf("%s: %s in volume %q is not a directory\n  fix: a subPath must name directories of the volume", what, nd.Component, b.vol)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// uniqueMountPaths refuses a volume mount at the mount path of a
+// workspace (or of another volume mount of the step), as Kubernetes
+// refuses a container whose mount paths repeat: one would hide the other.
+func uniqueMountPaths(task string, s *v1.Step, binds, vols []bind) error {
+	seen := map[string]string{}
+	for _, b := range binds {
+		seen[b.Destination] = "a workspace"
+		if b.ws == "" {
+			seen[b.Destination] = "accord's " + b.Destination
+		}
+	}
+	for _, b := range vols {
+		if what, ok := seen[b.Destination]; ok {
+			return inputErr("pipeline task %q: step %q mounts volume %q at %s, where %s is mounted\n  fix: give each volume mount its own mountPath", task, s.Name, b.vol, b.Destination, what)
+		}
+		seen[b.Destination] = fmt.Sprintf("volume %q", b.vol)
+	}
+	return nil
 }
