@@ -107,6 +107,9 @@ func unsupported(field, why string) error {
 }
 
 func checkSupported(d *Definition) error {
+	if err := checkUnhonoured(d); err != nil {
+		return err
+	}
 	if d.Task != nil {
 		return checkTaskSpec("spec.", &d.Task.Spec)
 	}
