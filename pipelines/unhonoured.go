@@ -11,7 +11,8 @@ import (
 
 // checkUnhonoured refuses fields that Tekton's validation accepts and that
 // accord's engines would otherwise skip without a word: step when
-// expressions, resource claims, custom tasks embedded in a pipeline, and
+// expressions, resource claims, a sidecar port on the host, custom tasks
+// embedded in a pipeline, and
 // the container fields of v1beta1 steps that v1 dropped (Tekton's
 // conversion keeps them in an annotation, where nothing reads them).
 // docs/tekton-compat.md lists every field; its test keeps the two in step.
@@ -71,8 +72,14 @@ func checkTaskUnhonoured(p string, ts *v1.TaskSpec) error {
 		}
 	}
 	for i, s := range ts.Sidecars {
+		sp := fmt.Sprintf("%ssidecars[%d].", p, i)
 		if len(s.ComputeResources.Claims) > 0 {
-			return claimsRefused(fmt.Sprintf("%ssidecars[%d].", p, i))
+			return claimsRefused(sp)
+		}
+		for j, port := range s.Ports {
+			if port.HostPort != 0 || port.HostIP != "" {
+				return unsupported(fmt.Sprintf("%sports[%d].hostPort", sp, j), "a port on the host: a sidecar listens in the task's own loopback-only network, nothing is exposed on the host")
+			}
 		}
 	}
 	return nil

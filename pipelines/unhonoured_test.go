@@ -27,6 +27,8 @@ func TestUnhonouredRefused(t *testing.T) {
 		{"step resource claims", task("", "      computeResources:\n        claims: [{name: gpu}]\n"), "spec.steps[0].computeResources.claims", "resource claims"},
 		{"stepTemplate resource claims", task("  stepTemplate:\n    computeResources:\n      claims: [{name: gpu}]\n", ""), "spec.stepTemplate.computeResources.claims", "resource claims"},
 		{"sidecar resource claims", task("  sidecars:\n    - name: sc\n      image: "+pinnedImage+"\n      computeResources:\n        claims: [{name: gpu}]\n", ""), "spec.sidecars[0].computeResources.claims", "resource claims"},
+		{"sidecar hostPort", task("  sidecars:\n    - name: sc\n      image: "+pinnedImage+"\n      ports: [{containerPort: 80, hostPort: 8080}]\n", ""), "spec.sidecars[0].ports[0].hostPort", "a port on the host"},
+		{"sidecar hostIP on a second port", task("  sidecars:\n    - name: sc\n      image: "+pinnedImage+"\n      ports: [{containerPort: 80}, {containerPort: 81, hostIP: 127.0.0.1}]\n", ""), "spec.sidecars[0].ports[1].hostPort", "a port on the host"},
 		{"custom task apiVersion and kind", pipeline("    - name: a\n      taskSpec:\n        apiVersion: example.dev/v1\n        kind: Example\n        spec: {a: b}\n"), "spec.tasks[0].taskSpec.apiVersion", "custom tasks"},
 		{"custom task spec in finally", pipeline("    - name: a\n      taskRef: {name: go-build}\n") +
 			"  finally:\n    - name: f\n      taskSpec:\n        apiVersion: example.dev/v1\n        kind: Example\n        spec: {a: b}\n",
