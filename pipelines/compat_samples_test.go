@@ -199,9 +199,9 @@ func apply(obj map[string]any, key string, s sample) {
 		delete(obj, k)
 	}
 	for k, v := range s.with {
-		obj[k] = v
+		obj[k] = deepCopy(v)
 	}
-	obj[key] = s.value
+	obj[key] = deepCopy(s.value)
 }
 
 // walkTo follows path from doc, creating what is missing from seeds, and
@@ -250,8 +250,8 @@ func walkTo(doc map[string]any, root string, path []segment) (map[string]any, er
 	return cur, nil
 }
 
-// setPath sets a dotted path ("spec.volumes", "spec.tasks.1") in doc,
-// making objects and list items on the way.
+// setPath sets a dotted path ("spec.volumes", "spec.steps.0.results") in
+// doc, making the objects on the way; a number indexes an existing list item.
 func setPath(doc map[string]any, path string, v any) error {
 	var cur any = doc
 	keys := strings.Split(path, ".")
