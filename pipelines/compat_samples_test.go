@@ -243,7 +243,7 @@ func walkTo(doc map[string]any, root string, path []segment) (map[string]any, er
 					return nil, err
 				}
 			}
-			next = v
+			next = cur[seg.key].(map[string]any) // apply stored a copy
 		}
 		cur = next
 	}
