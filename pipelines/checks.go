@@ -120,6 +120,9 @@ func checkSupported(d *Definition) error {
 	if err := checkSidecarNetwork(d); err != nil {
 		return err
 	}
+	if err := checkUnhonoured(d); err != nil {
+		return err
+	}
 	if d.Task != nil {
 		return checkTaskSpec("spec.", &d.Task.Spec)
 	}
