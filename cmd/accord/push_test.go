@@ -237,3 +237,35 @@ func TestReportPrintsReference(t *testing.T) {
 		t.Errorf("text summary:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
+
+// TestRunRefusesImageParamOutsideAllowedRegistries: a catalog pipeline's
+// image param in a registry the store may not push to is refused before
+// anything runs (bad input, exit 2), naming the param and the fix; the
+// store's registry is never contacted.
+func TestRunRefusesImageParamOutsideAllowedRegistries(t *testing.T) {
+	for _, tc := range []struct {
+		image string
+		allow []string
+	}{
+		{"registry.example/team/app", nil},
+		{"docker.io/library/app:v1", nil},
+		{"127.0.0.1:2/team/app", nil},
+		{"localhost/team/app", []string{"registry.example"}},
+		{"registry.example.evil/team/app", []string{"registry.example"}},
+	} {
+		args := []string{"run", "--source", "../../examples/hello", "-p", "image=" + tc.image, "--store", "127.0.0.1:1/accord"}
+		for _, a := range tc.allow {
+			args = append(args, "--allow-registry", a)
+		}
+		_, stderr, err := accord(t, args...)
+		if exitCode(err) != exitUsage {
+			t.Errorf("%s: exit %d, want %d: %v\n%s", tc.image, exitCode(err), exitUsage, err, stderr)
+			continue
+		}
+		for _, want := range []string{"-p image=" + tc.image, "may not push", "fix: allow the registry", "--allow-registry"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error lacks %q: %v", tc.image, want, err)
+			}
+		}
+	}
+}
