@@ -77,14 +77,12 @@ func NewRegistry(repo name.Repository, opts ...RegistryOption) *Registry {
 
 func (r *Registry) String() string { return r.repo.String() }
 
-// Put implements [Store]. The image is pushed by digest to the repository
-// ref names ([Name]; the store's own for an empty ref), then tagged with
-// ref's tag part when ref has one (the last ":" after the last "/").
+// Put implements [Store]. The image is pushed by digest to the store's
+// repository, then tagged with ref's tag part when ref has one (the last
+// ":" after the last "/"). An artifact goes where its name says through
+// [For]: Put of the store [For] returns.
 func (r *Registry) Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, error) {
-	repo, err := r.route(ref)
-	if err != nil {
-		return v1.Hash{}, err
-	}
+	repo := r.repo
 	h, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, err

@@ -82,11 +82,15 @@ func TestRegistryRoutesByName(t *testing.T) {
 			if err := CheckName(st, tc.name); (err == nil) != (tc.repo != "") {
 				t.Fatalf("CheckName(%q) = %v", tc.name, err)
 			}
-			got, err := st.Put(ctx, tc.name, img)
+			dst, err := For(st, tc.name)
+			var got v1.Hash
+			if err == nil {
+				got, err = dst.Put(ctx, tc.name, img)
+			}
 			if tc.repo == "" {
 				var re *RegistryError
 				if !errors.As(err, &re) || !strings.Contains(err.Error(), "fix: allow the registry") || !strings.Contains(err.Error(), "--allow-registry") {
-					t.Fatalf("Put(%q) = %v, want a RegistryError naming the fix", tc.name, err)
+					t.Fatalf("For(%q) = %v, want a RegistryError naming the fix", tc.name, err)
 				}
 				for _, r := range []string{storeRepo, own + "/team/app", foreign + "/team/app"} {
 					if holds(t, r, h) {
@@ -125,6 +129,15 @@ func TestRegistryRoutesByName(t *testing.T) {
 			if _, err := st.Image(ctx, h); err != nil {
 				t.Errorf("Image after Put: %v", err)
 			}
+			// The store itself puts in its own repository (step images, a
+			// builder image): a name routes only through For.
+			if tc.repo != storeRepo {
+				other := randomImage(t, 1)
+				oh, err := st.Put(ctx, tc.name, other)
+				if err != nil || !holds(t, storeRepo, oh) || holds(t, tc.repo, oh) {
+					t.Errorf("st.Put(%q) is not in the store repository alone: %v", tc.name, err)
+				}
+			}
 		})
 	}
 }
@@ -154,7 +167,11 @@ func TestRegistryEvidenceBesideRoutedImage(t *testing.T) {
 	}
 	artifactName := own + "/team/app:v1"
 	img := randomImage(t, 2)
-	h, err := st.Put(ctx, artifactName, img)
+	dst, err := For(st, artifactName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dst.Put(ctx, artifactName, img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +274,11 @@ func TestRegistryAllowedNeedsAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			img := randomImage(t, 1)
-			_, err = st.Put(ctx, locked+"/team/app:v1", img)
+			dst, err := For(st, locked+"/team/app:v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = dst.Put(ctx, locked+"/team/app:v1", randomImage(t, 1))
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("push with credentials: %v", err)
