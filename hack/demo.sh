@@ -125,8 +125,11 @@ bin/accord run --source "file://$repo" --revision main -p name=hello -p image="$
   --key "$b/primary.key" --builder-id https://accord.dev/builders/primary -o json > "$work/registry.json"
 ref=$(jq -r '.artifacts[] | select(.kind == "image") | .reference' "$work/registry.json")
 echo "pushed $ref (the store repository $reg/accord holds the binary and the builder image, not the image)"
-COSIGN_PASSWORD= TUF_ROOT=$work/tuf "$ACCORD_COSIGN" verify --key "$b/primary.pub" --insecure-ignore-tlog=true --allow-insecure-registry "$ref" >/dev/null
-COSIGN_PASSWORD= TUF_ROOT=$work/tuf "$ACCORD_COSIGN" verify-attestation --key "$b/primary.pub" --type slsaprovenance1 --insecure-ignore-tlog=true --allow-insecure-registry "$ref" >/dev/null
+for args in "verify" "verify-attestation --type slsaprovenance1"; do
+  # shellcheck disable=SC2086 # args are two fixed word lists
+  COSIGN_PASSWORD= TUF_ROOT=$work/tuf "$ACCORD_COSIGN" $args --key "$b/primary.pub" --insecure-ignore-tlog=true --allow-insecure-registry "$ref" > "$work/cosign.txt" 2>&1 ||
+    { cat "$work/cosign.txt" >&2; echo "cosign $args $ref failed" >&2; exit 1; }
+done
 echo "cosign verify and verify-attestation --type slsaprovenance1 $ref: ok"
 cat > "$work/registry-policy.yaml" <<POLICY
 apiVersion: accord.dev/v1alpha1
