@@ -15,7 +15,13 @@
 #   6. verifies the image and the binary against a policy: signatures,
 #      provenance subject, allowed source/ref and pipeline, the catalog's
 #      in-toto layout, the SBOM, and 2 distinct trusted builders agreeing;
-#   7. writes a release bundle.
+#   7. writes a release bundle;
+#   8. with a registry store (Debian's docker-registry on 127.0.0.1), the
+#      image goes where its name says: IMAGE_URL=127.0.0.1:PORT/team/hello:v1
+#      is pushed to team/hello with its signature and attestations beside
+#      it, the run prints its pullable reference, the real cosign CLI and
+#      accord verify accept it by that reference, and a name in a registry
+#      the store may not push to is refused before anything runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -104,3 +110,38 @@ bin/accord verify "$image" --store "$store" --policy "$work/policy.yaml" --vsa-k
   --verifier-id https://accord.dev/verifiers/demo -o json | jq -c '{verified, vsa}'
 bin/accord export accord.dev/examples/hello --store "$store" --dir "$work/release" --policy "$work/policy.yaml" --pub "$b/primary.pub" --layout "$work/root.layout" >/dev/null
 echo "release bundle:"; ls "$work/release"
+
+log "a registry store: the image goes where its name says (IMAGE_URL), its evidence beside it"
+ACCORD_COSIGN=${ACCORD_COSIGN:-$(install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION")}
+port=$(( 20000 + RANDOM % 20000 ))
+mkdir -p "$work/reg"
+printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work/reg" "$port" > "$work/reg.yml"
+docker-registry serve "$work/reg.yml" >/dev/null 2>&1 & regpid=$!
+trap 'kill $regpid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+reg=127.0.0.1:$port
+bin/accord images build --store "$reg/accord" >/dev/null
+bin/accord run --source "file://$repo" --revision main -p name=hello -p image="$reg/team/hello:v1" --store "$reg/accord" \
+  --key "$b/primary.key" --builder-id https://accord.dev/builders/primary -o json > "$work/registry.json"
+ref=$(jq -r '.artifacts[] | select(.kind == "image") | .reference' "$work/registry.json")
+echo "pushed $ref (the store repository $reg/accord holds the binary and the builder image, not the image)"
+for args in "verify" "verify-attestation --type slsaprovenance1"; do
+  # shellcheck disable=SC2086 # args are two fixed word lists
+  COSIGN_PASSWORD= TUF_ROOT=$work/tuf "$ACCORD_COSIGN" $args --key "$b/primary.pub" --insecure-ignore-tlog=true --allow-insecure-registry "$ref" > "$work/cosign.txt" 2>&1 ||
+    { cat "$work/cosign.txt" >&2; echo "cosign $args $ref failed" >&2; exit 1; }
+done
+echo "cosign verify and verify-attestation --type slsaprovenance1 $ref: ok"
+cat > "$work/registry-policy.yaml" <<POLICY
+apiVersion: accord.dev/v1alpha1
+kind: Policy
+builders:
+  - {id: https://accord.dev/builders/primary, key: builders/primary.pub}
+threshold: 1
+pipelines: [$(jq -r '.pipeline.digest' "$work/registry.json")]
+sbom: required
+POLICY
+bin/accord verify "$ref" --store "$reg/accord" --policy "$work/registry-policy.yaml"
+if bin/accord run --source "file://$repo" --revision main -p name=hello -p image=registry.example/team/hello --store "$reg/accord" 2> "$work/refused.txt"; then
+  echo "a name in a registry not allowed was pushed" >&2; exit 1
+fi
+echo "refused before anything ran: $(head -1 "$work/refused.txt")"

@@ -157,6 +157,9 @@ func writeConsensus(w io.Writer, cr *build.ConsensusReport) {
 		for _, k := range ks {
 			fmt.Fprintf(w, "  %-14s %s\n", k, a.Digests[k])
 		}
+		if ref := primaryReference(cr, a.Name); ref != "" {
+			fmt.Fprintf(w, "  %-14s %s\n", "at", ref)
+		}
 	}
 	if cr.Consensus {
 		fmt.Fprintf(w, "consensus: %d of %d builders (threshold %d) produced bit-identical artifacts: %s; released\n", len(cr.Agreeing), len(cr.Builders), cr.Threshold, strings.Join(cr.Agreeing, ", "))
@@ -167,4 +170,18 @@ func writeConsensus(w io.Writer, cr *build.ConsensusReport) {
 		fmt.Fprintln(w, "\ndivergence report:")
 		r.WriteText(w)
 	}
+}
+
+// primaryReference is where the registry store serves the primary's
+// artifact name ("" for a layout store).
+func primaryReference(cr *build.ConsensusReport, name string) string {
+	if len(cr.Builders) == 0 {
+		return ""
+	}
+	for _, a := range cr.Builders[0].Artifacts {
+		if a.Name == name {
+			return a.Reference
+		}
+	}
+	return ""
 }

@@ -13,20 +13,22 @@ import (
 // options structs with AddFlags, so that a flag means the same, with the
 // same help, wherever it appears.
 
-// storeOptions is --store.
+// storeOptions is --store and --allow-registry.
 type storeOptions struct {
-	ref string
+	ref   string
+	allow []string
 }
 
-// AddFlags declares --store; what says what the command keeps or reads
-// there.
+// AddFlags declares --store and --allow-registry; what says what the
+// command keeps or reads there.
 func (o *storeOptions) AddFlags(cmd *cobra.Command, what string) {
 	cmd.Flags().StringVar(&o.ref, "store", "", what+": an OCI layout directory or HOST/REPO (default $XDG_DATA_HOME/accord/store)")
+	cmd.Flags().StringArrayVar(&o.allow, "allow-registry", nil, "with a registry store: a registry (HOST[:PORT]) where image artifacts go to the repository their name gives, with their signatures and attestations, besides the store's own registry (always allowed); repeatable. Names without a registry or under accord.dev/ stay in the store repository; a name in any other registry is refused")
 }
 
 // open opens the store; a bad reference is bad usage.
 func (o *storeOptions) open() (store.Store, error) {
-	st, err := store.Open(o.ref)
+	st, err := store.Open(o.ref, store.WithAllowedRegistries(o.allow...))
 	if err != nil {
 		return nil, usageErr(err)
 	}

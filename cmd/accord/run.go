@@ -226,6 +226,9 @@ func report(cmd *cobra.Command, format string, rep *build.Report, st store.Store
 	fmt.Fprintf(w, "\nbuild succeeded in %.1fs; artifacts in %s:\n", rep.Seconds, st)
 	for _, a := range rep.Artifacts {
 		fmt.Fprintf(w, "  %-8s %s  %s\n", a.Kind, a.Digest, a.Name)
+		if a.Reference != "" {
+			fmt.Fprintf(w, "  %-8s at %s\n", "", a.Reference)
+		}
 	}
 	for _, u := range rep.Unpinned {
 		fmt.Fprintf(w, "warning: ran unpinned image %s (--allow-unpinned)\n", u)

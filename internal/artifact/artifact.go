@@ -38,6 +38,10 @@ type Artifact struct {
 	Task string `json:"task"`
 	// Stored is the manifest digest in the store.
 	Stored string `json:"stored"`
+	// Reference is where a registry store serves it, pullable:
+	// REGISTRY/REPO@sha256:<hex> (an image in the repository its name
+	// gives; see store.Name). Empty for a layout store.
+	Reference string `json:"reference,omitempty"`
 }
 
 // MismatchError is a task claiming a digest its output does not have.
@@ -75,6 +79,9 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 		if err := checkName(o); err != nil {
 			return nil, err
 		}
+		if err := checkRegistry(st, o); err != nil {
+			return nil, err
+		}
 	}
 	for _, o := range res.Outputs {
 		var p pending
@@ -96,11 +103,16 @@ func Collect(ctx context.Context, res *engine.Result, st store.Store, named bool
 		if !named {
 			ref = ""
 		}
-		h, err := st.Put(ctx, ref, p.img)
+		dst, err := store.For(st, p.a.Name) // by digest too, where its name says
+		if err != nil {
+			return nil, fmt.Errorf("storing %s: %w", p.a.Name, err)
+		}
+		h, err := dst.Put(ctx, ref, p.img)
 		if err != nil {
 			return nil, fmt.Errorf("storing %s: %w", p.a.Name, err)
 		}
 		p.a.Stored = h.String()
+		p.a.Reference = store.Reference(st, p.a.Name, h)
 		out = append(out, p.a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/accord-build/accord/internal/engine"
+	"github.com/accord-build/accord/internal/store"
 )
 
 // NameError is an output whose name accord refuses to store under: not an
@@ -78,6 +79,18 @@ func checkName(o engine.Output) error {
 	}
 	if err != nil {
 		return &NameError{Task: o.Task, Hint: o.Hint, URI: o.URI, Err: err}
+	}
+	return nil
+}
+
+// checkRegistry refuses, before anything is stored, an image whose name
+// is in a registry the store may not push to.
+func checkRegistry(st store.Store, o engine.Output) error {
+	if o.Kind != engine.Image {
+		return nil
+	}
+	if err := store.CheckName(st, o.URI); err != nil {
+		return fmt.Errorf("task %q result %s announced image %q, and nothing of this build is stored: %w", o.Task, o.Hint, o.URI, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/accord-build/accord/internal/artifact"
+	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
 )
 
@@ -79,8 +80,9 @@ func ParseParams(flags []string, spec *v1.PipelineSpec) (v1.Params, error) {
 
 // checkImageParam checks, before anything runs, the image param of a
 // catalog pipeline: the name its image is announced (IMAGE_URL) and stored
-// under. artifact.Collect checks every announced name again afterwards.
-func checkImageParam(r *pipelines.Resolved, params v1.Params) error {
+// under, and that st may push there. artifact.Collect checks every
+// announced name again afterwards.
+func checkImageParam(r *pipelines.Resolved, params v1.Params, st store.Store) error {
 	if !strings.HasPrefix(r.Pipeline.File, "pipelines/catalog/") {
 		return nil
 	}
@@ -90,6 +92,9 @@ func checkImageParam(r *pipelines.Resolved, params v1.Params) error {
 		}
 		if err := artifact.CheckImageName(p.Value.StringVal); err != nil {
 			return fmt.Errorf("-p image=%s: %w\n  fix: name the image REGISTRY/REPOSITORY[:TAG] (lower case, no digest; tags sha256-* and *.sig, *.att, *.links, *.released, *.sbom are reserved for evidence)", p.Value.StringVal, err)
+		}
+		if err := store.CheckName(st, p.Value.StringVal); err != nil {
+			return fmt.Errorf("-p image=%s (IMAGE_URL of the image this pipeline builds): %w", p.Value.StringVal, err)
 		}
 	}
 	return nil

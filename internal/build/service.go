@@ -105,7 +105,7 @@ func (s *Service) Build(ctx context.Context, req Request, b Builder) (*Report, e
 	if err != nil {
 		return nil, err
 	}
-	if err := checkImageParam(resolved, req.Params); err != nil {
+	if err := checkImageParam(resolved, req.Params, s.Store); err != nil {
 		return nil, inputErr(err)
 	}
 	if err := b.Variation.Validate(); err != nil {

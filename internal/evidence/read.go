@@ -29,7 +29,11 @@ func Resolve(ctx context.Context, st store.Store, arg string) (string, ggcrv1.Ha
 		if err != nil {
 			return "", h, inputErr(err)
 		}
-		if _, err := st.Image(ctx, h); err == nil {
+		rst, err := store.For(st, name) // a registry store reads it where its name says
+		if err != nil {
+			return "", h, inputErr(err)
+		}
+		if _, err := rst.Image(ctx, h); err == nil {
 			return name, h, nil
 		}
 		// A file artifact's digest is the file's: find the stored

@@ -48,7 +48,7 @@ func Preflight(ctx context.Context, cfg *config.Config, getenv func(string) stri
 	add("webhook secrets", err, fmt.Sprintf("%d secret(s) readable", n), "fix the secrets' files or environment variables")
 	add("state directory", writable(cfg.StateDir), cfg.StateDir+" is writable", "create it, writable by the server's user")
 	add("listen address", listenable(cfg.Listen), cfg.Listen+" is free", "stop what listens there, or change listen")
-	_, err = store.Open(cfg.Store)
+	_, err = store.Open(cfg.Store, store.WithAllowedRegistries(cfg.AllowRegistries...))
 	add("store", err, cfg.Store, "give an OCI layout directory or HOST/REPO")
 	_, err = loadRepos(ctx, cfg)
 	add("repositories", err, fmt.Sprintf("%d repositories: pipelines, builders' keys and policies load", len(cfg.Repos)), "fix the field named")

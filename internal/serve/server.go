@@ -148,7 +148,7 @@ func (s *Server) prepare(ctx context.Context, dir string) error {
 
 func (s *Server) openStores() error {
 	var err error
-	if s.store, err = store.Open(s.cfg.Store); err != nil {
+	if s.store, err = store.Open(s.cfg.Store, store.WithAllowedRegistries(s.cfg.AllowRegistries...)); err != nil {
 		return &config.Error{File: s.cfg.File, Field: "store", Msg: err.Error(), Fix: "give an OCI layout directory or HOST/REPO"}
 	}
 	// Work directories of a run a killed process left behind are removed:

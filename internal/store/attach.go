@@ -67,13 +67,18 @@ func (l *Layout) Lookup(_ context.Context, ref string) (v1.Image, error) {
 	return layout.Path(l.dir).Image(h)
 }
 
-// Lookup returns the image tagged with ref's tag, or ErrNotFound.
+// Lookup returns the image tagged with ref's tag in the repository ref
+// names (see [Name]), or ErrNotFound.
 func (r *Registry) Lookup(ctx context.Context, ref string) (v1.Image, error) {
 	tag := tagOf(ref)
 	if tag == "" {
 		return nil, fmt.Errorf("%s: no tag: %w", ref, ErrNotFound)
 	}
-	img, err := remote.Image(r.repo.Tag(tag), r.readOptions(ctx)...)
+	repo, err := r.route(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(repo.Tag(tag), r.readOptions(ctx)...)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == 404 {
 		return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
@@ -87,7 +92,8 @@ func (r *Registry) Repository() string { return r.repo.Name() }
 
 // AttachmentRef is the reference of what is attached to digest h of the
 // artifact named repo: repo:sha256-<hex>.<suffix>. For a registry store
-// only the tag part is used.
+// the repository part is routed as an artifact name is (see [Name]): give
+// it what [Name] returned.
 func AttachmentRef(repo string, h v1.Hash, suffix string) string {
 	return fmt.Sprintf("%s:%s-%s.%s", repo, h.Algorithm, h.Hex, suffix)
 }
@@ -317,9 +323,17 @@ func readLayer(img v1.Image, d v1.Descriptor) ([]byte, error) {
 	return b, nil
 }
 
-// Name returns the repository part of an artifact name for attachments.
+// Name returns the repository part of an artifact name for attachments
+// and signatures (cosign's docker-reference). For a registry store it is
+// the repository the artifact is stored in: the one its name gives, in the
+// store's registry or one it allows ([WithAllowedRegistries]); the store's
+// own for a name without a registry, under [AccordNamespace], or in a
+// registry it may not push to (which [CheckName] refuses).
 func Name(st Store, artifactName string) string {
 	if r, ok := st.(*Registry); ok {
+		if repo, err := r.route(artifactName); err == nil {
+			return repo.Name()
+		}
 		return r.Repository()
 	}
 	if _, err := name.NewRepository(artifactName); err == nil {

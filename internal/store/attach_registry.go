@@ -62,22 +62,26 @@ func (r *Registry) attach(ctx context.Context, ref string, layers []Layer, repla
 		}
 		return r.Put(ctx, ref, img)
 	}
+	repo, err := r.route(ref)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
+	}
 	locks := r.locks
 	if locks == nil {
 		locks = &registryLocks
 	}
-	t := r.repo.Tag(tag)
+	t := repo.Tag(tag)
 	unlock := locks.lock(t.Name())
 	defer unlock()
 	p, err := remote.NewPusher(r.opts...)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("attaching to %s: %w", ref, err)
 	}
-	w := &attachWriter{r: r, p: p, ref: ref, tag: t, replace: replace, want: map[string]mutate.Addendum{}, seen: map[v1.Hash]*v1.Manifest{}}
+	w := &attachWriter{r: r, repo: repo, p: p, ref: ref, tag: t, replace: replace, want: map[string]mutate.Addendum{}, seen: map[v1.Hash]*v1.Manifest{}}
 	for _, l := range layers {
 		a := addendum(l)
-		if err := p.Upload(ctx, r.repo, a.Layer); err != nil {
-			return v1.Hash{}, fmt.Errorf("attaching to %s: uploading a layer: %w", ref, err)
+		if err := p.Upload(ctx, repo, a.Layer); err != nil {
+			return v1.Hash{}, fmt.Errorf("attaching to %s: uploading a layer: %w%s", ref, err, authFix(err, repo))
 		}
 		w.mine = append(w.mine, a)
 	}
@@ -87,6 +91,7 @@ func (r *Registry) attach(ctx context.Context, ref string, layers []Layer, repla
 // attachWriter is one [Registry.attach] call.
 type attachWriter struct {
 	r       *Registry
+	repo    name.Repository // the repository of tag
 	p       *remote.Pusher
 	ref     string
 	tag     name.Tag
@@ -197,7 +202,7 @@ func (w *attachWriter) write(ctx context.Context, adds []mutate.Addendum, cur *c
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("attaching to %s: config: %w", w.ref, err)
 	}
-	if err := w.p.Upload(ctx, w.r.repo, static.NewLayer(raw, types.OCIConfigJSON)); err != nil {
+	if err := w.p.Upload(ctx, w.repo, static.NewLayer(raw, types.OCIConfigJSON)); err != nil {
 		return v1.Hash{}, fmt.Errorf("attaching to %s: uploading the config: %w", w.ref, err)
 	}
 	if err := w.p.Put(ctx, w.tag, img); err != nil {
@@ -288,7 +293,7 @@ func (w *attachWriter) manifest(ctx context.Context, h v1.Hash) (*v1.Manifest, e
 	if m, ok := w.seen[h]; ok {
 		return m, nil
 	}
-	d, err := remote.Get(w.r.repo.Digest(h.String()), w.r.readOptions(ctx)...)
+	d, err := remote.Get(w.repo.Digest(h.String()), w.r.readOptions(ctx)...)
 	if err != nil {
 		return nil, err
 	}

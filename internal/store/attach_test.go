@@ -28,7 +28,7 @@ import (
 )
 
 // attRef is the .att ref every concurrency test attaches to.
-var attRef = AttachmentRef("example.com/app", v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%064x", 9)}, AttSuffix)
+var attRef = AttachmentRef("team/app", v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%064x", 9)}, AttSuffix)
 
 // attestation is builder's layer, as internal/proof attaches it.
 func attestation(builder string) Layer {

@@ -7,6 +7,18 @@
 // by rename under an exclusive lock, so an interrupted write leaves the
 // index as it was (at worst an unreferenced blob).
 //
+// # Where a registry store puts an image
+//
+// An image artifact named REGISTRY/REPO[:TAG] goes to REGISTRY/REPO, and
+// its signatures, attestations and links beside it there by cosign's
+// conventions (REGISTRY/REPO:sha256-<hex>.sig, .att, .links), when
+// REGISTRY is the store's own registry or one [WithAllowedRegistries]
+// allows; a name without a registry or under [AccordNamespace] stays in
+// the store's repository, and a name in any other registry is refused
+// ([*RegistryError], [CheckName]). [Name] gives the repository of a name,
+// [For] the store as seen from it, [Reference] the pullable reference.
+// A layout store keeps every name in its one directory.
+//
 // # Concurrency
 //
 // [Attach] reads what is attached under a ref, adds layers and writes the

@@ -22,8 +22,11 @@ type Registry struct {
 	pullOnce sync.Once
 	puller   *remote.Puller
 
-	mu     sync.Mutex
-	images map[v1.Hash]v1.Image // by digest: immutable, fetched once
+	// routes is shared by the store and the views [For] makes of it:
+	// the registries it may push to, where each image is, the views.
+	routes *routes
+	// optErr is a bad option, returned by [Open].
+	optErr error
 
 	// Test hooks of [Attach]; zero values mean the defaults: the
 	// process-wide locks, attachAttempts, attachSettle.
@@ -61,9 +64,11 @@ func WithRemoteOptions(opts ...remote.Option) RegistryOption {
 	return func(r *Registry) { r.opts = append(r.opts, opts...) }
 }
 
-// NewRegistry returns a store in repo.
+// NewRegistry returns a store in repo. Image artifacts whose names give
+// another repository of repo's registry (or of a registry
+// [WithAllowedRegistries] allows) go there; see [Name].
 func NewRegistry(repo name.Repository, opts ...RegistryOption) *Registry {
-	r := &Registry{repo: repo}
+	r := &Registry{repo: repo, routes: &routes{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -72,43 +77,45 @@ func NewRegistry(repo name.Repository, opts ...RegistryOption) *Registry {
 
 func (r *Registry) String() string { return r.repo.String() }
 
-// Put implements [Store]. The image is pushed by digest, then tagged with
-// ref's tag part when ref has one (the last ":" after the last "/").
+// Put implements [Store]. The image is pushed by digest to the store's
+// repository, then tagged with ref's tag part when ref has one (the last
+// ":" after the last "/"). An artifact goes where its name says through
+// [For]: Put of the store [For] returns.
 func (r *Registry) Put(ctx context.Context, ref string, img v1.Image) (v1.Hash, error) {
+	repo := r.repo
 	h, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	opts := r.writeOptions(ctx)
-	if err := remote.Write(r.repo.Digest(h.String()), img, opts...); err != nil {
-		return v1.Hash{}, fmt.Errorf("pushing %s to %s: %w", h, r.repo, err)
+	if err := remote.Write(repo.Digest(h.String()), img, opts...); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s to %s: %w%s", h, repo, err, authFix(err, repo))
 	}
 	if tag := tagOf(ref); tag != "" {
-		if err := remote.Tag(r.repo.Tag(tag), img, opts...); err != nil {
-			return v1.Hash{}, fmt.Errorf("tagging %s in %s: %w", h, r.repo, err)
+		if err := remote.Tag(repo.Tag(tag), img, opts...); err != nil {
+			return v1.Hash{}, fmt.Errorf("tagging %s in %s: %w%s", h, repo, err, authFix(err, repo))
 		}
 	}
+	r.routes.found(h, repo, nil)
 	return h, nil
 }
 
-// Image implements [Store].
+// Image implements [Store]. It reads h from the repository it was put in
+// or found in by this store or a view of it ([For]), else from the
+// store's own repository.
 func (r *Registry) Image(ctx context.Context, h v1.Hash) (v1.Image, error) {
-	r.mu.Lock()
-	img, ok := r.images[h]
-	r.mu.Unlock()
-	if ok {
+	repo, img := r.routes.where(h)
+	if img != nil {
 		return img, nil
 	}
-	img, err := remote.Image(r.repo.Digest(h.String()), r.readOptions(ctx)...)
+	if repo.Name() == "" {
+		repo = r.repo
+	}
+	img, err := remote.Image(repo.Digest(h.String()), r.readOptions(ctx)...)
 	if err != nil {
-		return nil, fmt.Errorf("image %s in %s: %w", h, r.repo, err)
+		return nil, fmt.Errorf("image %s in %s: %w%s", h, repo, err, authFix(err, repo))
 	}
-	r.mu.Lock()
-	if r.images == nil {
-		r.images = map[v1.Hash]v1.Image{}
-	}
-	r.images[h] = img
-	r.mu.Unlock()
+	r.routes.found(h, repo, img)
 	return img, nil
 }
 

@@ -63,7 +63,7 @@ func TestRegistryPutImage(t *testing.T) {
 
 	// Re-tagging moves the tag.
 	img2 := randomImage(t, 1)
-	h2, err := r.Put(ctx, "example.com/x:v1", img2)
+	h2, err := r.Put(ctx, "accord.dev/images/x:v1", img2) // a name without a registry stays in the store repository
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestRegistryPutWithoutTag(t *testing.T) {
 	ctx := context.Background()
 	repo := testRegistry(t)
 	r := NewRegistry(repo, WithRemoteOptions(remote.WithUserAgent("accord-test")))
-	for _, ref := range []string{"", "example.com/app", "localhost:5000/app"} {
+	for _, ref := range []string{"", "team/app", "accord.dev/images/app"} {
 		h, err := r.Put(ctx, ref, randomImage(t, 1))
 		if err != nil {
 			t.Fatalf("Put(%q): %v", ref, err)
@@ -100,7 +100,7 @@ func TestRegistryPutWithoutTag(t *testing.T) {
 	if len(tags) != 0 {
 		t.Errorf("refs without a tag created tags %v", tags)
 	}
-	if _, err := r.Put(ctx, "localhost:5000/app:v2", randomImage(t, 1)); err != nil {
+	if _, err := r.Put(ctx, "team/app:v2", randomImage(t, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Put(ctx, "app:latest", randomImage(t, 1)); err != nil {

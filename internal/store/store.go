@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // RefAnnotation names an index entry, as in the OCI image layout spec.
@@ -48,9 +50,15 @@ func DefaultDir() string {
 
 // Open interprets ref: an existing directory, or a path that starts with
 // "/", "./" or "../", is a layout store; anything else that parses as a
-// repository (HOST/REPO) is a registry store. An empty ref means
-// [DefaultDir].
+// repository (HOST/REPO) is a registry store, which authenticates with
+// the Docker config's credentials (authn.DefaultKeychain) in every
+// registry it uses. An empty ref means [DefaultDir]. The registry options
+// are ignored for a layout store, but a bad one is still an error.
 func Open(ref string, opts ...RegistryOption) (Store, error) {
+	probe := NewRegistry(name.Repository{}, opts...)
+	if probe.optErr != nil {
+		return nil, probe.optErr
+	}
 	if ref == "" {
 		ref = DefaultDir()
 	}
@@ -61,7 +69,8 @@ func Open(ref string, opts ...RegistryOption) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %q is neither a directory nor a registry repository (HOST/REPO): %w", ref, err)
 	}
-	return NewRegistry(repo, opts...), nil
+	keychain := WithRemoteOptions(remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	return NewRegistry(repo, append([]RegistryOption{keychain}, opts...)...), nil
 }
 
 func readAllLimit(r io.Reader, max int64) ([]byte, error) {

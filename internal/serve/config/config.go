@@ -25,6 +25,10 @@ type Config struct {
 	// directory (relative: "./store", beside this file) or HOST/REPO;
 	// default <StateDir>/store.
 	Store string `json:"store,omitempty"`
+	// AllowRegistries are the registries (HOST[:PORT]) a registry store
+	// pushes image artifacts to, in the repository their name gives, as
+	// --allow-registry; the store's own registry is always allowed.
+	AllowRegistries []string `json:"allowRegistries,omitempty"`
 	// Secrets are the webhook secrets; a delivery signed with any one of
 	// them is accepted (several at once while one is rotated). At least one.
 	Secrets []Secret `json:"secrets"`

@@ -78,6 +78,8 @@ func TestParseErrors(t *testing.T) {
 		{"no state", "stateDir: state\n", "", "stateDir", "missing"},
 		{"listen", "stateDir: state", "stateDir: state\nlisten: nope", "listen", "HOST:PORT"},
 		{"store", "stateDir: state", "stateDir: state\nstore: -x", "store", "neither a directory"},
+		{"allowed registry", "stateDir: state", "stateDir: state\nallowRegistries: [ghcr.io, https://registry.example]", "allowRegistries", "not a registry host"},
+		{"allowed registry path", "stateDir: state", "stateDir: state\nallowRegistries: [registry.example/team]", "allowRegistries", "not a registry host"},
 		{"no secrets", "- file: webhook-secret\n- env: ACCORD_WEBHOOK_SECRET_OLD\n", "", "secrets", "no webhook secret"},
 		{"secret both", "- file: webhook-secret", "- {file: a, env: B}", "secrets[0]", "both file and env"},
 		{"secret env", "env: ACCORD_WEBHOOK_SECRET_OLD", "env: 1BAD-NAME", "secrets[1].env", "not an environment"},

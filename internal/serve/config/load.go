@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/accord-build/accord/internal/store"
 )
 
 // Error is a config error: the file, the field, what is wrong and the fix.
@@ -144,6 +146,9 @@ func (v *checker) store(c *Config) {
 		c.Store = v.abs(c.Store)
 	case strings.HasPrefix(c.Store, "-") || strings.ContainsAny(c.Store, " \t\n"):
 		v.fail("store", fmt.Sprintf("%q is neither a directory nor HOST/REPO", c.Store), "give an OCI layout directory (/var/lib/accord/store, ./store) or a registry repository (localhost:5000/accord)")
+	}
+	if _, err := store.ParseRegistries(c.AllowRegistries); err != nil {
+		v.fail("allowRegistries", err.Error(), "list registry hosts, e.g. [registry.example, 127.0.0.1:5000]")
 	}
 }
 
