@@ -130,7 +130,7 @@ func (p *Puller) layoutImages(ctx context.Context, file string, lp layout.Path) 
 		if it.img, err = verifiedLayoutImage(ctx, lp, imgDigest, it.res); err != nil {
 			return nil, err
 		}
-		it.res.Ref = repoOr(repo, "") + "@" + it.res.Digest
+		it.res.Ref = pinned(repo, it.res.Digest)
 		out = append(out, it)
 	}
 	return out, nil
@@ -198,4 +198,12 @@ func repoOr(repo, alt string) string {
 		return repo
 	}
 	return alt
+}
+
+// pinned is repo@digest, or the digest alone for an image without name.
+func pinned(repo, digest string) string {
+	if repo == "" {
+		return digest
+	}
+	return repo + "@" + digest
 }

@@ -191,7 +191,7 @@ func dockerImages(ctx context.Context, file string, open tarball.Opener) ([]impo
 			return nil, fmt.Errorf("manifest.json entry %d (%s): %w", i, repoOr(repo, "untagged"), err)
 		}
 		it.repo, it.res.Source = repo, file
-		it.res.Ref = repo + "@" + it.res.Digest
+		it.res.Ref = pinned(repo, it.res.Digest)
 		out = append(out, it)
 	}
 	return out, nil
