@@ -2,6 +2,7 @@ package pull
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -72,9 +73,13 @@ func ParseMirror(s string) (Mirror, error) {
 	return m, nil
 }
 
+// hostRE is a DNS name or IPv4 address, or a bracketed IPv6 address,
+// with an optional port.
+var hostRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
 // parseHost parses a registry host[:port], nothing more.
 func parseHost(s string) (name.Registry, error) {
-	if s == "" || strings.ContainsAny(s, "/@=?#, \t\n\\") || strings.Contains(s, "://") {
+	if !hostRE.MatchString(s) {
 		return name.Registry{}, fmt.Errorf("%q is not a registry host[:port]", s)
 	}
 	reg, err := name.NewRegistry(s, name.StrictValidation)

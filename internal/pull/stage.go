@@ -113,6 +113,9 @@ func (p *Puller) stageLayer(ctx context.Context, lp layout.Path, img v1.Image, r
 		return fmt.Errorf("layer %s: %w", d.Digest, err)
 	}
 	defer rc.Close()
+	if err := os.MkdirAll(filepath.Join(string(lp), "blobs", d.Digest.Algorithm), 0o755); err != nil {
+		return err
+	}
 	tmp := filepath.Join(string(lp), "blobs", "layer.tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -130,9 +133,6 @@ func (p *Puller) stageLayer(ctx context.Context, lp layout.Path, img v1.Image, r
 	got := "sha256:" + hex.EncodeToString(hasher.Sum(nil))
 	if got != d.Digest.String() || nb != d.Size {
 		return &digestError{what: fmt.Sprintf("layer %s (%d bytes)", d.Digest, d.Size), want: d.Digest.String(), got: fmt.Sprintf("%s (%d bytes)", got, nb)}
-	}
-	if err := os.MkdirAll(filepath.Join(string(lp), "blobs", d.Digest.Algorithm), 0o755); err != nil {
-		return err
 	}
 	return os.Rename(tmp, filepath.Join(string(lp), "blobs", d.Digest.Algorithm, d.Digest.Hex))
 }
