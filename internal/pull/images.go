@@ -63,10 +63,17 @@ func (i *Images) ImageRef(ctx context.Context, ref string) (v1.Image, error) {
 	if i.p == nil {
 		return nil, &Error{Image: ref, Kind: NotFound, Source: i.st.String(), Fix: "put it into the store: accord images pull " + ref + ", or accord images import FILE"}
 	}
-	if _, err := i.p.Pull(ctx, ref, i.st); err != nil {
+	res, err := i.p.Pull(ctx, ref, i.st)
+	if err != nil {
 		return nil, err
 	}
-	_, img, err := i.p.storedErr(ctx, i.st, h)
+	// By the platform's manifest: a store that keeps no indexes (a
+	// registry store) has only the image.
+	mh, err := v1.NewHash(res.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	_, img, err := i.p.storedErr(ctx, i.st, mh)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s after pulling it: %w", ref, err)
 	}

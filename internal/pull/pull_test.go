@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/accord-build/accord/internal/pull"
+	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/internal/testutil/regtest"
 )
 
@@ -196,5 +197,29 @@ func TestPullBadInput(t *testing.T) {
 				t.Errorf("staging left behind: %v", left)
 			}
 		})
+	}
+}
+
+// TestPullIntoRegistryStore: with a registry as the store, the pulled
+// image is pushed there and found by the index digest it was pinned by.
+func TestPullIntoRegistryStore(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	src := regtest.Start(t, regtest.Options{})
+	dst := regtest.Start(t, regtest.Options{})
+	amd := platformImage(t, "linux", "amd64")
+	idx := push(t, src.Addr+"/library/golang", index(t, map[string]v1.Image{"linux/amd64": amd, "linux/arm64": platformImage(t, "linux", "arm64")}))
+	st, err := store.Open(dst.Addr + "/accord/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := pull.NewImages(st, pull.New(pull.WithTempDir(t.TempDir()))).ImageRef(context.Background(), idx.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digestOf(t, img) != digestOf(t, amd) {
+		t.Errorf("got %s, want the amd64 image %s", digestOf(t, img), digestOf(t, amd))
+	}
+	if !hasImage(t, st, digestOf(t, amd)) {
+		t.Error("the image was not pushed to the store")
 	}
 }
