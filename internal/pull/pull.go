@@ -19,6 +19,13 @@ import (
 	"github.com/accord-build/accord/internal/store"
 )
 
+// LocalRegistry is the registry of accord's own image names
+// (accord.dev/builders/go, accord.dev/examples/...): images that accord
+// builds from pinned inputs, which no registry serves. They are taken
+// from the store, or pulled from a mirror configured for this name, never
+// from the network by this name.
+const LocalRegistry = "accord.dev"
+
 // Puller fetches pinned images into a store. It is safe for concurrent
 // use; concurrent pulls of one image each fetch it (the store keeps one).
 type Puller struct {
@@ -121,6 +128,13 @@ func (p *Puller) Pull(ctx context.Context, ref string, st store.Store) (*Result,
 	sources, err := p.mirrors.sources(d)
 	if err != nil {
 		return nil, &Error{Image: ref, Kind: Failed, Err: err, Fix: "fix the mirror configuration"}
+	}
+	if d.Context().RegistryStr() == LocalRegistry {
+		sources = sources[:len(sources)-1] // no registry serves it: mirrors only
+		if len(sources) == 0 {
+			return nil, &Error{Image: ref, Kind: NotFound, Err: fmt.Errorf("%s names accord's own images, which no registry serves", LocalRegistry),
+				Fix: "for accord's builder images run 'accord images build' (with the --store the run uses); otherwise put the image into the store (accord images import FILE) or configure a mirror for " + LocalRegistry}
+		}
 	}
 	var errs []*Error
 	for _, src := range sources {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -222,4 +223,32 @@ func TestPullIntoRegistryStore(t *testing.T) {
 	if !hasImage(t, st, digestOf(t, amd)) {
 		t.Error("the image was not pushed to the store")
 	}
+}
+
+// TestPullLocalNames: accord's own names (accord.dev/...) are never
+// looked up on the network by that name; the error says to build them; a
+// mirror for them is used.
+func TestPullLocalNames(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	ref := "accord.dev/builders/go@sha256:" + strings.Repeat("de", 32)
+	st := newStore(t)
+	_, err := pull.New(pull.WithTransport(failingTransport{t})).Pull(context.Background(), ref, st)
+	checkErr(t, err, pull.NotFound, ref, "accord images build")
+
+	reg := regtest.Start(t, regtest.Options{})
+	img := platformImage(t, "linux", "amd64")
+	push(t, reg.Addr+"/accord/builders/go", img)
+	ms, _ := pull.ParseMirrors("accord.dev=" + reg.Addr + "/accord")
+	res, err := pull.New(pull.WithMirrors(ms), pull.WithTempDir(t.TempDir())).Pull(context.Background(), "accord.dev/builders/go@"+digestOf(t, img), st)
+	if err != nil || res.Source != reg.Addr+"/accord/builders/go" {
+		t.Errorf("from the mirror: %+v, %v", res, err)
+	}
+}
+
+// failingTransport fails the test on any request.
+type failingTransport struct{ t *testing.T }
+
+func (f failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.t.Errorf("a request went to %s", r.URL)
+	return nil, errors.New("no network in this test")
 }
