@@ -165,6 +165,10 @@ func (p *Puller) pullFrom(ctx context.Context, ref string, d, src name.Digest, s
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var pe *Error
+		if errors.As(err, &pe) {
+			return pe
+		}
 		return classify(ref, src.Context().Name(), reg.Name(), hasCred, err)
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}

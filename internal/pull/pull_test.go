@@ -165,6 +165,7 @@ func TestPullBadInput(t *testing.T) {
 	tamperLayer(t, reg, sameSize, false)
 	resizedLayer := push(t, reg.Addr+"/library/resized-layer", resized)
 	tamperLayer(t, reg, resized, true)
+	armImage := push(t, reg.Addr+"/library/armimage", platformImage(t, "linux", "arm64"))
 	down := closedPort(t)
 	missing := reg.Addr + "/library/golang@sha256:" + strings.Repeat("ab", 32)
 
@@ -179,6 +180,7 @@ func TestPullBadInput(t *testing.T) {
 		{"registry unreachable", down + "/library/golang@sha256:" + strings.Repeat("cd", 32), pull.Unreachable, "check that " + down + " is reachable"},
 		{"digest not there", missing, pull.NotFound, "configure a mirror"},
 		{"index without the host platform", armOnly.String(), pull.NoPlatform, "has linux/amd64"},
+		{"image for another platform", armImage.String(), pull.NoPlatform, "pin the linux/amd64 image"},
 		{"manifest tampered on the registry", tamperedManifest.String(), pull.DigestMismatch, "serves other content for this digest"},
 		{"layer tampered, same size", tamperedLayer.String(), pull.DigestMismatch, "serves other content"},
 		{"layer tampered, other size", resizedLayer.String(), pull.DigestMismatch, "serves other content"},

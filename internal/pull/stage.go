@@ -66,6 +66,10 @@ func (p *Puller) stageIn(ctx context.Context, dir, ref string, img v1.Image, res
 		return nil, fmt.Errorf("parsing the config: %w", err)
 	}
 	res.Platform = platformOf(cfg)
+	if cfg.OS != "" && cfg.Architecture != "" && !(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}).Satisfies(p.platform) {
+		return nil, &Error{Image: ref, Kind: NoPlatform, Source: res.Source, Err: fmt.Errorf("the image is for %s; steps run on %s", res.Platform, p.platform),
+			Fix: fmt.Sprintf("pin the %s image, or an index that has one", p.platform)}
+	}
 	res.Layers = len(m.Layers)
 	for i, l := range m.Layers {
 		if err := p.stageLayer(ctx, lp, img, ref, i, len(m.Layers), l); err != nil {
