@@ -64,6 +64,7 @@ type engineOptions struct {
 	stepMemory int64
 	parallel   int
 	keep       bool
+	pull       pullOptions
 }
 
 // AddFlags declares the engine flags; runtimeDefault and runtimeHelp
@@ -76,4 +77,5 @@ func (o *engineOptions) AddFlags(cmd *cobra.Command, runtimeDefault, runtimeHelp
 	f.Int64Var(&o.stepMemory, "step-memory", 4<<30, "memory limit in bytes for steps that set none (runc as root enforces it)")
 	f.IntVar(&o.parallel, "parallel", 0, "tasks to run at once (default: number of CPUs)")
 	f.BoolVar(&o.keep, "keep", false, "keep workspaces, bundles and step logs after the run, for debugging")
+	o.pull.AddFlags(cmd)
 }

@@ -12,7 +12,7 @@ import (
 func newImagesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images",
-		Short: "Build the catalog's builder images from pinned inputs",
+		Short: "Build the catalog's builder images from pinned inputs; pull or import other images",
 	}
 	var so storeOptions
 	build := &cobra.Command{
@@ -46,6 +46,6 @@ catalog pins. Needs: go, apt-get, dpkg-deb.`,
 		},
 	}
 	so.AddFlags(build, "store the images go into")
-	cmd.AddCommand(build)
+	cmd.AddCommand(build, newImagesPullCmd(), newImagesImportCmd())
 	return cmd
 }

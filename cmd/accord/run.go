@@ -117,7 +117,11 @@ func (o *runOptions) buildService() (*build.Service, store.Store, error) {
 	if e.stepMemory == 0 {
 		e.stepMemory = -1 // 0 on the command line is no limit; the service's zero value is its default
 	}
-	return &build.Service{Store: st, WorkDir: e.workDir, Parallel: e.parallel, Keep: e.keep, StepMemory: e.stepMemory}, st, nil
+	puller, err := e.pull.puller(os.Stderr, e.workDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &build.Service{Store: st, WorkDir: e.workDir, Parallel: e.parallel, Keep: e.keep, StepMemory: e.stepMemory, Pull: puller}, st, nil
 }
 
 // request is the build request these options describe; params are typed

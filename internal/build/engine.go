@@ -8,6 +8,7 @@ import (
 
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/engine/local"
+	"github.com/accord-build/accord/internal/pull"
 	"github.com/accord-build/accord/internal/sandbox"
 	"github.com/accord-build/accord/internal/store"
 )
@@ -44,6 +45,9 @@ type Local struct {
 	// StepMemory is the memory limit in bytes of steps that set none;
 	// 0 is the default, 4 GiB; below 0 none.
 	StepMemory int64
+	// Pull fetches step images that Store lacks from their registries
+	// (or mirrors) into Store before the first step; nil: Store only.
+	Pull *pull.Puller
 }
 
 // workDir is where runs keep their state, created if need be.
@@ -77,6 +81,10 @@ func (l *Local) Executor(_ context.Context, b Builder) (engine.Executor, EngineI
 	if memory == 0 {
 		memory = 4 << 30
 	}
-	exec := local.New(l.Store, runner, rootfs, work, local.WithParallel(l.Parallel), local.WithKeep(l.Keep), local.WithStepMemory(memory))
+	var images local.Images = l.Store
+	if l.Pull != nil {
+		images = pull.NewImages(l.Store, l.Pull)
+	}
+	exec := local.New(images, runner, rootfs, work, local.WithParallel(l.Parallel), local.WithKeep(l.Keep), local.WithStepMemory(memory))
 	return exec, EngineInfo{Runtime: string(runner.Runtime()), Rootless: runner.Rootless()}, nil
 }

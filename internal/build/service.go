@@ -18,6 +18,7 @@ import (
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/hashtree"
 	"github.com/accord-build/accord/internal/proof"
+	"github.com/accord-build/accord/internal/pull"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/pipelines"
 )
@@ -35,6 +36,9 @@ type Service struct {
 	Parallel   int
 	Keep       bool
 	StepMemory int64
+	// Pull, for the default local engine, fetches step images the store
+	// lacks from their registries (see [Local]); nil: the store only.
+	Pull *pull.Puller
 	// Trust decides whose stored provenance explains a divergence; nil
 	// trusts none.
 	Trust Trust
@@ -46,7 +50,7 @@ func (s *Service) engine() Engine {
 	if s.Engine != nil {
 		return s.Engine
 	}
-	return &Local{Store: s.Store, WorkDir: s.WorkDir, Parallel: s.Parallel, Keep: s.Keep, StepMemory: s.StepMemory}
+	return &Local{Store: s.Store, WorkDir: s.WorkDir, Parallel: s.Parallel, Keep: s.Keep, StepMemory: s.StepMemory, Pull: s.Pull}
 }
 
 // Builder is one builder: who it is, the key it signs with, the engine

@@ -127,6 +127,10 @@ type StepResult struct {
 	Products  map[string]string `json:"-"`
 	// StdoutSHA256 and StderrSHA256 are digests of the step's output.
 	StdoutSHA256, StderrSHA256 string `json:"-"`
+	// ImageDigest is the manifest digest of the image that ran (as
+	// Tekton's imageID): Image's digest, or, when Image pins an index,
+	// the digest of its image for the host platform.
+	ImageDigest string `json:"-"`
 }
 
 // TaskResult is what one pipeline task did.

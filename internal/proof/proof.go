@@ -304,6 +304,7 @@ func dependencies(in *Input) []attest.Dependency {
 				Digest: map[string]string{"sha256": strings.TrimPrefix(dg.DigestStr(), "sha256:")}})
 		}
 	}
+	deps = append(deps, platformDependencies(in)...)
 	for _, t := range in.Result.Tasks {
 		if !t.Network {
 			continue

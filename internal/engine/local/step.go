@@ -25,6 +25,7 @@ import (
 type stepImage struct {
 	rootfs string
 	config *ggcrv1.ConfigFile
+	digest ggcrv1.Hash // of the manifest that runs (an index's: the platform's)
 }
 
 // image loads the image named by ref (which must carry a digest) and
@@ -34,9 +35,13 @@ func (r *run) image(ctx context.Context, ref string) (*stepImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := r.e.images.Image(ctx, h)
+	img, err := r.lookupImage(ctx, ref, h)
 	if err != nil {
-		return nil, inputErr("step image %s is not available: %v\n  fix: for accord's builder images run 'accord images build'; otherwise put the image into the store first", ref, err)
+		return nil, err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("digest of image %s: %w", ref, err)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
@@ -46,7 +51,7 @@ func (r *run) image(ctx context.Context, ref string) (*stepImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stepImage{rootfs: root, config: cfg}, nil
+	return &stepImage{rootfs: root, config: cfg, digest: digest}, nil
 }
 
 // imageDigest returns the digest of a pinned reference. Unpinned images
@@ -109,6 +114,7 @@ func (r *run) runStep(ctx context.Context, task string, i int, s *v1.Step, dir s
 		finish(engine.Failed)
 		return sr, err
 	}
+	sr.ImageDigest = img.digest.String()
 	args, err := stepArgs(s, i, img.config, filepath.Join(dir, "scripts"))
 	if err != nil {
 		finish(engine.Failed)
