@@ -19,6 +19,7 @@ import (
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/build"
 	"github.com/accord-build/accord/internal/ghapi"
+	"github.com/accord-build/accord/internal/pull"
 	"github.com/accord-build/accord/internal/queue"
 	"github.com/accord-build/accord/internal/serve/config"
 	"github.com/accord-build/accord/internal/serve/web"
@@ -61,6 +62,7 @@ type Server struct {
 	version string
 
 	store      store.Store
+	puller     *pull.Puller // step images the store lacks
 	verifier   *attest.Signer
 	workDir    string
 	maskValues []string
@@ -151,6 +153,17 @@ func (s *Server) openStores() error {
 	if s.store, err = store.Open(s.cfg.Store, store.WithAllowedRegistries(s.cfg.AllowRegistries...)); err != nil {
 		return &config.Error{File: s.cfg.File, Field: "store", Msg: err.Error(), Fix: "give an OCI layout directory or HOST/REPO"}
 	}
+	// Step images the store lacks are pulled by digest, on the host,
+	// before a run's first step (registryMirrors first).
+	var mirrors pull.Mirrors
+	for _, m := range s.cfg.RegistryMirrors {
+		pm, err := pull.ParseMirror(m)
+		if err != nil {
+			return &config.Error{File: s.cfg.File, Field: "registryMirrors", Msg: err.Error(), Fix: "write FROM=TO"}
+		}
+		mirrors = append(mirrors, pm)
+	}
+	s.puller = pull.New(pull.WithMirrors(mirrors), pull.WithTempDir(s.cfg.StateDir))
 	// Work directories of a run a killed process left behind are removed:
 	// nothing of a run survives it.
 	s.workDir = filepath.Join(s.cfg.StateDir, "work")
@@ -162,7 +175,7 @@ func (s *Server) openStores() error {
 
 // service is a build service on st.
 func (s *Server) service(st store.Store) *build.Service {
-	return &build.Service{Store: st, WorkDir: s.workDir, Parallel: s.opts.Parallel, StepMemory: s.opts.StepMemory, Logger: s.log}
+	return &build.Service{Store: st, WorkDir: s.workDir, Parallel: s.opts.Parallel, StepMemory: s.opts.StepMemory, Logger: s.log, Pull: s.puller}
 }
 
 // mask hides the server's secret values in text shown to GitHub or on

@@ -29,6 +29,10 @@ type Config struct {
 	// pushes image artifacts to, in the repository their name gives, as
 	// --allow-registry; the store's own registry is always allowed.
 	AllowRegistries []string `json:"allowRegistries,omitempty"`
+	// RegistryMirrors are where step images the store lacks are fetched
+	// from before their own registry, as --registry-mirror: "FROM=TO"
+	// (docker.io=registry.internal/mirror, http://... for plain HTTP).
+	RegistryMirrors []string `json:"registryMirrors,omitempty"`
 	// Secrets are the webhook secrets; a delivery signed with any one of
 	// them is accepted (several at once while one is rotated). At least one.
 	Secrets []Secret `json:"secrets"`

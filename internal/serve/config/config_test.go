@@ -80,6 +80,7 @@ func TestParseErrors(t *testing.T) {
 		{"store", "stateDir: state", "stateDir: state\nstore: -x", "store", "neither a directory"},
 		{"allowed registry", "stateDir: state", "stateDir: state\nallowRegistries: [ghcr.io, https://registry.example]", "allowRegistries", "not a registry host"},
 		{"allowed registry path", "stateDir: state", "stateDir: state\nallowRegistries: [registry.example/team]", "allowRegistries", "not a registry host"},
+		{"registry mirror without =", "stateDir: state", "stateDir: state\nregistryMirrors: [docker.io=mirror.internal/hub, mirror.internal]", "registryMirrors[1]", "FROM=TO"},
 		{"no secrets", "- file: webhook-secret\n- env: ACCORD_WEBHOOK_SECRET_OLD\n", "", "secrets", "no webhook secret"},
 		{"secret both", "- file: webhook-secret", "- {file: a, env: B}", "secrets[0]", "both file and env"},
 		{"secret env", "env: ACCORD_WEBHOOK_SECRET_OLD", "env: 1BAD-NAME", "secrets[1].env", "not an environment"},

@@ -14,6 +14,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/accord-build/accord/internal/pull"
 	"github.com/accord-build/accord/internal/store"
 )
 
@@ -149,6 +150,11 @@ func (v *checker) store(c *Config) {
 	}
 	if _, err := store.ParseRegistries(c.AllowRegistries); err != nil {
 		v.fail("allowRegistries", err.Error(), "list registry hosts, e.g. [registry.example, 127.0.0.1:5000]")
+	}
+	for i, m := range c.RegistryMirrors {
+		if _, err := pull.ParseMirror(m); err != nil {
+			v.fail(fmt.Sprintf("registryMirrors[%d]", i), err.Error(), "write FROM=TO, e.g. docker.io=registry.internal:5000/mirror")
+		}
 	}
 }
 
