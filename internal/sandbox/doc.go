@@ -1,4 +1,5 @@
-// Package sandbox runs one step in a fresh OCI container with runc or crun:
+// Package sandbox runs one step in a fresh OCI container with runc, crun or
+// runsc (gVisor, a user-space kernel per step; see runsc.go for what differs):
 // it unpacks the step image into a read-only rootfs, writes the bundle's
 // config.json from the runtime-spec types, and invokes the runtime.
 //
