@@ -24,9 +24,9 @@ import (
 //   - rootless: runsc --rootless inside a user namespace where the calling
 //     user is root (unshare --user --map-root-user); runsc itself cannot
 //     start its gofer as an unprivileged user.
-//   - cgroups: as root, the memory limit applies to the whole sandbox (the
-//     user-space kernel included) through a cgroup path named after the
-//     step; rootless, none (as for runc).
+//   - cgroups: as root, runsc puts the whole sandbox (the user-space kernel
+//     included) in a cgroup named after the container, as runc does, and
+//     the memory limit applies to it; rootless, none (as for runc).
 //   - umask: this release starts every process with umask 0022 whatever
 //     the spec says, so a step with another umask is refused.
 //   - stdout and stderr are pipes: gVisor keeps its own offset for each
@@ -62,14 +62,22 @@ func runscCheck(s Step) error {
 }
 
 // runscSpec adapts c, the spec [config] built for s, to runsc.
-func runscSpec(c *specs.Spec, s Step, rootless bool) {
+func runscSpec(c *specs.Spec, rootless bool) {
 	for i, m := range c.Mounts {
 		if m.Destination == "/sys" {
 			c.Mounts[i] = specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
 		}
 	}
-	if !rootless && c.Linux.Resources != nil {
-		c.Linux.CgroupsPath = "/" + s.ID
+	if rootless {
+		// In the user namespace of runscCommand the caller is root
+		// already; runsc gives the sandbox a namespace of its own.
+		var ns []specs.LinuxNamespace
+		for _, n := range c.Linux.Namespaces {
+			if n.Type != specs.UserNamespace {
+				ns = append(ns, n)
+			}
+		}
+		c.Linux.Namespaces, c.Linux.UIDMappings, c.Linux.GIDMappings = ns, nil, nil
 	}
 }
 
