@@ -123,7 +123,9 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 		if err := runscCheck(s); err != nil {
 			return -1, err
 		}
-		runscSpec(spec, r.rootless)
+		if err := runscSpec(spec, s, r.rootless); err != nil {
+			return -1, err
+		}
 		stdout, stderr = runscWriter(stdout), runscWriter(stderr)
 	}
 	cfg, err := json.MarshalIndent(spec, "", "  ")

@@ -26,7 +26,13 @@ import (
 //     start its gofer as an unprivileged user.
 //   - cgroups: as root, runsc puts the whole sandbox (the user-space kernel
 //     included) in a cgroup named after the container, as runc does, and
-//     the memory limit applies to it; rootless, none (as for runc).
+//     the memory limit applies to it; rootless, none (as for runc). The
+//     cpus variation is a cpuset there: joining the cgroup resets the
+//     affinity that taskset gave (rootless, the affinity holds).
+//   - environment order: this release passes the environment through a Go
+//     map, so a step sees it in an order that changes from run to run
+//     (the variables and values are exact). A builder cannot choose it:
+//     see internal/builders.
 //   - umask: this release starts every process with umask 0022 whatever
 //     the spec says, so a step with another umask is refused.
 //   - stdout and stderr are pipes: gVisor keeps its own offset for each
@@ -62,7 +68,7 @@ func runscCheck(s Step) error {
 }
 
 // runscSpec adapts c, the spec [config] built for s, to runsc.
-func runscSpec(c *specs.Spec, rootless bool) {
+func runscSpec(c *specs.Spec, s Step, rootless bool) error {
 	for i, m := range c.Mounts {
 		if m.Destination == "/sys" {
 			c.Mounts[i] = specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
@@ -78,7 +84,22 @@ func runscSpec(c *specs.Spec, rootless bool) {
 			}
 		}
 		c.Linux.Namespaces, c.Linux.UIDMappings, c.Linux.GIDMappings = ns, nil, nil
+		return nil
 	}
+	if s.CPUs > 0 {
+		// Joining its cpuset cgroup resets the sandbox's affinity, so
+		// the CPUs go in the cgroup: the user-space kernel then reports
+		// that many.
+		cpus, err := allowedCPUs(s.CPUs)
+		if err != nil || cpus == "" {
+			return err
+		}
+		if c.Linux.Resources == nil {
+			c.Linux.Resources = &specs.LinuxResources{}
+		}
+		c.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: cpus}
+	}
+	return nil
 }
 
 // runscWriter hides an *os.File behind a plain writer, so that the
