@@ -225,9 +225,9 @@ func wsFS(t *testing.T, tr engine.TaskResult, mountPath string) fs.FS {
 // runtimes are the runtimes that run steps in this mode (crun only as root).
 func runtimes() []sandbox.Runtime {
 	if testutil.IsRoot() {
-		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun}
+		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun, sandbox.Runsc}
 	}
-	return []sandbox.Runtime{sandbox.Runc}
+	return []sandbox.Runtime{sandbox.Runc, sandbox.Runsc}
 }
 
 const paramsPipeline = `
