@@ -119,6 +119,7 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 		defer os.RemoveAll(bundle)
 	}
 	spec := config(s, r.rootless, r.MemoryLimits())
+	var runscFlags []string
 	if r.runtime == Runsc {
 		if err := runscCheck(s); err != nil {
 			return -1, err
@@ -126,6 +127,7 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 		if err := runscSpec(spec, s, r.rootless); err != nil {
 			return -1, err
 		}
+		runscFlags = runscStepFlags(spec, s, bundle)
 		stdout, stderr = runscWriter(stdout), runscWriter(stderr)
 	}
 	cfg, err := json.MarshalIndent(spec, "", "  ")
@@ -138,7 +140,7 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	if r.rootless && (s.UID != 0 || s.GID != 0) {
 		return -1, fmt.Errorf("running as uid %d: a rootless runner owns a single host id\n  fix: run accord as root for a uid/gid variation, or leave uid/gid unset", s.UID)
 	}
-	cmd := r.command(bundle, s)
+	cmd := r.command(bundle, s.ID, runscFlags)
 	if s.CPUs > 0 {
 		// Affinity is inherited by the container's processes: nproc and
 		// Go's runtime.NumCPU see s.CPUs.
@@ -218,16 +220,15 @@ func allowedCPUs(n int) (string, error) {
 // command builds the runtime invocation. crun runs in a private mount
 // namespace with cgroup2 mounted and its cgroup manager disabled: on hosts
 // with a hybrid cgroup hierarchy (like ours) that is the only way crun 1.8
-// starts a container. runsc gets the flags of [Runner.runscCommand].
-func (r *Runner) command(bundle string, s Step) *exec.Cmd {
-	id := s.ID
+// starts a container. runsc gets the step's flags, runscFlags.
+func (r *Runner) command(bundle, id string, runscFlags []string) *exec.Cmd {
 	switch r.runtime {
 	case Crun:
 		script := `mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || mount -t tmpfs none /sys/fs/cgroup; exec "$@"`
 		return exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "crun",
 			r.binary, "--cgroup-manager=disabled", "--root", r.stateDir, "run", "--bundle", bundle, id)
 	case Runsc:
-		return r.runscCommand(s.Network, "run", "--bundle", bundle, id)
+		return r.runscCommand(runscFlags, "run", "--bundle", bundle, id)
 	}
 	return exec.Command(r.binary, "--root", r.stateDir, "run", "--bundle", bundle, id)
 }
@@ -246,7 +247,7 @@ func (r *Runner) ctl(args ...string) *exec.Cmd {
 	case Crun:
 		base = append([]string{"--cgroup-manager=disabled"}, base...)
 	case Runsc:
-		return r.runscCommand(false, args...)
+		return r.runscCommand(nil, args...)
 	}
 	return exec.Command(r.binary, append(base, args...)...)
 }

@@ -40,18 +40,23 @@ import (
 //     other, and a pipe hands the sandbox less of the host than a file.
 //   - /sys is gVisor's own sysfs, read-only, in every mode: it describes the
 //     sandbox, not the host (runc gets a bind of the host's when rootless).
+//   - a writable root: this release ignores mounts of type overlay, so the
+//     image itself is the root and gVisor's own overlay (--overlay2) keeps
+//     the step's writes in a file of the bundle; the image is untouched.
+//   - mount points: runsc's gofer creates the mount point of every bind in
+//     the root directory on the host, even below a tmpfs of the spec (the
+//     tmpfs lives in gVisor's kernel, the gofer sees the directory under
+//     it). With the image as the root those are empty directories in the
+//     rootfs cache, below /workspace, /tekton or the workspace root, which
+//     every runtime covers with a tmpfs: no step sees them.
 
 // runscDefaultUmask is the umask runsc gives every process.
 const runscDefaultUmask = 0o022
 
-// runscCommand is a runsc invocation with accord's global flags;
-// network is the step's (ignored by other subcommands than run).
-func (r *Runner) runscCommand(network bool, args ...string) *exec.Cmd {
-	net := "--network=none"
-	if network {
-		net = "--network=host"
-	}
-	flags := []string{"--platform=ptrace", net, "--root", r.stateDir}
+// runscCommand is a runsc invocation with accord's global flags and
+// extra, a step's (see [runscStepFlags]).
+func (r *Runner) runscCommand(extra []string, args ...string) *exec.Cmd {
+	flags := append([]string{"--platform=ptrace", "--root", r.stateDir}, extra...)
 	if r.rootless {
 		flags = append([]string{"--user", "--map-root-user", r.binary, "--rootless"}, flags...)
 		return exec.Command("unshare", append(flags, args...)...)
@@ -67,13 +72,38 @@ func runscCheck(s Step) error {
 	return nil
 }
 
-// runscSpec adapts c, the spec [config] built for s, to runsc.
-func runscSpec(c *specs.Spec, s Step, rootless bool) error {
-	for i, m := range c.Mounts {
-		if m.Destination == "/sys" {
-			c.Mounts[i] = specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
-		}
+// runscStepFlags are the runsc flags of one step: its network, and for a
+// writable root filesystem gVisor's own overlay, its upper layer in a file
+// in the bundle directory (deleted with it), so that the image stays as it
+// is.
+func runscStepFlags(c *specs.Spec, s Step, bundle string) []string {
+	f := []string{"--network=none"}
+	if s.Network {
+		f[0] = "--network=host"
 	}
+	if !c.Root.Readonly {
+		f = append(f, "--overlay2=root:"+bundle)
+	}
+	return f
+}
+
+// runscSpec adapts c, the spec [config] built for s, to runsc. A writable
+// root made of overlay mounts of the image (which this runsc ignores,
+// leaving the step an empty root) becomes the image itself as the root,
+// writable through gVisor's overlay ([runscStepFlags]).
+func runscSpec(c *specs.Spec, s Step, rootless bool) error {
+	mounts := c.Mounts[:0:0]
+	for _, m := range c.Mounts {
+		switch {
+		case m.Destination == "/sys":
+			m = specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
+		case m.Type == "overlay":
+			c.Root = &specs.Root{Path: s.RootFS, Readonly: false}
+			continue
+		}
+		mounts = append(mounts, m)
+	}
+	c.Mounts = mounts
 	if rootless {
 		// In the user namespace of runscCommand the caller is root
 		// already; runsc gives the sandbox a namespace of its own.
