@@ -13,14 +13,18 @@ import (
 // not, each kept to the smallest difference:
 //
 //   - --platform=ptrace: it runs on any host, a VM without nested
-//     virtualisation included (kvm needs /dev/kvm that works; this release
-//     has no systrap platform).
+//     virtualisation included (this release has no systrap platform; kvm
+//     spins without starting a sandbox on our VMs, /dev/kvm or not).
 //   - --network=none for a step without network: gVisor's own network
 //     stack with loopback only, its sandbox process in the step's empty
 //     network namespace. The default (sandbox) copies the interfaces of
 //     that namespace into gVisor and refuses to start on Linux 6.x, whose
 //     namespaces all look like the root one to this release. A step with
-//     network gets --network=host: its sockets are the host kernel's.
+//     network gets --network=host: its sockets are the host kernel's, and
+//     runsc as root then keeps the sandbox process in the host's user
+//     namespace (as root with a few capabilities, under seccomp). A
+//     blocking read(2) of such a socket fails with EAGAIN in this release
+//     (busybox wget trips on it; Go, curl and git poll first).
 //   - rootless: runsc --rootless inside a user namespace where the calling
 //     user is root (unshare --user --map-root-user); runsc itself cannot
 //     start its gofer as an unprivileged user.
@@ -48,7 +52,8 @@ import (
 //     tmpfs lives in gVisor's kernel, the gofer sees the directory under
 //     it). With the image as the root those are empty directories in the
 //     rootfs cache, below /workspace, /tekton or the workspace root, which
-//     every runtime covers with a tmpfs: no step sees them.
+//     every runtime covers with a tmpfs: no step sees them (binds anywhere
+//     else must exist in the image already: the local engine checks).
 
 // runscDefaultUmask is the umask runsc gives every process.
 const runscDefaultUmask = 0o022
