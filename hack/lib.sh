@@ -5,7 +5,7 @@
 # (dpkg-deb), jq for the demo's digest comparison, util-linux for taskset
 # (CPU-count variation), diffoscope-minimal for divergence reports, chromium
 # for the status page's headless-browser test.
-ACCORD_APT_PACKAGES=(runc crun git dpkg jq ca-certificates util-linux passwd docker-registry diffoscope-minimal chromium)
+ACCORD_APT_PACKAGES=(runc crun runsc git dpkg jq ca-certificates util-linux passwd docker-registry diffoscope-minimal chromium)
 
 # The unprivileged user the rootless runs and tests use.
 ACCORD_TEST_USER=accordtest

@@ -56,6 +56,13 @@ validators that rebuild its artifacts ('accord run --builders N',
       timezone: NPT-5:45                  # TZ: a zone name or a POSIX TZ string
       cpus: 1                             # CPU affinity: nproc and GOMAXPROCS follow
       envOrder: reversed                  # or sorted
+  - name: validator-2
+    key: validator-2.key
+    runtime: runsc                        # gVisor: a user-space kernel (umask and
+    variation:                            # envOrder stay at their defaults there)
+      workspaceRoot: /build/validator-2
+      hostname: validator-2
+      timezone: ACST-9:30
 
 The host clock is not varied: Linux cannot shift one container's wall clock
 and faketime cannot reach static binaries; validators build at another time
@@ -95,7 +102,7 @@ with --ref, only those refs). Existing files are never overwritten.`,
 	}
 	src.AddFlags(initCmd)
 	initCmd.Flags().IntVar(&validators, "validators", 2, "how many validators")
-	initCmd.Flags().StringVar(&rt, "validator-runtime", "", "the validators' runtime (default crun when installed, else runc)")
+	initCmd.Flags().StringVar(&rt, "validator-runtime", "", "the validators' runtime: runc, crun or runsc (default crun when installed, else runc)")
 	var out outputOptions
 	check := &cobra.Command{
 		Use:   "check FILE",

@@ -30,10 +30,12 @@ func newDoctorCmd() *cobra.Command {
 	var out outputOptions
 	var so storeOptions
 	var serveConfig string
+	var runtimes []string
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this machine's prerequisites and say how to fix what is missing",
-		Long: `Check what accord needs: an OCI runtime (runc; crun optional), git, user
+		Long: `Check what accord needs: an OCI runtime (runc; crun and runsc optional,
+required with --runtime; runsc is also started once), git, user
 namespaces (for rootless runs), cgroups (for memory limits), a writable store,
 and the tools 'accord images build' uses (go, apt-get, dpkg-deb).
 With --serve-config FILE, also what 'accord serve' needs: the config is
@@ -43,7 +45,10 @@ address free, the store open, every repository's pipeline, builders' keys
 Exit code 0 when everything required is there, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			checks := doctorChecks(so.ref)
+			checks, err := doctorChecks(cmd.Context(), so.ref, runtimes)
+			if err != nil {
+				return usageErr(err)
+			}
 			if serveConfig != "" {
 				checks = append(checks, serveChecks(cmd.Context(), serveConfig)...)
 			}
@@ -79,13 +84,15 @@ Exit code 0 when everything required is there, 1 otherwise.`,
 	out.AddFlags(cmd)
 	so.AddFlags(cmd, "store to check")
 	cmd.Flags().StringVar(&serveConfig, "serve-config", "", "also check the prerequisites of 'accord serve --config FILE'")
+	cmd.Flags().StringSliceVar(&runtimes, "runtime", nil, "runtimes that must work: runc, crun, runsc (repeatable; default runc)")
 	return cmd
 }
 
-func doctorChecks(storeRef string) []check {
-	var cs []check
-	cs = append(cs, binCheck("runc", []string{"--version"}, false, "apt-get install runc"))
-	cs = append(cs, binCheck("crun", []string{"--version"}, true, "apt-get install crun (optional: a second runtime for validators)"))
+func doctorChecks(ctx context.Context, storeRef string, runtimes []string) ([]check, error) {
+	cs, err := runtimeChecks(ctx, runtimes)
+	if err != nil {
+		return nil, err
+	}
 	cs = append(cs, binCheck("git", []string{"--version"}, false, "apt-get install git"))
 	cs = append(cs, userns())
 	cs = append(cs, cgroups())
@@ -95,7 +102,7 @@ func doctorChecks(storeRef string) []check {
 	cs = append(cs, binCheck("dpkg-deb", []string{"--version"}, true, "apt-get install dpkg"))
 	cs = append(cs, binCheck("taskset", []string{"--version"}, true, "apt-get install util-linux (needed for a builder's cpus variation)"))
 	cs = append(cs, binCheck("diffoscope", []string{"--version"}, true, "apt-get install diffoscope-minimal (optional: full text diffs in divergence reports)"))
-	return cs
+	return cs, nil
 }
 
 func binCheck(name string, args []string, optional bool, fix string) check {

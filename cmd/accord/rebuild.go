@@ -93,7 +93,7 @@ commit hash, the pipeline (a catalog name, or --pipeline), and the params
 	f.StringVar(&policyFile, "policy", "", "a verify policy whose builders (ids and public keys) are trusted to sign the provenance rebuilt from")
 	f.StringVar(&o.pipeline, "pipeline", "", "a pipeline file, for a provenance of a pipeline outside the catalog (its digest is checked)")
 	f.StringVar(&sourceDir, "source", "", "the source tree, for a provenance of a directory build (its hash is checked)")
-	o.engine.AddFlags(cmd, "", "OCI runtime: runc or crun (default: NAME's, else crun when installed)")
+	o.engine.AddFlags(cmd, "", "OCI runtime: runc, crun or runsc (default: NAME's, else crun when installed)")
 	o.out.AddFlags(cmd)
 	return cmd
 }

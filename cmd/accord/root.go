@@ -16,7 +16,7 @@ func newRootCmd() *cobra.Command {
 		Use:   "accord",
 		Short: "Hermetic, reproducible builds from a policy-controlled catalog of Tekton pipelines",
 		Long: `accord runs Tekton pipelines from its catalog with every step in a fresh OCI
-container (runc or crun): no network unless the catalog marks a task as
+container (runc, crun or runsc): no network unless the catalog marks a task as
 needing it, inputs pinned by digest, a fixed environment, nothing left behind.
 The same source and pipeline give bit-identical artifacts on any builder.
 

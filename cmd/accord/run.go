@@ -48,7 +48,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.pipeline, "pipeline", "go-image", "catalog pipeline name, or a YAML file with a Pipeline (and its Tasks)")
 	f.StringArrayVarP(&o.params, "param", "p", nil, "pipeline param NAME=VALUE (arrays: a,b or JSON; objects: JSON); repeatable")
 	o.store.AddFlags(cmd, "store for step images, artifacts and their evidence")
-	o.engine.AddFlags(cmd, "runc", "OCI runtime: runc or crun")
+	o.engine.AddFlags(cmd, "runc", "OCI runtime: runc, crun or runsc (gVisor: a user-space kernel per step)")
 	o.out.AddFlags(cmd)
 	f.BoolVar(&o.allowUnpinned, "allow-unpinned", false, "run step images that are not pinned by digest (recorded in the output)")
 	f.StringVar(&o.key, "key", "", "builder signing key: a cosign key file or KMS URI (hashivault://, awskms://, gcpkms://, azurekms://); with it, every step gets a signed in-toto link and every artifact signed SLSA provenance and an SBOM")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark side by side with the peer tools and prints the
 # tables of docs/benchmarks.md. As root; builds what it needs (pinned, cached).
-#   hack/bench/run.sh [step|hash|sbom|attest|verify|serve]...   (default: all)
+#   hack/bench/run.sh [step|hash|sbom|attest|verify|serve|runsc]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . hack/lib.sh
@@ -10,7 +10,7 @@ install_bench_tools
 build_accord
 store=${ACCORD_STORE:-$PWD/.cache/store}
 bin/accord images build --store "$store" >/dev/null
-which=${*:-step hash sbom attest verify serve}
+which=${*:-step hash sbom attest verify serve runsc}
 work=$(mktemp -d /tmp/accord-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -107,6 +107,10 @@ POLICY
   serve)
     echo "## Webhook intake: verified, durably queued deliveries per second"
     hack/bench/serve.sh
+    ;;
+  runsc)
+    echo "## gVisor (runsc, platform ptrace) vs runc"
+    ACCORD_STORE=$store hack/bench/runsc.sh "${ACCORD_BENCH_ROUNDS:-3}"
     ;;
   esac
 done

@@ -36,7 +36,8 @@ type Builder struct {
 	Key string `json:"key"`
 	// Engine runs the build: "local" (default).
 	Engine string `json:"engine,omitempty"`
-	// Runtime is the OCI runtime of the local engine: runc (default) or crun.
+	// Runtime is the OCI runtime of the local engine: runc (default), crun
+	// or runsc (gVisor: umask 0022 and an environment order of its own).
 	Runtime string `json:"runtime,omitempty"`
 	// Variation is the builder's environment.
 	Variation engine.Variation `json:"variation,omitempty"`
@@ -161,12 +162,15 @@ func Parse(file string, data []byte) (*Set, error) {
 		switch b.Runtime {
 		case "":
 			b.Runtime = "runc"
-		case "runc", "crun":
+		case "runc", "crun", "runsc":
 		default:
-			return nil, fail(field+".runtime", fmt.Sprintf("%q", b.Runtime), "use runc or crun")
+			return nil, fail(field+".runtime", fmt.Sprintf("%q", b.Runtime), "use runc, crun or runsc")
 		}
 		if err := b.Variation.Validate(); err != nil {
 			return nil, fail(field+".variation", err.Error(), "see the profile format in 'accord builders --help'")
+		}
+		if err := runscVariation(b); err != nil {
+			return nil, fail(field+".variation."+err.field, err.msg, err.fix)
 		}
 		b.Variation = b.Variation.WithDefaults()
 		s.Builders = append(s.Builders, b)
@@ -217,9 +221,10 @@ func Load(file string) (*Set, error) {
 }
 
 // Validator returns the default profile of the i-th validator (i ≥ 1):
-// it differs from the default primary in runtime (when crun is wanted),
-// workspace root, hostname, umask, timezone, CPU count and environment
-// order, and in uid/gid when root is true (rootless runners own one id).
+// it differs from the default primary in runtime (when crun or runsc is
+// wanted), workspace root, hostname, umask, timezone, CPU count and
+// environment order (umask and order not under runsc), and in uid/gid
+// when root is true (rootless runners own one id).
 func Validator(i int, runtime string, root bool) Builder {
 	name := fmt.Sprintf("validator-%d", i)
 	tz := []string{"NPT-5:45", "ACST-9:30", "NZST-12"}[(i-1)%3]
@@ -227,8 +232,34 @@ func Validator(i int, runtime string, root bool) Builder {
 	v := engine.Variation{
 		WorkspaceRoot: "/build/" + name, Hostname: name, Umask: umask, Timezone: tz, CPUs: 1, EnvOrder: "reversed",
 	}
+	if runtime == "runsc" {
+		// What runsc cannot vary (see runscVariation); another kernel
+		// is a variation of its own.
+		v.Umask, v.EnvOrder = "", ""
+	}
 	if root {
 		v.UID, v.GID = 1000+i, 1000+i
 	}
 	return Builder{Name: name, ID: "https://accord.dev/builders/" + name, Engine: "local", Runtime: runtime, Variation: v.WithDefaults()}
+}
+
+// variationError is a variation field a runtime cannot apply.
+type variationError struct{ field, msg, fix string }
+
+// runscVariation refuses what runsc (gVisor, Debian's 2022 release) would
+// not apply, so that no provenance claims a variation the steps never had:
+// it starts every process with umask 0022, and passes the environment
+// through a map, in an order that changes from run to run.
+func runscVariation(b Builder) *variationError {
+	if b.Runtime != "runsc" {
+		return nil
+	}
+	v := b.Variation.WithDefaults()
+	if bits, _ := v.UmaskBits(); bits != 0o022 {
+		return &variationError{"umask", fmt.Sprintf("%q: runsc starts every step with umask 0022", v.Umask), "leave umask out for runsc, or vary it on a runc or crun builder"}
+	}
+	if v.EnvOrder != "sorted" {
+		return &variationError{"envOrder", fmt.Sprintf("%q: runsc passes the environment in an order of its own, which changes from run to run", v.EnvOrder), "leave envOrder out for runsc, or vary it on a runc or crun builder"}
+	}
+	return nil
 }

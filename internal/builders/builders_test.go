@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"sigs.k8s.io/yaml"
 
 	"github.com/accord-build/accord/attest"
 	"github.com/accord-build/accord/internal/builders"
@@ -77,7 +78,14 @@ func TestParseErrors(t *testing.T) {
 		{"shared key", head + "builders:\n- {name: a, key: k}\n- {name: b, key: k, runtime: crun, variation: {hostname: b, umask: '0077'}}\n", "one key under two identities counts once"},
 		{"engine", head + "builders:\n- {name: a, key: k, engine: docker}\n", "field builders[0].engine: \"docker\""},
 		{"tekton", head + "builders:\n- {name: a, key: k, engine: tekton}\n", "tekton engine is not available"},
-		{"runtime", head + "builders:\n- {name: a, key: k, runtime: youki}\n", "use runc or crun"},
+		{"runtime", head + "builders:\n- {name: a, key: k, runtime: youki}\n", "use runc, crun or runsc"},
+		// runsc cannot apply these: a provenance would claim them falsely.
+		{"runsc umask", head + "builders:\n- {name: a, key: k}\n- {name: b, key: k2, runtime: runsc, variation: {hostname: b, umask: '0077', timezone: NZST-12}}\n",
+			`field builders[1].variation.umask: "0077": runsc starts every step with umask 0022`},
+		{"runsc umask 0002", head + "builders:\n- {name: a, key: k, runtime: runsc, variation: {umask: '0002'}}\n",
+			`field builders[0].variation.umask: "0002"`},
+		{"runsc env order", head + "builders:\n- {name: a, key: k}\n- {name: b, key: k2, runtime: runsc, variation: {hostname: b, envOrder: reversed}}\n",
+			`field builders[1].variation.envOrder: "reversed": runsc passes the environment in an order of its own`},
 		{"umask", head + "builders:\n- {name: a, key: k, variation: {umask: '999'}}\n", "builders[0].variation: umask \"999\""},
 		{"root", head + "builders:\n- {name: a, key: k, variation: {workspaceRoot: /tmp/ws}}\n", "/tmp is the sandbox's own"},
 		{"relative root", head + "builders:\n- {name: a, key: k, variation: {workspaceRoot: ws}}\n", "want a clean absolute path"},
@@ -103,17 +111,53 @@ func TestParseErrors(t *testing.T) {
 // TestDefaultValidators checks that the default profiles differ from the
 // default primary in at least three dimensions, root or not.
 func TestDefaultValidators(t *testing.T) {
-	primary := builders.Builder{Runtime: "runc", Variation: engine.DefaultVariation()}
-	for i := 1; i <= 4; i++ {
-		for _, root := range []bool{true, false} {
-			v := builders.Validator(i, "runc", root)
-			if err := v.Variation.Validate(); err != nil {
-				t.Errorf("validator %d: %v", i, err)
-			}
-			if d := builders.Differences(primary, v); len(d) < builders.DefaultMinDifferences {
-				t.Errorf("validator %d (root %v) differs in %v only", i, root, d)
+	primary := builders.Builder{Name: "primary", Key: "p.key", Runtime: "runc", Variation: engine.DefaultVariation()}
+	for _, rt := range []string{"runc", "crun", "runsc"} {
+		for i := 1; i <= 4; i++ {
+			for _, root := range []bool{true, false} {
+				v := builders.Validator(i, rt, root)
+				if err := v.Variation.Validate(); err != nil {
+					t.Errorf("%s validator %d: %v", rt, i, err)
+				}
+				if d := builders.Differences(primary, v); len(d) < builders.DefaultMinDifferences {
+					t.Errorf("%s validator %d (root %v) differs in %v only", rt, i, root, d)
+				}
+				// A builders file with it parses (runsc's limits included).
+				v.Key = "v.key"
+				doc, err := yaml.Marshal(builders.File{APIVersion: "accord.dev/v1alpha1", Kind: "Builders", Builders: []builders.Builder{primary, v}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := builders.Parse("b.yaml", doc); err != nil {
+					t.Errorf("%s validator %d (root %v): %v", rt, i, root, err)
+				}
 			}
 		}
+	}
+}
+
+func TestParseRunsc(t *testing.T) {
+	doc := `
+apiVersion: accord.dev/v1alpha1
+kind: Builders
+builders:
+- name: primary
+  key: primary.key
+- name: gvisor
+  key: gvisor.key
+  runtime: runsc
+  variation: {workspaceRoot: /build/g, hostname: gvisor, umask: "0022", envOrder: sorted}
+`
+	s, err := builders.Parse("b.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := s.Get("gvisor")
+	if !ok || b.Runtime != "runsc" {
+		t.Fatalf("Get(gvisor) = %+v, %v", b, ok)
+	}
+	if diff := cmp.Diff([]string{"runtime", "workspaceRoot", "hostname"}, s.Differences(b)); diff != "" {
+		t.Errorf("differences (-want +got):\n%s", diff)
 	}
 }
 

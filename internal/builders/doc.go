@@ -23,4 +23,11 @@
 //	    timezone: NPT-5:45
 //	    cpus: 1
 //	    envOrder: reversed
+//	- name: validator-2
+//	  key: validator-2.key
+//	  runtime: runsc           # gVisor: another kernel; umask 0022 and its own environment order
+//	  variation:
+//	    workspaceRoot: /build/validator-2
+//	    hostname: validator-2
+//	    timezone: ACST-9:30
 package builders

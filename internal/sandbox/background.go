@@ -42,7 +42,7 @@ func (r *Runner) Start(ctx context.Context, s Step, stdout, stderr io.Writer) (*
 		return nil, err
 	}
 	c := &Container{r: r, id: s.ID, bundle: bundle, done: make(chan struct{})}
-	c.cmd = r.command(bundle, s.ID)
+	c.cmd = r.command(bundle, s.ID, nil)
 	c.cmd.Stdout, c.cmd.Stderr = stdout, stderr
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.cmd.Start(); err != nil {

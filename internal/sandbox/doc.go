@@ -1,9 +1,10 @@
-// Package sandbox runs one step in a fresh OCI container with runc or crun:
-// it unpacks the step image into a cache that no step changes, gives the
-// step a root filesystem of that image under a fresh writable layer of its
-// own (overlays the runtime mounts inside the container; see
-// writableLayer), writes the bundle's config.json from the runtime-spec
-// types, and invokes the runtime.
+// Package sandbox runs one step in a fresh OCI container with runc, crun or
+// runsc (gVisor, a user-space kernel per step; see runsc.go for what
+// differs): it unpacks the step image into a cache that no step changes,
+// gives the step a root filesystem of that image under a fresh writable
+// layer of its own (overlays the runtime mounts inside the container; see
+// writableLayer; under runsc, gVisor's own overlay), writes the bundle's
+// config.json from the runtime-spec types, and invokes the runtime.
 //
 // The container gets a new PID, IPC, UTS, mount and (unless the step is
 // allowed network) network namespace with loopback only; tmpfs at /tmp;

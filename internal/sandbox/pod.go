@@ -96,7 +96,7 @@ func (p *Pod) create(ctx context.Context) error {
 		return err
 	}
 	defer log.Close()
-	cmd := p.r.bundleCommand("create", p.bundle, p.id)
+	cmd := p.r.bundleCommand("create", p.bundle, p.id, nil)
 	cmd.Stderr = log
 	if err := ctx.Err(); err != nil {
 		return err

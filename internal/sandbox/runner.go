@@ -23,15 +23,17 @@ type Runtime string
 const (
 	Runc Runtime = "runc"
 	Crun Runtime = "crun"
+	// Runsc is gVisor: each step gets its own user-space kernel.
+	Runsc Runtime = "runsc"
 )
 
 // ParseRuntime checks a runtime name.
 func ParseRuntime(s string) (Runtime, error) {
 	switch Runtime(s) {
-	case Runc, Crun:
+	case Runc, Crun, Runsc:
 		return Runtime(s), nil
 	}
-	return "", fmt.Errorf("unknown runtime %q: use runc or crun", s)
+	return "", fmt.Errorf("unknown runtime %q: use runc, crun or runsc", s)
 }
 
 // Runner runs steps with an OCI runtime. A Runner is safe for concurrent
@@ -95,10 +97,11 @@ func (r *Runner) Runtime() Runtime { return r.runtime }
 // Rootless reports whether steps run in a user namespace as the calling user.
 func (r *Runner) Rootless() bool { return r.rootless }
 
-// MemoryLimits reports whether [Step.MemoryLimit] is enforced: only runc as
-// root manages cgroups here (crun runs with --cgroup-manager=disabled;
-// rootless runc has no delegated cgroup).
-func (r *Runner) MemoryLimits() bool { return r.runtime == Runc && !r.rootless }
+// MemoryLimits reports whether [Step.MemoryLimit] is enforced: only runc and
+// runsc as root manage cgroups here (crun runs with
+// --cgroup-manager=disabled; rootless runners have no delegated cgroup).
+// Under runsc the limit covers the step's user-space kernel too.
+func (r *Runner) MemoryLimits() bool { return (r.runtime == Runc || r.runtime == Runsc) && !r.rootless }
 
 // ErrTimeout is returned when the context's deadline stopped the step.
 var ErrTimeout = errors.New("step timed out")
@@ -125,6 +128,17 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 		return -1, err
 	}
 	withLayer(spec, root, overlays)
+	var runscFlags []string
+	if r.runtime == Runsc {
+		if err := runscCheck(s); err != nil {
+			return -1, err
+		}
+		if err := runscSpec(spec, s, r.rootless); err != nil {
+			return -1, err
+		}
+		runscFlags = runscStepFlags(spec, s, bundle)
+		stdout, stderr = runscWriter(stdout), runscWriter(stderr)
+	}
 	cfg, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return -1, err
@@ -135,7 +149,7 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	if r.rootless && (s.UID != 0 || s.GID != 0) {
 		return -1, fmt.Errorf("running as uid %d: a rootless runner owns a single host id\n  fix: run accord as root for a uid/gid variation, or leave uid/gid unset", s.UID)
 	}
-	cmd := r.command(bundle, s.ID)
+	cmd := r.command(bundle, s.ID, runscFlags)
 	if s.CPUs > 0 {
 		// Affinity is inherited by the container's processes: nproc and
 		// Go's runtime.NumCPU see s.CPUs.
@@ -215,16 +229,21 @@ func allowedCPUs(n int) (string, error) {
 // command builds the runtime invocation. crun runs in a private mount
 // namespace with cgroup2 mounted and its cgroup manager disabled: on hosts
 // with a hybrid cgroup hierarchy (like ours) that is the only way crun 1.8
-// starts a container.
-func (r *Runner) command(bundle, id string) *exec.Cmd { return r.bundleCommand("run", bundle, id) }
+// starts a container. runsc gets the step's flags, runscFlags.
+func (r *Runner) command(bundle, id string, runscFlags []string) *exec.Cmd {
+	return r.bundleCommand("run", bundle, id, runscFlags)
+}
 
 // bundleCommand is command with another verb that takes a bundle ("run" or
 // "create").
-func (r *Runner) bundleCommand(verb, bundle, id string) *exec.Cmd {
-	if r.runtime == Crun {
+func (r *Runner) bundleCommand(verb, bundle, id string, runscFlags []string) *exec.Cmd {
+	switch r.runtime {
+	case Crun:
 		script := `mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || mount -t tmpfs none /sys/fs/cgroup; exec "$@"`
 		return exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "crun",
 			r.binary, "--cgroup-manager=disabled", "--root", r.stateDir, verb, "--bundle", bundle, id)
+	case Runsc:
+		return r.runscCommand(runscFlags, verb, "--bundle", bundle, id)
 	}
 	return exec.Command(r.binary, "--root", r.stateDir, verb, "--bundle", bundle, id)
 }
@@ -239,8 +258,11 @@ func (r *Runner) delete(id string) {
 
 func (r *Runner) ctl(args ...string) *exec.Cmd {
 	base := []string{"--root", r.stateDir}
-	if r.runtime == Crun {
+	switch r.runtime {
+	case Crun:
 		base = append([]string{"--cgroup-manager=disabled"}, base...)
+	case Runsc:
+		return r.runscCommand(nil, args...)
 	}
 	return exec.Command(r.binary, append(base, args...)...)
 }

@@ -225,9 +225,9 @@ func wsFS(t *testing.T, tr engine.TaskResult, mountPath string) fs.FS {
 // runtimes are the runtimes that run steps in this mode (crun only as root).
 func runtimes() []sandbox.Runtime {
 	if testutil.IsRoot() {
-		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun}
+		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun, sandbox.Runsc}
 	}
-	return []sandbox.Runtime{sandbox.Runc}
+	return []sandbox.Runtime{sandbox.Runc, sandbox.Runsc}
 }
 
 const paramsPipeline = `
@@ -1415,8 +1415,15 @@ spec:
               awk -F: 'NR > 2 {gsub(/ /, "", $1); print $1}' /proc/net/dev | sort | tr '\n' ' ' > $(results.ifaces.path)
 `
 
-func TestNetworkAnnotation(t *testing.T) {
-	f := newFixture(t)
+func TestNetworkAnnotation(t *testing.T) { testNetworkAnnotation(t, newFixture(t)) }
+
+// TestNetworkAnnotationRunsc: the same under gVisor: loopback only in its
+// own network stack, the host's interfaces for a task with network.
+func TestNetworkAnnotationRunsc(t *testing.T) {
+	testNetworkAnnotation(t, newFixtureWith(t, sandbox.Runsc))
+}
+
+func testNetworkAnnotation(t *testing.T, f *fixture) {
 	b, _ := f.build(t, networkPipeline, nil)
 	res := f.run(t, b)
 	if !res.Succeeded {

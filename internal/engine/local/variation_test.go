@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"runtime"
 	"strconv"
@@ -54,8 +55,14 @@ spec:
 
 // TestVariation runs one step under the default environment and under a
 // validator's variation and checks that each dimension reached the step.
-func TestVariation(t *testing.T) {
-	f := newFixture(t)
+func TestVariation(t *testing.T) { testVariation(t, newFixture(t)) }
+
+// TestVariationRunsc: the same under gVisor, but for the umask (runsc
+// refuses any but 0022: see sandbox's TestRunscUmask) and the environment
+// order (runsc shuffles it).
+func TestVariationRunsc(t *testing.T) { testVariation(t, newFixtureWith(t, sandbox.Runsc)) }
+
+func testVariation(t *testing.T, f *fixture) {
 	validator := engine.Variation{
 		WorkspaceRoot: "/build/v1/ws", Hostname: "validator-1", Umask: "0077",
 		Timezone: "NPT-5:45", CPUs: 1, EnvOrder: "reversed",
@@ -67,6 +74,10 @@ func TestVariation(t *testing.T) {
 		"path": "/build/v1/ws/ws", "pwd": "/build/v1/ws/ws", "host": "validator-1", "id": "1000:1000",
 		"umask": "0077", "tz": "NPT-5:45", "nproc": "1", "first": "TZ", "mode": "600",
 		"fixed": "/workspace/fixed", "sys": "read-only",
+	}
+	runsc := f.runner.Runtime() == sandbox.Runsc
+	if runsc {
+		validator.Umask, wantValidator["umask"], wantValidator["mode"] = "0022", "0022", "644"
 	}
 	if f.runner.Rootless() {
 		wantValidator["id"] = "0:0"
@@ -118,6 +129,12 @@ func TestVariation(t *testing.T) {
 			}
 			if tc.name == "default" && runtime.NumCPU() == 1 {
 				tc.want["nproc"] = "1"
+			}
+			if runsc {
+				// runsc shuffles the environment: not a dimension it can vary.
+				delete(got, "first")
+				tc.want = maps.Clone(tc.want)
+				delete(tc.want, "first")
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("what the step saw (-want +got):\n%s", diff)
