@@ -47,7 +47,13 @@ spec:
               #!/bin/sh
               set -eu
               f="$(workspaces.out.path)/pulled.txt"
+              # As catalog Tasks do: write outside the workspaces (the
+              # step's writable layer), and let the artifact depend on
+              # the pulled image's own files.
+              mkdir -p /root/.cache/x /usr/local/share/accord
+              echo cache > /root/.cache/x/f
               cat "$(workspaces.source.path)/in.txt" > "$f"
+              ls /bin | sha256sum >> "$f"
               d=$(sha256sum "$f" | cut -d' ' -f1)
               printf '{"uri":"%s","digest":"sha256:%s"}' "$f" "$d" > "$(results.FILE_ARTIFACT_OUTPUTS.path)"
 `
@@ -128,6 +134,21 @@ func TestImagesPullImportRun(t *testing.T) {
 	var ro runOutput
 	if err := json.Unmarshal([]byte(out), &ro); err != nil || !ro.Succeeded || len(ro.Artifacts) != 1 {
 		t.Fatalf("run -o json: %v\n%s", err, out)
+	}
+	// Determinism with a registry-pulled image and the writable layer:
+	// another runtime, another fresh store (the image pulled again) and
+	// another work directory give the same artifact.
+	out2, stderr, err := accord(t, "run", "--source", src, "--pipeline", pipeline, "--store", filepath.Join(dir, "run-store-2"),
+		"--runtime", "crun", "--workdir", filepath.Join(dir, "work-2"), "-o", "json")
+	if err != nil {
+		t.Fatalf("second run: %v\nstderr:\n%s\nstdout:\n%s", err, stderr, out2)
+	}
+	var ro2 runOutput
+	if err := json.Unmarshal([]byte(out2), &ro2); err != nil || !ro2.Succeeded || len(ro2.Artifacts) != 1 {
+		t.Fatalf("second run -o json: %v\n%s", err, out2)
+	}
+	if ro2.Artifacts[0].Digest != ro.Artifacts[0].Digest {
+		t.Errorf("the same build from a pulled image gave %s under runc and %s under crun", ro.Artifacts[0].Digest, ro2.Artifacts[0].Digest)
 	}
 	st, err := store.OpenLayout(runStore)
 	if err != nil {
