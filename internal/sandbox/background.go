@@ -94,13 +94,11 @@ func (r *Runner) writeBundle(s Step) (string, error) {
 	// A background container's root filesystem is writable as a step's
 	// is (a database sidecar writes its data directory), discarded with
 	// the bundle.
-	spec := config(s, r.rootless, r.MemoryLimits())
-	root, overlays, err := writableLayer(bundle, s.RootFS, r.rootless || s.UID != 0 || s.GID != 0)
+	spec, err := r.layeredSpec(bundle, s)
 	if err != nil {
 		removeTree(bundle)
 		return "", err
 	}
-	withLayer(spec, root, overlays)
 	cfg, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		removeTree(bundle)

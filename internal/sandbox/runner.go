@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Runtime names an OCI runtime.
@@ -122,12 +125,10 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	if !r.keep {
 		defer removeTree(bundle)
 	}
-	spec := config(s, r.rootless, r.MemoryLimits())
-	root, overlays, err := writableLayer(bundle, s.RootFS, r.rootless || s.UID != 0 || s.GID != 0)
+	spec, err := r.layeredSpec(bundle, s)
 	if err != nil {
 		return -1, err
 	}
-	withLayer(spec, root, overlays)
 	var runscFlags []string
 	if r.runtime == Runsc {
 		if err := runscCheck(s); err != nil {
@@ -205,6 +206,18 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 	}
 	r.delete(s.ID)
 	return -1, fmt.Errorf("running %s: %w", r.runtime, err)
+}
+
+// layeredSpec is s's runtime config, its root filesystem the image under
+// a fresh writable layer laid out in bundle.
+func (r *Runner) layeredSpec(bundle string, s Step) (*specs.Spec, error) {
+	spec := config(s, r.rootless, r.MemoryLimits())
+	root, overlays, err := writableLayer(bundle, s.RootFS, r.rootless || s.UID != 0 || s.GID != 0)
+	if err != nil {
+		return nil, err
+	}
+	withLayer(spec, root, overlays)
+	return spec, nil
 }
 
 // allowedCPUs lists the first n CPUs this process may run on ("" when it
