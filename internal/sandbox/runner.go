@@ -137,6 +137,9 @@ func (r *Runner) Run(ctx context.Context, s Step, stdout, stderr io.Writer) (int
 		if err := runscSpec(spec, s, r.rootless); err != nil {
 			return -1, err
 		}
+		if err := runscMountPoints(spec, s.RootFS); err != nil {
+			return -1, err
+		}
 		runscFlags = runscStepFlags(spec, s, bundle)
 		stdout, stderr = runscWriter(stdout), runscWriter(stderr)
 	}

@@ -3,8 +3,12 @@ package sandbox
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -53,7 +57,8 @@ import (
 //     it). With the image as the root those are empty directories in the
 //     rootfs cache, below /workspace, /tekton or the workspace root, which
 //     every runtime covers with a tmpfs: no step sees them (binds anywhere
-//     else must exist in the image already: the local engine checks).
+//     else, and a working directory outside a bind, must exist in the
+//     image already: runscMountPoints refuses the step otherwise).
 
 // runscDefaultUmask is the umask runsc gives every process.
 const runscDefaultUmask = 0o022
@@ -144,4 +149,93 @@ func runscWriter(w io.Writer) io.Writer {
 		return struct{ io.Writer }{f}
 	}
 	return w
+}
+
+// runscMountPoints refuses a working directory or bind mount point that
+// runsc's gofer would create in the image itself: the root is the cached
+// image (runscSpec), shared by every step and build that uses it, and the
+// gofer makes a missing working directory or mount point there, on the
+// host, where it stays for every later step of that image under any
+// runtime. A mount point below another mount of the spec (a tmpfs such as
+// /workspace, /tekton or /tmp, or a bind) is covered by it, a working
+// directory at or below a bind is made in the bind's source (the local
+// engine makes a workspace's); any other must exist in the image, its
+// links resolved as the gofer resolves them (inside the image).
+func runscMountPoints(c *specs.Spec, rootfs string) error {
+	var dests, binds []string
+	for _, m := range c.Mounts {
+		dests = append(dests, path.Clean(m.Destination))
+		if m.Type == "bind" {
+			binds = append(binds, path.Clean(m.Destination))
+		}
+	}
+	refuse := func(what, p string) error {
+		return fmt.Errorf("%s %s does not exist in the image: runsc (gVisor) would create it in the cached image itself, which every later step of this image would see\n  fix: use a %s that exists in the image or lies in a workspace, or use --runtime runc or crun", what, p, what)
+	}
+	if cwd := path.Clean("/" + c.Process.Cwd); cwd != "/" {
+		p, ok := resolveInImage(rootfs, cwd)
+		if !ok && !belowAny(p, binds, true) {
+			return refuse("working directory", cwd)
+		}
+	}
+	for _, m := range c.Mounts {
+		if m.Type != "bind" {
+			continue
+		}
+		p, ok := resolveInImage(rootfs, path.Clean("/"+m.Destination))
+		if !ok && !belowAny(p, dests, false) {
+			return refuse("mount point", m.Destination)
+		}
+	}
+	return nil
+}
+
+// belowAny reports whether p lies below one of dests (or is one, when at
+// is true).
+func belowAny(p string, dests []string, at bool) bool {
+	for _, d := range dests {
+		if (at && d == p) || (d != "/" && strings.HasPrefix(p, d+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveInImage resolves p in the image at rootfs as runsc's gofer
+// does, its links inside the image (an absolute link names a path of the
+// image; ".." stops at its root), and reports whether it exists there. A
+// missing path is resolved as far as it exists, the rest appended.
+func resolveInImage(rootfs, p string) (string, bool) {
+	todo := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := "/"
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, c)
+		host := filepath.Join(rootfs, filepath.FromSlash(next))
+		st, err := os.Lstat(host)
+		if err != nil {
+			return path.Join(append([]string{next}, todo...)...), false
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		target, err := os.Readlink(host)
+		if hops++; err != nil || hops > 255 {
+			return p, false
+		}
+		if path.IsAbs(target) {
+			cur = "/"
+		}
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	return cur, true
 }

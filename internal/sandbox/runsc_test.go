@@ -242,3 +242,86 @@ func waitForSandbox(t *testing.T, id string) string {
 	t.Fatal(errors.New("no runsc-sandbox process for " + id))
 	return ""
 }
+
+// TestRunscLeavesTheImageCache: under runsc the root is the cached image,
+// and runsc's gofer creates a missing working directory or bind mount
+// point in it, on the host, where every later step of that image (under
+// any runtime, in any build) would see it. Such a step is refused before
+// it starts and the cache stays as it was; mount points under the spec's
+// tmpfs mounts or another bind, a working directory at a bind, and paths
+// the image has (through its links), still run.
+func TestRunscLeavesTheImageCache(t *testing.T) {
+	r, _ := newRunner(t, sandbox.Runsc)
+	rootfs := baseRootFS(t)
+	if err := os.Symlink("/etc", filepath.Join(rootfs, "etclink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../..", filepath.Join(rootfs, "up")); err != nil {
+		t.Fatal(err)
+	}
+	vol := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		cwd    string
+		dest   string
+		refuse bool
+	}{
+		{"missing top-level workingDir", "/brandnew", "", true},
+		{"missing nested workingDir", "/etc/new/sub", "", true},
+		{"workingDir through a link", "/etclink/new", "", true},
+		{"workingDir through a link out", "/up/brandnew", "", true},
+		{"mount point through a link out", "", "/up/workspace/vol", false},
+		{"workingDir at a bind", "/workspace/vol", "/workspace/vol", false},
+		{"missing top-level mount point", "", "/data", true},
+		{"missing nested mount point", "", "/usr/cache", true},
+		{"mount point through a link", "", "/etclink/cache", true},
+		{"existing workingDir", "/etc", "", false},
+		{"workingDir in /tmp", "/tmp/build", "", true},
+		{"mount point in /workspace", "", "/workspace/vol", false},
+		{"existing mount point", "", "/etc", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sandbox.Step{ID: newID(), RootFS: rootfs, Args: []string{"true"}, Env: []string{"PATH=/bin"}, Cwd: tc.cwd}
+			if tc.dest != "" {
+				s.Mounts = []sandbox.Mount{{Source: vol, Destination: tc.dest, ReadOnly: true}}
+			}
+			before := treeOf(t, rootfs)
+			var out lockedBuffer
+			code, err := r.Run(context.Background(), s, &out, &out)
+			if !tc.refuse {
+				if err != nil || code != 0 {
+					t.Fatalf("code %d, err %v, output %q; want it to run", code, err, out.String())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ran (code %d, output %q); want it refused", code, out.String())
+			}
+			for _, want := range []string{"does not exist in the image", "runsc", "fix:"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if diff := cmp.Diff(before, treeOf(t, rootfs)); diff != "" {
+				t.Errorf("the cached image changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// treeOf lists the paths beneath dir, links not followed.
+func treeOf(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		out = append(out, strings.TrimPrefix(p, dir))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
