@@ -182,7 +182,7 @@ func TestWritableLayerLinks(t *testing.T) {
 // writable, and what the step wrote, for inspection.
 func TestKeptBundleHasTheLayer(t *testing.T) {
 	rootfs := baseRootFS(t)
-	for _, rt := range runtimes() {
+	for _, rt := range runcLike() {
 		t.Run(string(rt), func(t *testing.T) {
 			r, work := newRunner(t, rt, sandbox.WithKeep(true))
 			id := newID()

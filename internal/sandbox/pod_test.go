@@ -67,7 +67,7 @@ func runIn(t *testing.T, p *sandbox.Pod, s sandbox.Step) (int, string, string) {
 // TestPod: containers of a pod share a loopback-only network namespace;
 // a container outside it cannot reach them; nothing is left afterwards.
 func TestPod(t *testing.T) {
-	forEachRuntime(t, func(t *testing.T, r *sandbox.Runner, work, rootfs string) {
+	forEachRunclike(t, func(t *testing.T, r *sandbox.Runner, work, rootfs string) {
 		p := newPod(t, r)
 		var srvOut lockedBuffer
 		srv := startIn(t, p, rootfs, serverScript, &srvOut)
@@ -130,7 +130,7 @@ func checkNothingLeft(t *testing.T, rt sandbox.Runtime, work string) {
 // TestContainerStop: SIGTERM first, SIGKILL after the grace period, and
 // a container that exited by itself keeps its exit code.
 func TestContainerStop(t *testing.T) {
-	forEachRuntime(t, func(t *testing.T, r *sandbox.Runner, work, rootfs string) {
+	forEachRunclike(t, func(t *testing.T, r *sandbox.Runner, work, rootfs string) {
 		for _, tc := range []struct {
 			name     string
 			script   string
@@ -186,7 +186,7 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 
 // TestContainerExec: a command runs inside the running container.
 func TestContainerExec(t *testing.T) {
-	forEachRuntime(t, func(t *testing.T, r *sandbox.Runner, work, rootfs string) {
+	forEachRunclike(t, func(t *testing.T, r *sandbox.Runner, work, rootfs string) {
 		c, err := r.Start(context.Background(), sandbox.Step{ID: newID(), RootFS: rootfs, Args: []string{"sh", "-c", "touch /tmp/ready; sleep 100"}, Env: []string{"PATH=/bin"}}, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -216,7 +216,7 @@ func TestPodWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootfs := baseRootFS(t)
-	for _, rt := range runtimes() {
+	for _, rt := range runcLike() {
 		for _, signals := range [][]syscall.Signal{nil, {syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT}} {
 			t.Run(fmt.Sprintf("%s/watchdog got %v", rt, signals), func(t *testing.T) {
 				testPodWatchdog(t, exe, rt, rootfs, signals)

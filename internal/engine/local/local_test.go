@@ -191,7 +191,8 @@ func pipelineResult(name string, v v1.ParamValue) v1.PipelineRunResult {
 }
 
 // stepsOpt compares step results without their timings.
-var stepsOpt = cmpopts.IgnoreFields(engine.StepResult{}, "Duration", "Seconds")
+// ImageDigest is checked by the pull tests (TestRegistryImages).
+var stepsOpt = cmpopts.IgnoreFields(engine.StepResult{}, "Duration", "Seconds", "ImageDigest")
 
 // readTree reads every regular file of a workspace (relative path -> content).
 func readTree(t *testing.T, fsys fs.FS) map[string]string {
@@ -228,6 +229,19 @@ func runtimes() []sandbox.Runtime {
 		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun, sandbox.Runsc}
 	}
 	return []sandbox.Runtime{sandbox.Runc, sandbox.Runsc}
+}
+
+// runcLike are runtimes() without runsc: sidecars need a pod, which
+// accord runs with runc and crun only (under runsc a task with sidecars
+// is refused; TestSidecarsRefusedUnderRunsc).
+func runcLike() []sandbox.Runtime {
+	var out []sandbox.Runtime
+	for _, rt := range runtimes() {
+		if rt != sandbox.Runsc {
+			out = append(out, rt)
+		}
+	}
+	return out
 }
 
 const paramsPipeline = `

@@ -89,7 +89,7 @@ spec:
 var sidecarsOpt = cmpopts.IgnoreFields(engine.SidecarResult{}, "Duration", "Seconds")
 
 func TestSidecars(t *testing.T) {
-	for _, rt := range runtimes() {
+	for _, rt := range runcLike() {
 		t.Run(string(rt), func(t *testing.T) {
 			f := newFixtureWith(t, rt)
 			b, rec := f.build(t, sidecarPipeline, nil)
@@ -185,7 +185,7 @@ PROBE
 // the task times out, the sidecar never gets ready), the sidecar is gone
 // with them: no container, no process.
 func TestSidecarsEnd(t *testing.T) {
-	for _, rt := range runtimes() {
+	for _, rt := range runcLike() {
 		t.Run(string(rt), func(t *testing.T) { testSidecarsEnd(t, newFixtureWith(t, rt)) })
 	}
 }
@@ -365,4 +365,25 @@ spec:
 		t.Errorf("the sidecar's uid, as the step got it (-want +got):\n%s\nreason: %s", diff, tr.Reason)
 	}
 	checkNoContainers(t, f)
+}
+
+// TestSidecarsRefusedUnderRunsc: gVisor gives each container its own
+// loopback, so a task with sidecars fails under runsc with the reason and
+// the fix, and no sidecar or step runs.
+func TestSidecarsRefusedUnderRunsc(t *testing.T) {
+	f := newFixtureWith(t, sandbox.Runsc)
+	b, _ := f.build(t, sidecarPipeline, nil)
+	res := f.run(t, b, local.WithParallel(2), local.WithSidecarGrace(time.Second))
+	if res.Succeeded {
+		t.Fatal("a task with sidecars succeeded under runsc")
+	}
+	db := task(t, res, "with-db")
+	if !strings.Contains(db.Reason, "not runsc") || !strings.Contains(db.Reason, "fix: run the task with --runtime runc or crun") {
+		t.Errorf("reason %q does not say why and what to do", db.Reason)
+	}
+	for _, s := range db.Steps {
+		if s.Status != engine.Skipped && s.Status != "" {
+			t.Errorf("step %s ran (%s) although its task's sidecars were refused", s.Name, s.Status)
+		}
+	}
 }
