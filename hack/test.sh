@@ -59,3 +59,4 @@ go test -run='^$' -fuzz='^FuzzJSONObject$' -fuzztime=100000x ./internal/trigger
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=20000x ./internal/serve/config
 go test -run='^$' -fuzz='^FuzzMarkdown$' -fuzztime=50000x ./internal/ghapi
 go test -run='^$' -fuzz='^FuzzEscape$' -fuzztime=20000x ./internal/serve/web
+go test -run='^$' -fuzz='^FuzzParseMirror$' -fuzztime=30000x ./internal/pull
