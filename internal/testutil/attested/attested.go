@@ -7,19 +7,16 @@
 package attested
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/accord-build/accord/internal/testutil/regtest"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
@@ -65,48 +62,10 @@ func NewKey(t testing.TB, dir, name, id string) Key {
 
 // StartRegistry runs Debian's docker-registry ($ACCORD_REGISTRY_BIN, else
 // from PATH) on a free loopback port until the test ends, and returns its
-// host:port. Without it the test is skipped, naming ACCORD_REGISTRY_BIN.
+// host:port (regtest.Start: without it the test fails, naming the fix).
 func StartRegistry(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("ACCORD_REGISTRY_BIN")
-	if bin == "" {
-		bin, _ = exec.LookPath("docker-registry")
-	}
-	if bin == "" {
-		t.Skip("docker-registry is not installed: set ACCORD_REGISTRY_BIN (hack/test.sh installs it)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n", filepath.Join(dir, "data"), addr)), 0o644)
-	cmd := exec.Command(bin, "serve", cfg)
-	// Its access log is shown only when the test fails.
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("docker-registry on %s:\n%s", addr, logs.String())
-		}
-	})
-	for range 100 {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("registry on %s did not come up", addr)
-	return ""
+	return regtest.Start(t, regtest.Options{}).Addr
 }
 
 // Image pushes a small random image to repo (HOST/REPO) and returns it by
