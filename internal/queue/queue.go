@@ -150,7 +150,8 @@ func Open(path string, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// initBuckets creates the buckets and checks the schema version.
+// initBuckets creates the buckets and checks the schema version (a
+// version 1 file is migrated).
 func initBuckets(tx *bolt.Tx) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -161,6 +162,8 @@ func initBuckets(tx *bolt.Tx) error {
 	switch v := meta.Get([]byte("version")); {
 	case v == nil:
 		return meta.Put([]byte("version"), []byte(schemaVersion))
+	case string(v) == "1":
+		return migrateV1(tx)
 	case string(v) != schemaVersion:
 		return fmt.Errorf("schema version %q, this accord reads %q: use the accord that wrote it, or move the file away to start empty", v, schemaVersion)
 	}
