@@ -33,9 +33,9 @@ func (s *Server) dispatch(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("reading accepted deliveries", "err", err)
 		}
-		s.dispatchAll(ctx, ds)
-		if len(ds) == dispatchBatch && err == nil {
-			continue // more are waiting
+		done := s.dispatchAll(ctx, ds)
+		if len(ds) == dispatchBatch && err == nil && done > 0 {
+			continue // more are waiting (a batch of only deliveries waiting for a failing decider waits like the rest)
 		}
 		select {
 		case <-ctx.Done():
@@ -53,15 +53,18 @@ const dispatchBatch = 256
 // dispatchAll decides ds in the order they arrived. Those that build
 // nothing are stored as ignored together, in one commit, before the next
 // delivery that builds something is dispatched (so runs are still queued
-// in arrival order).
-func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) {
+// in arrival order). It returns how many it decided.
+func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) (done int) {
 	var ignored []queue.Ignored
 	flush := func() {
 		if len(ignored) == 0 {
 			return
 		}
-		if err := s.q.Ignore(ctx, ignored); err != nil && ctx.Err() == nil {
-			s.log.Error("storing ignored deliveries", "err", err, "deliveries", len(ignored))
+		if err := s.q.Ignore(ctx, ignored); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("storing ignored deliveries", "err", err, "deliveries", len(ignored))
+			}
+			done -= len(ignored) // still waiting: no reason to read them again at once
 		}
 		ignored = ignored[:0]
 	}
@@ -74,6 +77,7 @@ func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) {
 		if !ok {
 			continue
 		}
+		done++
 		if len(reqs) == 0 {
 			s.log.Info("delivery builds nothing", "delivery", d.ID, "event", d.Event, "note", note)
 			ignored = append(ignored, queue.Ignored{ID: d.ID, Note: note})
@@ -82,6 +86,7 @@ func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) {
 		flush()
 		s.dispatchOne(ctx, d, reqs, note)
 	}
+	return done
 }
 
 // decide turns d into requests with the server's policy; ok is false when
