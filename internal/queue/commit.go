@@ -7,10 +7,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// acceptReq is one Accept waiting for the committer.
+// acceptReq is one write waiting for the committer: an Accept (sd and
+// digest), or, when fn is set, any other change (Queue.update).
 type acceptReq struct {
 	sd     StoredDelivery
-	digest []byte
+	digest [32]byte
+	fn     func(*bolt.Tx) error
 	done   chan acceptRes // buffered: the committer never blocks on it
 }
 
@@ -19,9 +21,12 @@ type acceptRes struct {
 	err    error
 }
 
-// commitLoop is the group committer: one goroutine takes every accept
-// that is waiting, stores them all in one write transaction (one commit,
-// two fdatasyncs) and answers each. While a commit runs, the next accepts
+// commitLoop is the group committer: one goroutine takes every write
+// that is waiting (accepts, and the dispatcher's and workers' changes),
+// applies them all, in the order they came, in one write transaction (one
+// commit, two fdatasyncs) and answers each. Being the only writer, it
+// also keeps the in-memory index of delivery ids and digests (index.go)
+// in step with what is committed. While a commit runs, the next accepts
 // queue up and go together into the next one, so under load a batch is as
 // large as the load makes it and nobody waits for a timer; alone, an
 // accept commits at once. (bbolt's own DB.Batch starts a new batch, with
@@ -72,23 +77,41 @@ func (q *Queue) gather(batch []*acceptReq) []*acceptReq {
 	return batch
 }
 
-// commitAccepts stores batch in one transaction. If it fails, nothing of
-// it was stored (bbolt rolls back): each accept is then tried in a
-// transaction of its own, so one bad delivery fails alone.
+// commitAccepts applies batch in one transaction. If it fails, nothing
+// of it was stored (bbolt rolls back): each write is then tried in a
+// transaction of its own, so one bad write fails alone. The index learns
+// the stored deliveries once the commit is durable, before anyone is
+// answered.
 func (q *Queue) commitAccepts(batch []*acceptReq) {
 	stored := make([]bool, len(batch))
-	err := q.update(func(tx *bolt.Tx) error {
+	var added []indexEntry
+	err := q.commitTx(func(tx *bolt.Tx) error {
+		added = added[:0]
+		batchIdx := map[string]bool{}
+		batchDigests := map[[32]byte]bool{}
 		for i, r := range batch {
+			if r.fn != nil {
+				if err := r.fn(tx); err != nil {
+					return err
+				}
+				continue
+			}
 			q.runs.Add(1)
-			var err error
 			if q.failAccept != nil {
-				if err = q.failAccept(r.sd.ID); err != nil {
+				if err := q.failAccept(r.sd.ID); err != nil {
 					return fmt.Errorf("accepting delivery %q: %w", r.sd.ID, err)
 				}
 			}
-			if stored[i], err = acceptTx(tx, r.sd, r.digest); err != nil {
+			if batchIdx[r.sd.ID] || batchDigests[r.digest] || q.idx.has(r.sd.ID, r.digest) {
+				continue
+			}
+			e, err := acceptTx(tx, r.sd, r.digest)
+			if err != nil {
 				return fmt.Errorf("accepting delivery %q: %w", r.sd.ID, err)
 			}
+			stored[i] = true
+			batchIdx[r.sd.ID], batchDigests[r.digest] = true, true
+			added = append(added, e)
 		}
 		return nil
 	})
@@ -98,11 +121,14 @@ func (q *Queue) commitAccepts(batch []*acceptReq) {
 		}
 		return
 	}
+	if err == nil {
+		q.idx.add(added)
+	}
 	for i, r := range batch {
 		if err == nil && stored[i] {
 			q.accepts.Add(1)
 		}
-		r.done <- acceptRes{stored: stored[i], err: err}
+		r.done <- acceptRes{stored: err == nil && stored[i], err: err}
 	}
 }
 

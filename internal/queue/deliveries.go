@@ -1,9 +1,9 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,66 +45,70 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 }
 
 // bodyDigest identifies a delivery's signed content.
-func bodyDigest(event string, body []byte) []byte {
+func bodyDigest(event string, body []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(event))
 	h.Write([]byte{0})
 	h.Write(body)
-	return h.Sum(nil)
+	return [32]byte(h.Sum(nil))
 }
 
-// acceptTx stores sd unless its id, or its event and body, are already
-// there.
-func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest []byte) (stored bool, err error) {
-	key := []byte(sd.ID)
-	if tx.Bucket(bucketDeliveries).Get(key) != nil || tx.Bucket(bucketDigests).Get(digest) != nil {
-		return false, nil
+// acceptTx stores sd, a delivery the index does not know (by id or by
+// digest), under the next arrival number, and returns its keys for the
+// index. Everything it writes is appended in arrival order: the record,
+// the body, the keys and, while accepted, the pending mark.
+func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest [32]byte) (indexEntry, error) {
+	records := tx.Bucket(bucketDeliveries)
+	n, err := records.NextSequence()
+	if err != nil {
+		return indexEntry{}, err
 	}
-	if err := tx.Bucket(bucketDigests).Put(digest, key); err != nil {
-		return false, err
-	}
-	if sd.Arrival, err = tx.Bucket(bucketDeliveries).NextSequence(); err != nil {
-		return false, err
-	}
-	// The body goes in a bucket of its own, raw (a third smaller than in
-	// the record's JSON, base64), never rewritten, under its arrival
-	// number: appended in order, a commit writes only new pages for
-	// bodies, filled to the brim, where keys in random order (ids) would
-	// rewrite half-full pages of earlier bodies at every commit.
-	bodies := tx.Bucket(bucketBodies)
-	bodies.FillPercent = 1
-	if err := bodies.Put(seqKey(sd.Arrival), sd.Body); err != nil {
-		return false, err
-	}
-	if err := putDeliveryTx(tx, sd); err != nil {
-		return false, err
-	}
-	if sd.State == DeliveryAccepted {
-		if err := tx.Bucket(bucketPending).Put(seqKey(sd.Arrival), key); err != nil {
-			return false, err
+	sd.Arrival = n
+	e := indexEntry{arrival: n, digest: digest, id: sd.ID}
+	for _, put := range []struct {
+		bucket []byte
+		value  []byte
+	}{{bucketBodies, encodeBody(sd.Body)}, {bucketKeys, keysValue(e)}} {
+		b := tx.Bucket(put.bucket)
+		b.FillPercent = 1
+		if err := b.Put(seqKey(n), put.value); err != nil {
+			return indexEntry{}, err
 		}
 	}
-	return true, nil
+	if err := putDeliveryTx(tx, sd); err != nil {
+		return indexEntry{}, err
+	}
+	if sd.State == DeliveryAccepted {
+		pending := tx.Bucket(bucketPending)
+		pending.FillPercent = 1
+		if err := pending.Put(seqKey(n), []byte(sd.ID)); err != nil {
+			return indexEntry{}, err
+		}
+	}
+	return e, nil
 }
 
-// putDeliveryTx stores sd's record (its body is stored once, by acceptTx).
+// putDeliveryTx stores sd's record under its arrival number (its body is
+// stored once, by acceptTx).
 func putDeliveryTx(tx *bolt.Tx, sd StoredDelivery) error {
 	sd.Body = nil
-	return putJSON(tx.Bucket(bucketDeliveries), []byte(sd.ID), sd)
+	b := tx.Bucket(bucketDeliveries)
+	b.FillPercent = 1
+	return putJSON(b, seqKey(sd.Arrival), sd)
 }
 
-// deliveryTx reads the delivery id with its body.
-func deliveryTx(tx *bolt.Tx, id []byte) (*StoredDelivery, bool, error) {
+// deliveryTx reads the delivery that arrived n-th, with its body.
+func deliveryTx(tx *bolt.Tx, n uint64) (*StoredDelivery, bool, error) {
 	var sd StoredDelivery
-	found, err := getJSON(tx.Bucket(bucketDeliveries), id, &sd)
+	found, err := getJSON(tx.Bucket(bucketDeliveries), seqKey(n), &sd)
 	if err != nil || !found {
 		return nil, false, err
 	}
-	body := tx.Bucket(bucketBodies).Get(seqKey(sd.Arrival))
-	if body == nil {
-		return nil, true, fmt.Errorf("delivery %q has no body: the database is damaged", id)
+	body, err := decodeBody(tx.Bucket(bucketBodies).Get(seqKey(n)))
+	if err != nil {
+		return nil, true, fmt.Errorf("delivery %q: %w", sd.ID, err)
 	}
-	sd.Body = bytes.Clone(body)
+	sd.Body = body
 	return &sd, true, nil
 }
 
@@ -116,7 +120,8 @@ func (q *Queue) Seen(ctx context.Context, id string) (bool, error) {
 	}
 	var seen bool
 	err := q.db.View(func(tx *bolt.Tx) error {
-		seen = id != "" && tx.Bucket(bucketDeliveries).Get([]byte(id)) != nil
+		n, ok := q.idx.arrival(id)
+		seen = ok && tx.Bucket(bucketDeliveries).Get(seqKey(n)) != nil
 		return nil
 	})
 	if err != nil {
@@ -131,11 +136,15 @@ func (q *Queue) Delivery(ctx context.Context, id string) (*StoredDelivery, bool,
 	if err := q.begin(ctx); err != nil {
 		return nil, false, fmt.Errorf("reading delivery %q: %w", id, err)
 	}
+	n, ok := q.idx.arrival(id)
+	if !ok {
+		return nil, false, nil
+	}
 	var sd *StoredDelivery
 	var found bool
 	err := q.db.View(func(tx *bolt.Tx) error {
 		var err error
-		sd, found, err = deliveryTx(tx, []byte(id))
+		sd, found, err = deliveryTx(tx, n)
 		return err
 	})
 	if err != nil {
@@ -161,7 +170,7 @@ func (q *Queue) UndispatchedN(ctx context.Context, limit int) ([]StoredDelivery,
 	err := q.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketPending).Cursor()
 		for k, id := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, id = c.Next() {
-			sd, found, err := deliveryTx(tx, id)
+			sd, found, err := deliveryTx(tx, binary.BigEndian.Uint64(k))
 			if err != nil {
 				return err
 			}
@@ -237,13 +246,18 @@ func (q *Queue) Dispatch(ctx context.Context, deliveryID string, reqs []trigger.
 
 // dispatchTx is Dispatch's transaction.
 func (q *Queue) dispatchTx(tx *bolt.Tx, deliveryID string, reqs []trigger.Request, note string) ([]Job, bool, error) {
+	// Only the committer runs this: the index knows every committed delivery.
+	n, ok := q.idx.arrival(deliveryID)
+	if !ok {
+		return nil, false, ErrNotFound
+	}
 	var sd StoredDelivery
-	found, err := getJSON(tx.Bucket(bucketDeliveries), []byte(deliveryID), &sd)
+	found, err := getJSON(tx.Bucket(bucketDeliveries), seqKey(n), &sd)
 	if err != nil {
 		return nil, false, err
 	}
 	if !found {
-		return nil, false, ErrNotFound
+		return nil, false, fmt.Errorf("delivery %q (arrival %d) has no record: the database is damaged", deliveryID, n)
 	}
 	if sd.State != DeliveryAccepted {
 		jobs, err := jobsByID(tx, sd.Runs)

@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,83 +11,125 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestMigrateV1: a version 1 file (bodies under their delivery id), left
-// with an accepted delivery waiting and a dispatched one, opens with both
-// bodies where version 2 reads them, the waiting one still waiting.
-func TestMigrateV1(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "queue.db")
+// writeOldFile writes a file of an earlier schema version (1: bodies
+// under their delivery id; 2: bodies under their arrival number), both
+// with records under their delivery id and a digests bucket, holding a
+// dispatched delivery and an accepted one still waiting.
+func writeOldFile(t *testing.T, path, version string) {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	when := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		buckets := map[string]*bolt.Bucket{}
+		for _, name := range []string{"meta", "deliveries", "bodies", "pending", "jobs", "queued", "running", "supersede", "digests"} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
 				return err
 			}
+			buckets[name] = b
 		}
-		if err := tx.Bucket(bucketMeta).Put([]byte("version"), []byte("1")); err != nil {
+		if err := buckets["meta"].Put([]byte("version"), []byte(version)); err != nil {
 			return err
 		}
 		for i, st := range []DeliveryState{DeliveryDispatched, DeliveryAccepted} {
 			d := delivery([]string{"old-done", "old-waiting"}[i])
 			d.Received = when
-			n, err := tx.Bucket(bucketDeliveries).NextSequence()
+			n, err := buckets["deliveries"].NextSequence()
 			if err != nil {
 				return err
 			}
-			sd := StoredDelivery{Delivery: d, State: st, Arrival: n}
-			if err := tx.Bucket(bucketBodies).Put([]byte(d.ID), d.Body); err != nil {
+			rec, err := json.Marshal(StoredDelivery{Delivery: d, State: st, Arrival: n})
+			if err != nil {
 				return err
 			}
-			if err := putDeliveryTx(tx, sd); err != nil {
-				return err
+			bodyKey := seqKey(n)
+			if version == "1" {
+				bodyKey = []byte(d.ID)
+			}
+			h := sha256.Sum256(append([]byte(d.Event+"\x00"), d.Body...))
+			for _, put := range [][3][]byte{
+				{[]byte("deliveries"), []byte(d.ID), rec}, {[]byte("bodies"), bodyKey, d.Body}, {[]byte("digests"), h[:], []byte(d.ID)},
+			} {
+				if err := buckets[string(put[0])].Put(put[1], put[2]); err != nil {
+					return err
+				}
 			}
 			if st == DeliveryAccepted {
-				if err := tx.Bucket(bucketPending).Put(seqKey(sd.Arrival), []byte(d.ID)); err != nil {
+				if err := buckets["pending"].Put(seqKey(n), []byte(d.ID)); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
-	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Open(path, Options{})
-	if err != nil {
-		t.Fatalf("opening a version 1 file: %v", err)
+}
+
+// TestMigrate: a version 1 or 2 file, left with an accepted delivery
+// waiting and a dispatched one, opens with both where version 3 reads
+// them, the waiting one still waiting, both known to the de-duplication
+// (by id and by body), and new deliveries arriving after them.
+func TestMigrate(t *testing.T) {
+	for _, version := range []string{"1", "2"} {
+		t.Run("version "+version, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "queue.db")
+			writeOldFile(t, path, version)
+			q, err := Open(path, Options{})
+			if err != nil {
+				t.Fatalf("opening a version %s file: %v", version, err)
+			}
+			defer q.Close()
+			for _, id := range []string{"old-done", "old-waiting"} {
+				sd, found, err := q.Delivery(ctx, id)
+				if err != nil || !found || string(sd.Body) != string(delivery(id).Body) {
+					t.Errorf("%s after the migration: %+v found=%v err=%v", id, sd, found, err)
+				}
+				if seen, err := q.Seen(ctx, id); !seen || err != nil {
+					t.Errorf("Seen(%s) = %v, %v after the migration", id, seen, err)
+				}
+				if dup, err := q.Accept(ctx, delivery(id), ""); !dup || err != nil {
+					t.Errorf("redelivery of %s after the migration: duplicate %v, %v", id, dup, err)
+				}
+				replay := delivery(id)
+				replay.ID = "replay-of-" + id
+				if dup, err := q.Accept(ctx, replay, ""); !dup || err != nil {
+					t.Errorf("replay of %s's body after the migration: duplicate %v, %v", id, dup, err)
+				}
+			}
+			und, err := q.Undispatched(ctx)
+			if err != nil || len(und) != 1 || und[0].ID != "old-waiting" {
+				t.Fatalf("undispatched after the migration = %v, %v; want old-waiting", und, err)
+			}
+			if _, err := q.Accept(ctx, delivery("new"), ""); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"new", "old-waiting"} {
+				if sd, _, err := q.Delivery(ctx, id); err != nil || string(sd.Body) != string(delivery(id).Body) {
+					t.Errorf("%s after a new accept: %+v, %v", id, sd, err)
+				}
+			}
+			if sd, _, _ := q.Delivery(ctx, "new"); sd == nil || sd.Arrival != 3 {
+				t.Errorf("new delivery arrived as %+v, want arrival 3", sd)
+			}
+			if _, err := q.Dispatch(ctx, "old-waiting", nil, "nothing to build"); err != nil {
+				t.Errorf("dispatching the migrated delivery: %v", err)
+			}
+			q.db.View(func(tx *bolt.Tx) error {
+				if v := tx.Bucket(bucketMeta).Get([]byte("version")); string(v) != schemaVersion {
+					t.Errorf("version %q after the migration", v)
+				}
+				if tx.Bucket([]byte("digests")) != nil {
+					t.Errorf("the digests bucket is still there")
+				}
+				return nil
+			})
+		})
 	}
-	defer q.Close()
-	for _, id := range []string{"old-done", "old-waiting"} {
-		sd, found, err := q.Delivery(ctx, id)
-		if err != nil || !found || string(sd.Body) != string(delivery(id).Body) {
-			t.Errorf("%s after the migration: %+v found=%v err=%v", id, sd, found, err)
-		}
-	}
-	und, err := q.Undispatched(ctx)
-	if err != nil || len(und) != 1 || und[0].ID != "old-waiting" {
-		t.Fatalf("undispatched after the migration = %v, %v; want old-waiting", und, err)
-	}
-	// New deliveries go on after the old ones, and the file is version 2.
-	if _, err := q.Accept(ctx, delivery("new"), ""); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"new", "old-waiting"} {
-		if sd, _, err := q.Delivery(ctx, id); err != nil || string(sd.Body) != string(delivery(id).Body) {
-			t.Errorf("%s after a new accept: %+v, %v", id, sd, err)
-		}
-	}
-	if sd, _, _ := q.Delivery(ctx, "new"); sd == nil || sd.Arrival != 3 {
-		t.Errorf("new delivery arrived as %+v, want arrival 3", sd)
-	}
-	q.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get([]byte("version")); string(v) != schemaVersion {
-			t.Errorf("version %q after the migration", v)
-		}
-		return nil
-	})
 }

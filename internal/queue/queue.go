@@ -28,22 +28,22 @@ const (
 )
 
 // schemaVersion is the layout of the buckets below; Open refuses another.
-const schemaVersion = "2"
+const schemaVersion = "3"
 
-// Bucket names. Keys of deliveries are delivery ids; every other key
-// holding a sequence number is 8 bytes, big-endian, so cursors walk them
-// in order.
+// Bucket names. Every key holding a sequence number is 8 bytes,
+// big-endian, so cursors walk them in order; a delivery's are its arrival
+// number (1, 2, ...), so that accepting one only appends.
 var (
 	bucketMeta       = []byte("meta")       // "version" -> schemaVersion
-	bucketDeliveries = []byte("deliveries") // id -> StoredDelivery (JSON) without its body
-	bucketBodies     = []byte("bodies")     // arrival -> the raw body, as signed
+	bucketDeliveries = []byte("deliveries") // arrival -> StoredDelivery (JSON) without its body
+	bucketBodies     = []byte("bodies")     // arrival -> the body as signed, encoded (body.go)
+	bucketKeys       = []byte("keys")       // arrival -> sha256(event, body) then id: the index's source
 	bucketPending    = []byte("pending")    // arrival -> id, while accepted
 	bucketJobs       = []byte("jobs")       // seq -> Job (JSON); id "r<seq>"
 	bucketQueued     = []byte("queued")     // seq -> NotBefore (unix ns), while queued
 	bucketRunning    = []byte("running")    // seq -> "", while running
 	bucketSupersede  = []byte("supersede")  // len(key) key seq -> "", while queued
-	bucketDigests    = []byte("digests")    // sha256(event, body) -> id
-	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede, bucketDigests}
+	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketKeys, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede}
 )
 
 // Errors for expected conditions; the methods wrap them with what they
@@ -83,6 +83,7 @@ type Queue struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
+	idx  *index // delivery ids and digests (index.go)
 
 	mu     sync.Mutex
 	wake   chan struct{} // closed and replaced when a run may have become ready
@@ -136,13 +137,17 @@ func Open(path string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening queue %s: %w", path, err)
 	}
-	q := &Queue{db: db, path: path, now: opts.Now, wake: make(chan struct{}), closed: make(chan struct{}), counted: map[int64]bool{},
+	q := &Queue{db: db, path: path, now: opts.Now, idx: newIndex(), wake: make(chan struct{}), closed: make(chan struct{}), counted: map[int64]bool{},
 		committerDone: make(chan struct{}), maxBatch: opts.MaxBatchSize, batchDelay: max(opts.MaxBatchDelay, 0)}
 	if q.maxBatch <= 0 {
 		q.maxBatch = DefaultMaxBatchSize
 	}
 	q.acceptCh = make(chan *acceptReq, q.maxBatch)
-	if err := q.update(initBuckets); err != nil {
+	if err := q.commitTx(initBuckets); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening queue %s: %w", path, err)
+	}
+	if err := db.View(q.idx.load); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening queue %s: %w", path, err)
 	}
@@ -151,7 +156,7 @@ func Open(path string, opts Options) (*Queue, error) {
 }
 
 // initBuckets creates the buckets and checks the schema version (a
-// version 1 file is migrated).
+// version 1 or 2 file is migrated).
 func initBuckets(tx *bolt.Tx) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -163,7 +168,12 @@ func initBuckets(tx *bolt.Tx) error {
 	case v == nil:
 		return meta.Put([]byte("version"), []byte(schemaVersion))
 	case string(v) == "1":
-		return migrateV1(tx)
+		if err := migrateV1(tx); err != nil {
+			return err
+		}
+		return migrateV2(tx)
+	case string(v) == "2":
+		return migrateV2(tx)
 	case string(v) != schemaVersion:
 		return fmt.Errorf("schema version %q, this accord reads %q: use the accord that wrote it, or move the file away to start empty", v, schemaVersion)
 	}
@@ -194,8 +204,17 @@ func (q *Queue) Stats() Stats {
 	return Stats{Commits: q.commits, Accepted: q.accepts.Load()}
 }
 
-// update runs fn in its own write transaction (one commit, fsynced).
+// update has the committer run fn in a write transaction, with whatever
+// else is waiting to be written (one commit, fsynced), and returns once it
+// is committed. fn may run more than once (again alone if the shared
+// transaction failed) and must only change the database.
 func (q *Queue) update(fn func(*bolt.Tx) error) error {
+	return q.submit(&acceptReq{fn: fn, done: make(chan acceptRes, 1)}).err
+}
+
+// commitTx runs fn in a write transaction of its own: the committer's,
+// and Open's before the committer starts.
+func (q *Queue) commitTx(fn func(*bolt.Tx) error) error {
 	return q.db.Update(func(tx *bolt.Tx) error {
 		q.countCommit(tx)
 		return fn(tx)

@@ -135,7 +135,7 @@ func TestOpenRefused(t *testing.T) {
 	}
 	defer q.Close()
 	newer := filepath.Join(dir, "newer.db")
-	for file, version := range map[string]string{newer: "3"} {
+	for file, version := range map[string]string{newer: "4"} {
 		db, err := bolt.Open(file, 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +161,7 @@ func TestOpenRefused(t *testing.T) {
 		want       []string
 	}{
 		{"held by another", held, []string{held, "locked by another process"}},
-		{"newer schema", newer, []string{newer, `schema version "3"`, "move the file away"}},
+		{"newer schema", newer, []string{newer, `schema version "4"`, "move the file away"}},
 		{"not a database", notDB, []string{notDB}},
 		{"no directory", filepath.Join(dir, "missing", "queue.db"), []string{"missing"}},
 	}
@@ -240,5 +240,104 @@ func TestAcceptBatchRerun(t *testing.T) {
 	}
 	if len(und) != n || q.Stats().Accepted != n {
 		t.Errorf("%d undispatched, %d accepted; want %d", len(und), q.Stats().Accepted, n)
+	}
+}
+
+// TestWritesShareCommits: the dispatcher's and workers' changes go
+// through the group committer with the accepts: writes waiting while a
+// commit runs share the next one, and one that fails there fails alone
+// (the rest are tried again, each on its own, and stored once).
+func TestWritesShareCommits(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.Accept(ctx, delivery("first"), ""); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the committer in a transaction while the others queue up.
+	entered, release := make(chan struct{}), make(chan struct{})
+	holdErr := make(chan error, 1)
+	go func() {
+		holdErr <- q.update(func(*bolt.Tx) error {
+			select {
+			case <-entered:
+			default:
+				close(entered)
+			}
+			<-release
+			return nil
+		})
+	}()
+	<-entered
+	before := q.Stats().Commits
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make([]error, n+2)
+	for i := range n {
+		wg.Go(func() { _, errs[i] = q.Accept(ctx, delivery(fmt.Sprintf("d%d", i)), "") })
+	}
+	boom := errors.New("boom")
+	wg.Go(func() { errs[n] = q.update(func(*bolt.Tx) error { return boom }) })
+	wg.Go(func() { errs[n+1] = q.Ignore(ctx, []Ignored{{ID: "first", Note: "nothing to build"}}) })
+	for len(q.acceptCh) < n+2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if err := <-holdErr; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs[:n] {
+		if err != nil {
+			t.Errorf("d%d: %v", i, err)
+		}
+	}
+	if !errors.Is(errs[n], boom) {
+		t.Errorf("the failing write returned %v, want its own error", errs[n])
+	}
+	if errs[n+1] != nil {
+		t.Errorf("Ignore: %v", errs[n+1])
+	}
+	// One shared commit that failed, then each of the n+2 on its own: the
+	// held one, and no more than n+1 after it (the failing one commits nothing).
+	if c := q.Stats().Commits - before; c < 1 || c > n+2 {
+		t.Errorf("%d commits after the hold, want at most %d", c, n+2)
+	}
+	und, err := q.Undispatched(ctx)
+	if err != nil || len(und) != n || q.Stats().Accepted != n+1 {
+		t.Errorf("%d undispatched (%v), %d accepted; want %d and %d", len(und), err, q.Stats().Accepted, n, n+1)
+	}
+	if sd, _, _ := q.Delivery(ctx, "first"); sd == nil || sd.State != DeliveryIgnored {
+		t.Errorf("first after Ignore: %+v", sd)
+	}
+}
+
+// TestWritesShareOneCommit: waiting writes of every kind go into one commit.
+func TestWritesShareOneCommit(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	go q.update(func(*bolt.Tx) error { close(entered); <-release; return nil })
+	<-entered
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() { q.Accept(ctx, delivery(fmt.Sprintf("d%d", i)), "") })
+	}
+	wg.Go(func() { q.update(func(*bolt.Tx) error { return nil }) })
+	for len(q.acceptCh) < 6 {
+		time.Sleep(time.Millisecond)
+	}
+	before := q.Stats().Commits
+	close(release)
+	wg.Wait()
+	if c := q.Stats().Commits - before; c != 2 { // the held one, then the six together
+		t.Errorf("%d commits, want 2: the held one, then the six waiting together", c)
 	}
 }

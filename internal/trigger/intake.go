@@ -119,6 +119,7 @@ type outcome struct {
 	message  string
 	delivery string // set once the signature was right and the header sane
 	event    string // likewise
+	repo     string // likewise: the payload's repository, when the intake could read it
 	err      error  // for the log only
 }
 
@@ -165,13 +166,16 @@ func (h *Handler) serve(r *http.Request) outcome {
 	if !ok {
 		return o
 	}
-	if !checkJSON(body) {
+	isObject, repo := checkJSON(body)
+	if !isObject {
 		o = refuse(http.StatusBadRequest, VerdictBadRequest, "the body is not a JSON object")
 		o.delivery, o.event = d.ID, d.Event
 		return o
 	}
-	d.Body = body
-	return h.accept(r.Context(), d)
+	d.Body, d.Repo = body, repo
+	o = h.accept(r.Context(), d)
+	o.repo = repo
+	return o
 }
 
 // reserve counts a body of length (limit when unknown) against
@@ -400,217 +404,6 @@ func isIDByte(c byte) bool {
 	return isLower(c) || isDigit(c) || ('A' <= c && c <= 'Z') || c == '-' || c == '_' || c == '.'
 }
 
-// checkJSON is isJSONObject; a variable so a test can tell whether the
-// parser ran.
-var checkJSON = isJSONObject
-
-// maxJSONDepth is encoding/json's limit on nesting.
-const maxJSONDepth = 10000
-
-// isJSONObject says whether body is one JSON object (and only
-// whitespace around it): exactly what json.Valid accepts whose first
-// value is an object, in one pass that allocates nothing (json.Valid's
-// scanner, a function call per byte, was a fifth of the server's time).
-func isJSONObject(body []byte) bool {
-	s := jsonScanner{b: body}
-	s.space()
-	if s.i >= len(s.b) || s.b[s.i] != '{' || !s.value(0) {
-		return false
-	}
-	s.space()
-	return s.i == len(s.b)
-}
-
-// jsonScanner checks JSON text (RFC 8259, as encoding/json reads it:
-// bytes of strings are not checked for UTF-8).
-type jsonScanner struct {
-	b []byte
-	i int
-}
-
-// space skips whitespace.
-func (s *jsonScanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// value checks one value at s.i, nested depth deep.
-func (s *jsonScanner) value(depth int) bool {
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch c := s.b[s.i]; {
-	case c == '{':
-		return s.container(depth, '}', true)
-	case c == '[':
-		return s.container(depth, ']', false)
-	case c == '"':
-		return s.str()
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	case c == '-' || '0' <= c && c <= '9':
-		return s.number()
-	}
-	return false
-}
-
-// container checks an object (members "key": value) or an array.
-func (s *jsonScanner) container(depth int, end byte, object bool) bool {
-	if depth+1 > maxJSONDepth {
-		return false
-	}
-	s.i++ // { or [
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == end {
-		s.i++
-		return true
-	}
-	for {
-		if object {
-			if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
-				return false
-			}
-			s.space()
-			if s.i >= len(s.b) || s.b[s.i] != ':' {
-				return false
-			}
-			s.i++
-			s.space()
-		}
-		if !s.value(depth + 1) {
-			return false
-		}
-		s.space()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case end:
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// jsonPlain marks the bytes a string holds as they are (not '"', '\\',
-// or a control byte).
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// str checks a string at s.i (its opening quote).
-func (s *jsonScanner) str() bool {
-	s.i++
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if jsonPlain[c] {
-			s.i++
-			continue
-		}
-		switch c {
-		case '"':
-			s.i++
-			return true
-		case '\\':
-			if !s.escape() {
-				return false
-			}
-		default:
-			return false // a control byte
-		}
-	}
-	return false
-}
-
-// escape checks one escape sequence at s.i (its backslash).
-func (s *jsonScanner) escape() bool {
-	if s.i+1 >= len(s.b) {
-		return false
-	}
-	switch s.b[s.i+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		s.i += 2
-		return true
-	case 'u':
-		if s.i+6 > len(s.b) {
-			return false
-		}
-		for _, h := range s.b[s.i+2 : s.i+6] {
-			if _, ok := fromHex(h); !ok {
-				return false
-			}
-		}
-		s.i += 6
-		return true
-	}
-	return false
-}
-
-// literal checks true, false or null at s.i.
-func (s *jsonScanner) literal(word string) bool {
-	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
-		return false
-	}
-	s.i += len(word)
-	return true
-}
-
-// number checks -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? at s.i.
-func (s *jsonScanner) number() bool {
-	if s.b[s.i] == '-' {
-		s.i++
-	}
-	switch {
-	case s.i < len(s.b) && s.b[s.i] == '0':
-		s.i++
-	case s.digits() == 0:
-		return false
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if s.digits() == 0 {
-			return false
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if s.digits() == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// digits skips decimal digits and says how many.
-func (s *jsonScanner) digits() int {
-	start := s.i
-	for s.i < len(s.b) && isDigit(s.b[s.i]) {
-		s.i++
-	}
-	return s.i - start
-}
-
 // allowPost is the Allow header of a 405 (read-only).
 var allowPost = []string{http.MethodPost}
 
@@ -701,6 +494,7 @@ func (h *Handler) log(r *http.Request, o outcome, took time.Duration) {
 	attrs := [...]slog.Attr{
 		slog.String("delivery", o.delivery),
 		slog.String("event", o.event),
+		slog.String("repo", o.repo),
 		slog.String("verdict", o.verdict),
 		slog.Int("code", o.code),
 		slog.Duration("took", took),

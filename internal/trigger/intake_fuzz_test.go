@@ -141,12 +141,85 @@ func FuzzJSONObject(f *testing.F) {
 	for _, c := range jsonCases {
 		f.Add([]byte(c))
 	}
+	for _, c := range repoCases {
+		f.Add([]byte(c.body))
+	}
 	f.Add([]byte(pushBody))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := isJSONObject(b), jsonObjectOracle(b); got != want {
+		got, repo := scanObject(b)
+		if want := jsonObjectOracle(b); got != want {
 			t.Fatalf("isJSONObject(%q) = %v, json.Valid says %v", b, got, want)
 		}
+		if repo == "" {
+			return
+		}
+		if want, ok := repoOracle(b); !ok || repo != want {
+			t.Fatalf("scanObject(%q) read repository %q; encoding/json decodes %q (ok %v)", b, repo, want, ok)
+		}
 	})
+}
+
+// repoOracle is repository.full_name as go-github's payload types decode
+// it with encoding/json (pointers, as theirs are).
+func repoOracle(b []byte) (string, bool) {
+	var p struct {
+		Repository *struct {
+			FullName *string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil || p.Repository == nil || p.Repository.FullName == nil {
+		return "", false
+	}
+	return *p.Repository.FullName, true
+}
+
+// repoCases: what scanObject reads as the repository; "" is unsure
+// (the dispatcher then decodes the payload in full).
+var repoCases = []struct{ body, repo string }{
+	{`{"repository":{"full_name":"o/r"}}`, "o/r"},
+	{`{"ref":"x","repository":{"id":1,"name":"r","full_name":"o/r","owner":{"full_name":"no"}},"sender":{}}`, "o/r"},
+	{` { "repository" : { "full_name" : "o/r" } } `, "o/r"},
+	{`{"repository":{"owner":{"full_name":"o/x"}}}`, ""},                        // only deeper
+	{`{"full_name":"o/r"}`, ""},                                                 // not in a repository
+	{`{"pull_request":{"repository":{"full_name":"o/r"}}}`, ""},                 // not at the top
+	{`{"Repository":{"full_name":"o/r"}}`, ""},                                  // encoding/json matches it too
+	{`{"repository":{"FULL_NAME":"o/r"}}`, ""},                                  // likewise
+	{`{"repository":{"full_name":"o/r"},"REPOSITORY":{"full_name":"x/y"}}`, ""}, // the last one wins there
+	{`{"repo\u0073itory":{"full_name":"o/r"}}`, ""},                             // an escaped key
+	{`{"repoſitory":{"full_name":"x/y"},"repository":{"full_name":"o/r"}}`, ""}, // folds to REPOSITORY
+	{`{"repository":{"full_nam\u0065":"x/y","full_name":"o/r"}}`, ""},
+	{`{"repository":{"full_name":"o/r","full_name":"x/y"}}`, ""},
+	{`{"repository":{"full_name":"o/r"},"repository":{"full_name":"x/y"}}`, ""},
+	{`{"repository":{"full_name":"o/r"},"repository":null}`, ""},
+	{`{"repository":null}`, ""},
+	{`{"repository":[{"full_name":"o/r"}]}`, ""},
+	{`{"repository":{"full_name":null}}`, ""},
+	{`{"repository":{"full_name":1}}`, ""},
+	{`{"repository":{"full_name":""}}`, ""},
+	{`{"repository":{"full_name":"o\/r"}}`, ""},
+	{`{"repository":{"full_name":"\u006f/r"}}`, ""},
+	{`{"repository":{"full_name":"é/r"}}`, ""},
+	{"{\"repository\":{\"full_name\":\"o/\xffr\"}}", ""},
+	{`{"repository":{"full_name":"o/r"}`, ""}, // not JSON
+	{`{"repository":{"full_name":"o/r"}} x`, ""},
+}
+
+func TestScanObjectRepo(t *testing.T) {
+	for _, c := range repoCases {
+		ok, repo := scanObject([]byte(c.body))
+		if ok != jsonObjectOracle([]byte(c.body)) {
+			t.Errorf("scanObject(%s): JSON object %v, json.Valid disagrees", c.body, ok)
+		}
+		if repo != c.repo {
+			t.Errorf("scanObject(%s) = %q, want %q", c.body, repo, c.repo)
+		}
+		if want, _ := repoOracle([]byte(c.body)); repo != "" && repo != want {
+			t.Errorf("scanObject(%s) = %q, encoding/json decodes %q", c.body, repo, want)
+		}
+	}
+	if _, repo := scanObject([]byte(pushBody)); repo == "" {
+		t.Errorf("the documented push payload's repository is not read")
+	}
 }
 
 func BenchmarkIsJSONObject(b *testing.B) {

@@ -391,7 +391,7 @@ func countJSON(t *testing.T) *int {
 	t.Helper()
 	n := new(int)
 	old := checkJSON
-	checkJSON = func(b []byte) bool { *n++; return old(b) }
+	checkJSON = func(b []byte) (bool, string) { *n++; return old(b) }
 	t.Cleanup(func() { checkJSON = old })
 	return n
 }
@@ -475,16 +475,20 @@ func TestHandlerForgedHeadersNotRepeated(t *testing.T) {
 // The log carries delivery and event, never the body or a secret.
 func TestHandlerLog(t *testing.T) {
 	var logs bytes.Buffer
-	h := newHandler(t, newMem(), nil)
+	mem := newMem()
+	h := newHandler(t, mem, nil)
 	h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
-	body := `{"ref":"refs/heads/main","head_commit":{"message":"body-marker"}}`
+	body := `{"ref":"refs/heads/main","head_commit":{"message":"body-marker"},"repository":{"full_name":"acme/widget"}}`
 	h.ServeHTTP(httptest.NewRecorder(), delivery("push", guid, body, secretA))
 	var line map[string]any
 	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
 		t.Fatalf("log %q: %v", logs.String(), err)
 	}
-	if line["delivery"] != guid || line["event"] != "push" || line["verdict"] != "accepted" {
+	if line["delivery"] != guid || line["event"] != "push" || line["verdict"] != "accepted" || line["repo"] != "acme/widget" {
 		t.Errorf("log line %v", line)
+	}
+	if got := mem.stored[guid].Repo; got != "acme/widget" {
+		t.Errorf("stored with repository %q, want the body's acme/widget", got)
 	}
 	for _, leak := range []string{"body-marker", string(secretA), string(secretB)} {
 		if strings.Contains(logs.String(), leak) {

@@ -102,6 +102,15 @@ func (d *Decider) Decide(ctx context.Context, del Delivery) (reqs []Request, not
 	if !Handles(del.Event) {
 		return nil, fmt.Sprintf("event %q is not built", del.Event), nil
 	}
+	if del.Repo != "" {
+		// The intake read the repository from the signed body exactly as
+		// the decoding below would: a repository the server does not
+		// build costs no decoding (a payload decoded by go-github is
+		// most of the dispatcher's time).
+		if _, ok := d.repo(del.Repo); !ok {
+			return nil, notConfigured(del.Repo), nil
+		}
+	}
 	p, err := parsePayload(del.Event, del.Body)
 	if err != nil {
 		return nil, err.Error(), nil
@@ -144,13 +153,19 @@ func (d *Decider) repo(full string) (*config.Repo, bool) {
 	return nil, false
 }
 
+// notConfigured is the note of a delivery for a repository the server
+// does not build.
+func notConfigured(full string) string {
+	return fmt.Sprintf("repository %q is not in the server's config", full)
+}
+
 // start is the part of a request every rule shares: the repository's
 // configured name and where to fetch from (the configured mirror, else
 // the payload's clone_url), or a note why nothing can be built.
 func (d *Decider) start(p repoOf, kind Kind, sender string) (*config.Repo, *Request, string) {
 	repo, ok := d.repo(p.FullName)
 	if !ok {
-		return nil, nil, fmt.Sprintf("repository %q is not in the server's config", p.FullName)
+		return nil, nil, notConfigured(p.FullName)
 	}
 	clone := repo.CloneURL
 	if clone == "" {

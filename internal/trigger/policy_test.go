@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,6 +201,22 @@ func runPolicyCase(t *testing.T, tc policyCase) {
 	tags := &stubTags{tags: map[string]string{"v1.2.0": shaRelease}, err: tc.tagErr}
 	d := &Decider{Config: cfg, Pulls: pulls, Runs: &stubRuns{reqs: tc.runs, err: tc.runsErr}, ResolveTag: tags.resolve}
 	del := Delivery{ID: "72d3162e-cc78-11e3-81ab-4c9367dc0958", Event: tc.event, Body: editPayload(t, policyFixture(t, tc.file), tc.edit)}
+	// Each case is decided as stored by the intake, with the repository
+	// it read from the body, and as stored without it (older queue
+	// records): the two must decide alike.
+	for _, hint := range []bool{true, false} {
+		if hint {
+			_, del.Repo = scanObject(del.Body)
+		} else {
+			del.Repo = ""
+		}
+		t.Run(fmt.Sprintf("repo hint %v", hint), func(t *testing.T) { checkPolicyCase(t, d, tags, del, tc) })
+	}
+}
+
+func checkPolicyCase(t *testing.T, d *Decider, tags *stubTags, del Delivery, tc policyCase) {
+	t.Helper()
+	tags.calls = nil
 	reqs, note, err := d.Decide(context.Background(), del)
 	switch {
 	case tc.retryable:
@@ -313,6 +330,25 @@ func TestDecidePushTagsReleases(t *testing.T) {
 // pipeline files is built exactly as the server's config says. A
 // Request has no field that could carry a pipeline, params or builders,
 // and nothing the commit added appears in it.
+// TestDecideFromTheRepoHint: a delivery for a repository the server does
+// not build is set aside from the repository the intake read, without
+// decoding the payload (here one go-github cannot decode).
+func TestDecideFromTheRepoHint(t *testing.T) {
+	d := &Decider{Config: policyConfig()}
+	body := []byte(`{"ref":5,"repository":{"full_name":"mallory/widget"}}`)
+	for _, tc := range []struct {
+		repo, note string
+	}{
+		{"mallory/widget", `repository "mallory/widget" is not in the server's config`},
+		{"", "reading the push payload"},
+	} {
+		_, note, err := d.Decide(context.Background(), Delivery{ID: "1", Event: "push", Body: body, Repo: tc.repo})
+		if err != nil || !strings.Contains(note, tc.note) {
+			t.Errorf("repo %q: note %q, err %v; want a note saying %q", tc.repo, note, err, tc.note)
+		}
+	}
+}
+
 func TestDecideIgnoresTheTree(t *testing.T) {
 	d := &Decider{Config: policyConfig()}
 	body := policyFixture(t, "push-branch-pipeline-file.json")

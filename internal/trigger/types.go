@@ -16,6 +16,11 @@ type Delivery struct {
 	Received time.Time `json:"received"`
 	// Body is the raw payload, exactly as signed.
 	Body []byte `json:"body"`
+	// Repo is the payload's repository.full_name as the intake read it
+	// from the signed body, or "" when it could not tell exactly; the
+	// dispatcher sets aside, without decoding the payload, a delivery
+	// for a repository the server does not build.
+	Repo string `json:"repo,omitempty"`
 }
 
 // Kind is what kind of event a request builds.
