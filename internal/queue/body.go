@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -15,15 +16,24 @@ const (
 	bodyS2  byte = 's' // the body, S2-compressed
 )
 
+// encodeScratch holds the buffers bodies are compressed into (each is
+// then copied at its size).
+var encodeScratch sync.Pool
+
 // encodeBody is body as stored: S2-compressed when that is smaller.
 func encodeBody(body []byte) []byte {
-	buf := make([]byte, 1+s2.MaxEncodedLen(len(body)))
-	enc := s2.Encode(buf[1:], body) // written from buf[1] on
+	n := s2.MaxEncodedLen(len(body))
+	scratch, _ := encodeScratch.Get().(*[]byte)
+	if scratch == nil || cap(*scratch) < n {
+		scratch = new([]byte)
+		*scratch = make([]byte, n)
+	}
+	defer encodeScratch.Put(scratch)
+	enc := s2.Encode(*scratch, body) // written from (*scratch)[0] on
 	if len(enc) >= len(body) {
 		return append([]byte{bodyRaw}, body...)
 	}
-	buf[0] = bodyS2
-	return buf[:1+len(enc)]
+	return append([]byte{bodyS2}, enc...)
 }
 
 // decodeBody is encodeBody's inverse; v is only read (it may be bbolt's

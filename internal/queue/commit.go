@@ -12,6 +12,7 @@ import (
 type acceptReq struct {
 	sd     StoredDelivery
 	digest [32]byte
+	stored storedForm
 	fn     func(*bolt.Tx) error
 	done   chan acceptRes // buffered: the committer never blocks on it
 }
@@ -105,7 +106,7 @@ func (q *Queue) commitAccepts(batch []*acceptReq) {
 			if batchIdx[r.sd.ID] || batchDigests[r.digest] || q.idx.has(r.sd.ID, r.digest) {
 				continue
 			}
-			e, err := acceptTx(tx, r.sd, r.digest)
+			e, err := acceptTx(tx, r.sd, r.digest, r.stored)
 			if err != nil {
 				return fmt.Errorf("accepting delivery %q: %w", r.sd.ID, err)
 			}

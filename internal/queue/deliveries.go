@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,7 +37,13 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 	}
 	// GitHub signs the body, not the headers: the same signed body sent
 	// again under a new X-GitHub-Delivery is a replay too.
-	res := q.submit(&acceptReq{sd: sd, digest: bodyDigest(d.Event, d.Body), done: make(chan acceptRes, 1)})
+	// What can be done before the committer is done here, by each
+	// caller at once: the committer is the one writer.
+	form, err := formOf(sd)
+	if err != nil {
+		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, err)
+	}
+	res := q.submit(&acceptReq{sd: sd, digest: bodyDigest(d.Event, d.Body), stored: form, done: make(chan acceptRes, 1)})
 	if res.err != nil {
 		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, res.err)
 	}
@@ -53,35 +60,46 @@ func bodyDigest(event string, body []byte) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
+// storedForm is what acceptTx writes for a delivery, made before it is
+// handed to the committer.
+type storedForm struct {
+	record []byte // the record's JSON, without its arrival number (its key)
+	body   []byte // encodeBody
+}
+
+// formOf makes sd's stored form.
+func formOf(sd StoredDelivery) (storedForm, error) {
+	body := sd.Body
+	sd.Body, sd.Arrival = nil, 0
+	rec, err := json.Marshal(sd)
+	if err != nil {
+		return storedForm{}, fmt.Errorf("encoding its record: %w", err)
+	}
+	return storedForm{record: rec, body: encodeBody(body)}, nil
+}
+
 // acceptTx stores sd, a delivery the index does not know (by id or by
-// digest), under the next arrival number, and returns its keys for the
-// index. Everything it writes is appended in arrival order: the record,
-// the body, the keys and, while accepted, the pending mark.
-func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest [32]byte) (indexEntry, error) {
+// digest), in its stored form under the next arrival number, and returns
+// its keys for the index. Everything it writes is appended in arrival
+// order: the record, the body, the keys and, while accepted, the pending
+// mark.
+func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest [32]byte, form storedForm) (indexEntry, error) {
 	records := tx.Bucket(bucketDeliveries)
 	n, err := records.NextSequence()
 	if err != nil {
 		return indexEntry{}, err
 	}
-	sd.Arrival = n
 	e := indexEntry{arrival: n, digest: digest, id: sd.ID}
-	for _, put := range []struct {
-		bucket []byte
-		value  []byte
-	}{{bucketBodies, encodeBody(sd.Body)}, {bucketKeys, keysValue(e)}} {
+	type put struct{ bucket, value []byte }
+	puts := []put{{bucketDeliveries, form.record}, {bucketBodies, form.body}, {bucketKeys, keysValue(e)}}
+	if sd.State == DeliveryAccepted {
+		puts = append(puts, put{bucketPending, []byte(sd.ID)})
+	}
+	key := seqKey(n)
+	for _, put := range puts {
 		b := tx.Bucket(put.bucket)
 		b.FillPercent = 1
-		if err := b.Put(seqKey(n), put.value); err != nil {
-			return indexEntry{}, err
-		}
-	}
-	if err := putDeliveryTx(tx, sd); err != nil {
-		return indexEntry{}, err
-	}
-	if sd.State == DeliveryAccepted {
-		pending := tx.Bucket(bucketPending)
-		pending.FillPercent = 1
-		if err := pending.Put(seqKey(n), []byte(sd.ID)); err != nil {
+		if err := b.Put(key, put.value); err != nil {
 			return indexEntry{}, err
 		}
 	}
@@ -97,12 +115,52 @@ func putDeliveryTx(tx *bolt.Tx, sd StoredDelivery) error {
 	return putJSON(b, seqKey(sd.Arrival), sd)
 }
 
-// deliveryTx reads the delivery that arrived n-th, with its body.
-func deliveryTx(tx *bolt.Tx, n uint64) (*StoredDelivery, bool, error) {
+// outcome is what the dispatcher made of an accepted delivery: stored
+// apart from its record, which is then never rewritten (the dispatcher
+// of a burst writes a few bytes a delivery and decodes nothing).
+type outcome struct {
+	State DeliveryState `json:"state"`
+	Note  string        `json:"note,omitempty"`
+	Runs  []string      `json:"runs,omitempty"`
+}
+
+// outcomeTx reads the outcome of the delivery that arrived n-th.
+func outcomeTx(tx *bolt.Tx, n uint64) (outcome, bool, error) {
+	var o outcome
+	found, err := getJSON(tx.Bucket(bucketOutcomes), seqKey(n), &o)
+	return o, found, err
+}
+
+// recordTx reads the delivery that arrived n-th, without its body: its
+// record as accepted, and what the dispatcher made of it, if it did.
+func recordTx(tx *bolt.Tx, n uint64) (StoredDelivery, bool, error) {
 	var sd StoredDelivery
 	found, err := getJSON(tx.Bucket(bucketDeliveries), seqKey(n), &sd)
+	sd.Arrival = n
+	if err != nil || !found {
+		return sd, found, err
+	}
+	o, dispatched, err := outcomeTx(tx, n)
+	if dispatched {
+		sd.State, sd.Note, sd.Runs = o.State, o.Note, o.Runs
+	}
+	return sd, true, err
+}
+
+// deliveryTx reads the delivery that arrived n-th, with its body.
+func deliveryTx(tx *bolt.Tx, n uint64) (*StoredDelivery, bool, error) {
+	return deliveryBodyTx(tx, n, nil)
+}
+
+// deliveryBodyTx is deliveryTx, reading the body only if needBody (nil:
+// always) says so of the record.
+func deliveryBodyTx(tx *bolt.Tx, n uint64, needBody func(*StoredDelivery) bool) (*StoredDelivery, bool, error) {
+	sd, found, err := recordTx(tx, n)
 	if err != nil || !found {
 		return nil, false, err
+	}
+	if needBody != nil && !needBody(&sd) {
+		return &sd, true, nil
 	}
 	body, err := decodeBody(tx.Bucket(bucketBodies).Get(seqKey(n)))
 	if err != nil {
@@ -156,13 +214,15 @@ func (q *Queue) Delivery(ctx context.Context, id string) (*StoredDelivery, bool,
 // Undispatched returns the accepted deliveries not yet dispatched, in
 // the order they arrived: the dispatcher's work, also after a restart.
 func (q *Queue) Undispatched(ctx context.Context) ([]StoredDelivery, error) {
-	return q.UndispatchedN(ctx, 0)
+	return q.UndispatchedN(ctx, 0, nil)
 }
 
 // UndispatchedN is [Queue.Undispatched] for the first limit deliveries
 // only (all when limit <= 0): a dispatcher behind a burst reads a batch at
-// a time, not the whole backlog at every turn.
-func (q *Queue) UndispatchedN(ctx context.Context, limit int) ([]StoredDelivery, error) {
+// a time, not the whole backlog at every turn. A delivery is read with its
+// body only when needBody (nil: always) says so of its record: one that
+// the dispatcher can set aside from its record alone costs no body.
+func (q *Queue) UndispatchedN(ctx context.Context, limit int, needBody func(*StoredDelivery) bool) ([]StoredDelivery, error) {
 	if err := q.begin(ctx); err != nil {
 		return nil, fmt.Errorf("listing undispatched deliveries: %w", err)
 	}
@@ -170,7 +230,7 @@ func (q *Queue) UndispatchedN(ctx context.Context, limit int) ([]StoredDelivery,
 	err := q.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketPending).Cursor()
 		for k, id := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, id = c.Next() {
-			sd, found, err := deliveryTx(tx, binary.BigEndian.Uint64(k))
+			sd, found, err := deliveryBodyTx(tx, binary.BigEndian.Uint64(k), needBody)
 			if err != nil {
 				return err
 			}
@@ -251,19 +311,18 @@ func (q *Queue) dispatchTx(tx *bolt.Tx, deliveryID string, reqs []trigger.Reques
 	if !ok {
 		return nil, false, ErrNotFound
 	}
-	var sd StoredDelivery
-	found, err := getJSON(tx.Bucket(bucketDeliveries), seqKey(n), &sd)
-	if err != nil {
-		return nil, false, err
-	}
-	if !found {
-		return nil, false, fmt.Errorf("delivery %q (arrival %d) has no record: the database is damaged", deliveryID, n)
-	}
-	if sd.State != DeliveryAccepted {
-		jobs, err := jobsByID(tx, sd.Runs)
+	key := seqKey(n)
+	if tx.Bucket(bucketPending).Get(key) == nil {
+		// No longer accepted: what it started before.
+		o, _, err := outcomeTx(tx, n)
+		if err != nil {
+			return nil, false, err
+		}
+		jobs, err := jobsByID(tx, o.Runs)
 		return jobs, false, err
 	}
 	now := q.clock()
+	o := outcome{State: DeliveryDispatched, Note: note}
 	jobs := make([]Job, 0, len(reqs))
 	for _, req := range reqs {
 		req.DeliveryID = deliveryID
@@ -272,16 +331,17 @@ func (q *Queue) dispatchTx(tx *bolt.Tx, deliveryID string, reqs []trigger.Reques
 			return nil, false, err
 		}
 		jobs = append(jobs, j)
-		sd.Runs = append(sd.Runs, j.ID)
+		o.Runs = append(o.Runs, j.ID)
 	}
-	sd.State, sd.Note = DeliveryDispatched, note
 	if len(reqs) == 0 {
-		sd.State = DeliveryIgnored
+		o.State = DeliveryIgnored
 	}
-	if err := tx.Bucket(bucketPending).Delete(seqKey(sd.Arrival)); err != nil {
+	if err := tx.Bucket(bucketPending).Delete(key); err != nil {
 		return nil, false, err
 	}
-	if err := putDeliveryTx(tx, sd); err != nil {
+	outcomes := tx.Bucket(bucketOutcomes)
+	outcomes.FillPercent = 1 // dispatched in about the order they arrived
+	if err := putJSON(outcomes, key, o); err != nil {
 		return nil, false, err
 	}
 	return jobs, len(jobs) > 0, nil

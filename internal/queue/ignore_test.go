@@ -31,12 +31,23 @@ func TestUndispatchedNAndIgnore(t *testing.T) {
 		}
 		return out
 	}
-	first, err := q.UndispatchedN(ctx, 4)
+	first, err := q.UndispatchedN(ctx, 4, nil)
 	if err != nil || !slices.Equal(ids(first), []string{"d0", "d1", "d2", "d3"}) {
 		t.Fatalf("UndispatchedN(4) = %v, %v", ids(first), err)
 	}
 	if len(first[0].Body) == 0 {
 		t.Fatal("UndispatchedN returned no body")
+	}
+	// Bodies only where needBody asks for them.
+	odd := func(d *StoredDelivery) bool { return d.Arrival%2 == 1 }
+	some, err := q.UndispatchedN(ctx, 4, odd)
+	if err != nil || len(some) != 4 {
+		t.Fatalf("UndispatchedN(4, odd) = %v, %v", ids(some), err)
+	}
+	for _, d := range some {
+		if want := odd(&d); (len(d.Body) > 0) != want || (want && string(d.Body) != string(delivery(d.ID).Body)) {
+			t.Errorf("%s (arrival %d): body %q, want one: %v", d.ID, d.Arrival, d.Body, want)
+		}
 	}
 	if _, err := q.Dispatch(ctx, "d1", []trigger.Request{request("o/r", "refs/heads/main")}, "built"); err != nil {
 		t.Fatal(err)

@@ -35,15 +35,16 @@ const schemaVersion = "3"
 // number (1, 2, ...), so that accepting one only appends.
 var (
 	bucketMeta       = []byte("meta")       // "version" -> schemaVersion
-	bucketDeliveries = []byte("deliveries") // arrival -> StoredDelivery (JSON) without its body
+	bucketDeliveries = []byte("deliveries") // arrival -> StoredDelivery (JSON) as accepted, without its body
 	bucketBodies     = []byte("bodies")     // arrival -> the body as signed, encoded (body.go)
 	bucketKeys       = []byte("keys")       // arrival -> sha256(event, body) then id: the index's source
 	bucketPending    = []byte("pending")    // arrival -> id, while accepted
+	bucketOutcomes   = []byte("outcomes")   // arrival -> outcome (JSON), once dispatched
 	bucketJobs       = []byte("jobs")       // seq -> Job (JSON); id "r<seq>"
 	bucketQueued     = []byte("queued")     // seq -> NotBefore (unix ns), while queued
 	bucketRunning    = []byte("running")    // seq -> "", while running
 	bucketSupersede  = []byte("supersede")  // len(key) key seq -> "", while queued
-	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketKeys, bucketPending, bucketJobs, bucketQueued, bucketRunning, bucketSupersede}
+	allBuckets       = [][]byte{bucketMeta, bucketDeliveries, bucketBodies, bucketKeys, bucketPending, bucketOutcomes, bucketJobs, bucketQueued, bucketRunning, bucketSupersede}
 )
 
 // Errors for expected conditions; the methods wrap them with what they

@@ -29,7 +29,7 @@ type StoredDelivery struct {
 	Runs []string `json:"runs,omitempty"`
 	// Arrival is its place in the order of arrival (1, 2, ...; ignored
 	// deliveries take a place too).
-	Arrival uint64 `json:"arrival"`
+	Arrival uint64 `json:"arrival,omitempty"` // the record's key; may be absent from its JSON
 }
 
 // JobState is where a run is.

@@ -29,7 +29,7 @@ func (s *Server) dispatch(ctx context.Context) {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
-		ds, err := s.q.UndispatchedN(ctx, dispatchBatch)
+		ds, err := s.q.UndispatchedN(ctx, dispatchBatch, s.needBody)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("reading accepted deliveries", "err", err)
 		}
@@ -44,6 +44,13 @@ func (s *Server) dispatch(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// needBody says whether deciding d needs its body: not when the decider
+// can set it aside from its record.
+func (s *Server) needBody(d *queue.StoredDelivery) bool {
+	_, aside := s.decider.SetAside(d.Delivery)
+	return !aside
 }
 
 // dispatchBatch is how many accepted deliveries the dispatcher reads at a

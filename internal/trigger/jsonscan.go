@@ -1,6 +1,9 @@
 package trigger
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // checkJSON is scanObject; a variable so a test can tell whether the
 // parser ran.
@@ -143,10 +146,41 @@ var jsonPlain = func() (t [256]bool) {
 	return t
 }()
 
+// SWAR constants: a byte of 0x01, of 0x80, in each of a word's 8 bytes.
+const (
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte from i on that is not
+// plain string content (a '"', a '\\' or a control byte), or len(b): 8
+// bytes at a time, the bulk of a payload being strings. A byte b is
+// flagged when b < 0x20 (the word minus 0x20 in each byte borrows into
+// its top bit where the byte had it clear), or equal to '"' or '\\'
+// (their XOR with the byte is then zero, found the same way).
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		ctl := (w - 0x20*lsbs) &^ w
+		q := w ^ ('"' * lsbs)
+		bs := w ^ ('\\' * lsbs)
+		if ((ctl | (q-lsbs)&^q | (bs-lsbs)&^bs) & msbs) != 0 {
+			break
+		}
+	}
+	for ; i < len(b) && jsonPlain[b[i]]; i++ {
+	}
+	return i
+}
+
 // str checks a string at s.i (its opening quote).
 func (s *jsonScanner) str() bool {
 	s.i++
 	for s.i < len(s.b) {
+		s.i = plainRun(s.b, s.i)
+		if s.i >= len(s.b) {
+			return false
+		}
 		c := s.b[s.i]
 		if jsonPlain[c] {
 			s.i++

@@ -99,17 +99,8 @@ const minApprovalSHA = 16
 // unreachable. The note may quote payload text (branch and tag names,
 // logins): escape it wherever it is shown.
 func (d *Decider) Decide(ctx context.Context, del Delivery) (reqs []Request, note string, err error) {
-	if !Handles(del.Event) {
-		return nil, fmt.Sprintf("event %q is not built", del.Event), nil
-	}
-	if del.Repo != "" {
-		// The intake read the repository from the signed body exactly as
-		// the decoding below would: a repository the server does not
-		// build costs no decoding (a payload decoded by go-github is
-		// most of the dispatcher's time).
-		if _, ok := d.repo(del.Repo); !ok {
-			return nil, notConfigured(del.Repo), nil
-		}
+	if note, ok := d.SetAside(del); ok {
+		return nil, note, nil
 	}
 	p, err := parsePayload(del.Event, del.Body)
 	if err != nil {
@@ -137,6 +128,26 @@ func (d *Decider) Decide(ctx context.Context, del Delivery) (reqs []Request, not
 	}
 	r.DeliveryID = del.ID
 	return []Request{*r}, note, nil
+}
+
+// SetAside says, from del's event and the repository the intake read
+// (Delivery.Repo), without its body, whether it builds nothing, and why:
+// an event not built, or a repository the server does not build. Decide
+// does the same first; a dispatcher may ask before reading the body.
+// The intake reads the repository from the signed body exactly as the
+// decoding would: a repository the server does not build costs no
+// decoding (a payload decoded by go-github is most of the dispatcher's
+// time).
+func (d *Decider) SetAside(del Delivery) (note string, ok bool) {
+	if !Handles(del.Event) {
+		return fmt.Sprintf("event %q is not built", del.Event), true
+	}
+	if del.Repo != "" {
+		if _, ok := d.repo(del.Repo); !ok {
+			return notConfigured(del.Repo), true
+		}
+	}
+	return "", false
 }
 
 // repo returns the configuration of the repository named full

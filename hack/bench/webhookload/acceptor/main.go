@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -65,8 +66,20 @@ func main() {
 	secret := flag.String("secret", "", "webhook secret")
 	path := flag.String("db", "", "queue database file (sync and async modes)")
 	mode := flag.String("mode", "sync", "sync | async | mem")
+	profile := flag.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until stopped")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*listen, *secret, *path, *mode); err != nil {
+		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }
