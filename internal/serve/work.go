@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +87,7 @@ func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) (do
 		}
 		done++
 		if len(reqs) == 0 {
-			s.log.Info("delivery builds nothing", "delivery", d.ID, "event", d.Event, "note", note)
+			s.log.LogAttrs(ctx, slog.LevelInfo, "delivery builds nothing", slog.String("delivery", d.ID), slog.String("event", d.Event), slog.String("note", note))
 			ignored = append(ignored, queue.Ignored{ID: d.ID, Note: note})
 			continue
 		}
@@ -99,7 +100,7 @@ func (s *Server) dispatchAll(ctx context.Context, ds []queue.StoredDelivery) (do
 // decide turns d into requests with the server's policy; ok is false when
 // that has to wait (the decider failed; it is tried again with backoff).
 func (s *Server) decide(ctx context.Context, d queue.StoredDelivery) (reqs []trigger.Request, note string, ok bool) {
-	log := s.log.With("delivery", d.ID, "event", d.Event)
+	log := func() *slog.Logger { return s.log.With("delivery", d.ID, "event", d.Event) } // made only when used
 	s.mu.Lock()
 	f, failing := s.deciding[d.ID]
 	s.mu.Unlock()
@@ -116,7 +117,7 @@ func (s *Server) decide(ctx context.Context, d queue.StoredDelivery) (reqs []tri
 			s.mu.Lock()
 			s.deciding[d.ID] = f
 			s.mu.Unlock()
-			log.Warn("cannot decide yet; will try again", "err", err)
+			log().Warn("cannot decide yet; will try again", "err", err)
 			return nil, "", false
 		}
 		reqs, note = nil, "gave up deciding after "+decideFor.String()+": "+err.Error()
@@ -129,7 +130,7 @@ func (s *Server) decide(ctx context.Context, d queue.StoredDelivery) (reqs []tri
 	}
 	recent, err := s.q.Jobs(ctx, recentRuns)
 	if err != nil {
-		log.Warn("reading recent runs", "err", err)
+		log().Warn("reading recent runs", "err", err)
 	}
 	reqs, note = onceATag(reqs, note, recent)
 	return reqs, note, true
