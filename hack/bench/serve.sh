@@ -16,6 +16,10 @@
 #   async   the same replying before persisting (the way Tekton Triggers
 #           answers 202 first)
 #
+# Then open loop: serve at fixed offered rates (RATES, default
+# "2500 5000" deliveries/s; latency counted from when each was due, so a
+# server that falls behind shows it), one round each.
+#
 # Usage: hack/bench/serve.sh [N] [ROUNDS] [C]   (default 20000 3 64)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -110,6 +114,14 @@ for m in $modes; do
     lost "$m" >> "$work/$m.lost"
   done
 done
+# Open loop: serve at fixed offered rates.
+RATES=${RATES:-2500 5000}
+for rate in $RATES; do
+  start serve
+  load -n "$N" -rate "$rate" > "$work/rate.$rate.json"
+  stop
+  jq -c '{mode: "serve", offered: '"$rate"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms}' "$work/rate.$rate.json"
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
@@ -122,4 +134,10 @@ for m in $modes; do
   all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.ok_rps|floor)"' "$work/$m.$r.json"; done | paste -sd/)
   read -r acked lostn < <(awk '{a+=$1; l+=$2} END {print a+0, l+0}' "$work/$m.lost")
   printf '| %s | %.0f (%s) | %.2f | %.2f | %d of %d |\n' "$m" "$rps" "$all" "$p50" "$p99" "$lostn" "$acked"
+done
+echo
+echo "| serve, open loop: offered/s | ok/s | p50 ms | p99 ms | max ms |"
+echo "|---|---|---|---|---|"
+for rate in $RATES; do
+  jq -r '"| '"$rate"' | \(.ok_rps|floor) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) |"' "$work/rate.$rate.json"
 done

@@ -65,7 +65,8 @@ func ParseMirror(s string) (Mirror, error) {
 	if prefix != "" {
 		// A repository path must be valid on its own: check with a
 		// child name below it.
-		if _, err := name.NewRepository(m.Host+"/"+prefix+"/x", name.StrictValidation); err != nil || strings.Contains(prefix, "//") {
+		bad := strings.Contains(prefix, "//") || strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/")
+		if _, err := name.NewRepository(m.Host+"/"+prefix+"/x", name.StrictValidation); err != nil || bad {
 			return Mirror{}, fmt.Errorf("registry mirror %q: path %q is not a repository path (lower-case letters, digits, . _ - and /)", s, prefix)
 		}
 	}

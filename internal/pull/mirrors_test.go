@@ -35,6 +35,8 @@ func TestParseMirror(t *testing.T) {
 		{in: "https://docker.io=mirror.internal", err: "mirrored registry"},
 		{in: "docker.io=mirror.internal/UPPER", err: "not a repository path"},
 		{in: "docker.io=mirror.internal/a//b", err: "not a repository path"},
+		{in: "docker.io=mirror.internal///", err: "not a repository path"}, // printed as ...// it parsed differently
+		{in: "docker.io=mirror.internal/a//", err: "not a repository path"},
 		{in: "docker.io=mirror.internal/x@sha256:00", err: "mirror"},
 		{in: "docker.io=ftp://mirror.internal", err: "mirror"},
 		{in: "docker.io=mirror internal", err: "mirror"},

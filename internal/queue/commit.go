@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -79,13 +80,17 @@ func (q *Queue) gather(batch []*acceptReq) []*acceptReq {
 }
 
 // commitAccepts applies batch in one transaction. If it fails, nothing
-// of it was stored (bbolt rolls back): each write is then tried in a
+// of it was stored (bbolt rolls back). A write of Queue.update that
+// failed (often an expected error, such as ErrState) gets its error, as
+// it would have alone after the writes before it, and the rest are
+// committed together again; any other failure has each write tried in a
 // transaction of its own, so one bad write fails alone. The index learns
 // the stored deliveries once the commit is durable, before anyone is
 // answered.
 func (q *Queue) commitAccepts(batch []*acceptReq) {
 	stored := make([]bool, len(batch))
 	var added []indexEntry
+	failed := -1 // the update whose closure failed
 	err := q.commitTx(func(tx *bolt.Tx) error {
 		added = added[:0]
 		batchIdx := map[string]bool{}
@@ -93,6 +98,7 @@ func (q *Queue) commitAccepts(batch []*acceptReq) {
 		for i, r := range batch {
 			if r.fn != nil {
 				if err := r.fn(tx); err != nil {
+					failed = i
 					return err
 				}
 				continue
@@ -116,6 +122,11 @@ func (q *Queue) commitAccepts(batch []*acceptReq) {
 		}
 		return nil
 	})
+	if err != nil && failed >= 0 && len(batch) > 1 {
+		batch[failed].done <- acceptRes{err: err}
+		q.commitAccepts(slices.Delete(slices.Clone(batch), failed, failed+1))
+		return
+	}
 	if err != nil && len(batch) > 1 {
 		for _, r := range batch {
 			q.commitAccepts([]*acceptReq{r})

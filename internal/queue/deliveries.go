@@ -306,19 +306,22 @@ func (q *Queue) Dispatch(ctx context.Context, deliveryID string, reqs []trigger.
 
 // dispatchTx is Dispatch's transaction.
 func (q *Queue) dispatchTx(tx *bolt.Tx, deliveryID string, reqs []trigger.Request, note string) ([]Job, bool, error) {
-	// Only the committer runs this: the index knows every committed delivery.
+	// Only the committer runs this: the index knows every delivery
+	// committed before this transaction (not one accepted earlier in it;
+	// the dispatcher learns of deliveries from committed reads).
 	n, ok := q.idx.arrival(deliveryID)
 	if !ok {
 		return nil, false, ErrNotFound
 	}
 	key := seqKey(n)
 	if tx.Bucket(bucketPending).Get(key) == nil {
-		// No longer accepted: what it started before.
-		o, _, err := outcomeTx(tx, n)
+		// No longer accepted: what it started before (in its outcome, or
+		// in its record when it was dispatched before version 3).
+		sd, _, err := recordTx(tx, n)
 		if err != nil {
 			return nil, false, err
 		}
-		jobs, err := jobsByID(tx, o.Runs)
+		jobs, err := jobsByID(tx, sd.Runs)
 		return jobs, false, err
 	}
 	now := q.clock()

@@ -42,7 +42,14 @@ func writeOldFile(t *testing.T, path, version string) {
 			if err != nil {
 				return err
 			}
-			rec, err := json.Marshal(StoredDelivery{Delivery: d, State: st, Arrival: n})
+			sd := StoredDelivery{Delivery: d, State: st, Arrival: n}
+			if st == DeliveryDispatched {
+				sd.Runs = []string{"r1"}
+				if err := buckets["jobs"].Put(seqKey(1), []byte(`{"id":"r1","state":"succeeded"}`)); err != nil {
+					return err
+				}
+			}
+			rec, err := json.Marshal(sd)
 			if err != nil {
 				return err
 			}
@@ -120,6 +127,11 @@ func TestMigrate(t *testing.T) {
 			}
 			if _, err := q.Dispatch(ctx, "old-waiting", nil, "nothing to build"); err != nil {
 				t.Errorf("dispatching the migrated delivery: %v", err)
+			}
+			// Dispatching one dispatched before the upgrade again returns
+			// the runs it started then (its state is in its old record).
+			if jobs, err := q.Dispatch(ctx, "old-done", nil, "again"); err != nil || len(jobs) != 1 || jobs[0].ID != "r1" {
+				t.Errorf("dispatching old-done again = %+v, %v; want its run r1", jobs, err)
 			}
 			q.db.View(func(tx *bolt.Tx) error {
 				if v := tx.Bucket(bucketMeta).Get([]byte("version")); string(v) != schemaVersion {
