@@ -1,8 +1,8 @@
 // Package queue is the durable state of 'accord serve', in one bbolt
 // database: accepted deliveries (de-duplicated by X-GitHub-Delivery), the
 // runs they start and what became of each. Every write is committed with
-// fsync before its caller is told; concurrent accepts share one commit
-// (group commit: one goroutine commits every accept waiting, see
+// fsync before its caller is told; concurrent writes share one commit
+// (group commit: one goroutine commits every write waiting, see
 // commitLoop), so a burst of deliveries costs few fsyncs.
 //
 // The life of a delivery: [Queue.Accept] stores it (before the webhook
@@ -17,6 +17,13 @@
 // to completion, and an interrupted run starts again from the beginning.
 //
 // Records are stored as JSON (the encoding of [StoredDelivery] and [Job]
-// is pinned by golden files); a delivery's body is stored raw, under its
-// arrival number, beside its record.
+// is pinned by golden files). A delivery is stored under its arrival
+// number, only ever appended: its record as accepted, its body
+// (S2-compressed, see body.go), its keys (body digest and id) and, once
+// dispatched, its outcome. Nothing on disk is keyed by a GUID or a
+// digest, since a B-tree of random keys rewrites a page per delivery at
+// every commit: de-duplication and lookups by id use an index in memory
+// (index.go, about 150 bytes a delivery), rebuilt from the keys when the
+// queue opens. Every write, accepts and the dispatcher's and workers'
+// changes alike, goes through the one group committer.
 package queue
