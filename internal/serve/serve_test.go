@@ -1,6 +1,9 @@
 package serve
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +107,31 @@ func TestOnceATag(t *testing.T) {
 		if len(out) == 1 && (out[0].Kind == trigger.KindTag || out[0].Kind == trigger.KindRelease) && out[0].Rerun == "" && out[0].Supersede == "" {
 			t.Errorf("%s: no supersede key for a tag", tc.name)
 		}
+	}
+}
+
+// panicky is a decider that panics on every delivery it has to decide.
+type panicky struct{}
+
+func (panicky) Decide(context.Context, trigger.Delivery) ([]trigger.Request, string, error) {
+	var m map[string]int
+	m["boom"]++ // a nil map: as a payload that trips the decider would
+	return nil, "", nil
+}
+
+func (panicky) SetAside(trigger.Delivery) (string, bool) { return "", false }
+
+// TestDecidePanicIsIgnored: a delivery whose decision panics is recorded
+// as ignored, with a note, instead of crashing the server (which would
+// read it again, and crash again, at every start).
+func TestDecidePanicIsIgnored(t *testing.T) {
+	var logs bytes.Buffer
+	s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil)), decider: panicky{}, deciding: map[string]failing{}}
+	reqs, note, ok := s.decide(context.Background(), queue.StoredDelivery{Delivery: trigger.Delivery{ID: "d1", Event: "push"}})
+	if !ok || len(reqs) != 0 || !strings.Contains(note, "deciding it failed") {
+		t.Fatalf("decide = %v, %q, %v; want nothing to build, a note, decided", reqs, note, ok)
+	}
+	if !strings.Contains(logs.String(), "panicked") || !strings.Contains(logs.String(), "delivery=d1") {
+		t.Errorf("log: %s", logs.String())
 	}
 }

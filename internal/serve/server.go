@@ -55,7 +55,7 @@ type Server struct {
 	log     *slog.Logger
 	q       *queue.Queue
 	secrets *trigger.Secrets
-	decider *trigger.Decider
+	decider decider
 	gh      *ghapi.Client
 	repos   map[string]*repo
 	metrics *metrics

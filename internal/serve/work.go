@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,25 @@ func (s *Server) dispatch(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// decider turns deliveries into build requests ([trigger.Decider]).
+type decider interface {
+	Decide(ctx context.Context, del trigger.Delivery) ([]trigger.Request, string, error)
+	SetAside(del trigger.Delivery) (note string, ok bool)
+}
+
+// decideSafely is the decider's Decide, with a panic on a payload turned
+// into a note: that delivery is recorded as ignored instead of crashing
+// the server, which would read it again at every start.
+func (s *Server) decideSafely(ctx context.Context, del trigger.Delivery) (reqs []trigger.Request, note string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("deciding a delivery panicked; it is recorded as ignored", "delivery", del.ID, "event", del.Event, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			reqs, note, err = nil, fmt.Sprintf("not decided: deciding it failed (%v); see the server's log", r), nil
+		}
+	}()
+	return s.decider.Decide(ctx, del)
 }
 
 // needBody says whether deciding d needs its body: not when the decider
@@ -107,7 +127,7 @@ func (s *Server) decide(ctx context.Context, d queue.StoredDelivery) (reqs []tri
 	if failing && time.Now().Before(f.next) {
 		return nil, "", false
 	}
-	reqs, note, err := s.decider.Decide(ctx, d.Delivery)
+	reqs, note, err := s.decideSafely(ctx, d.Delivery)
 	if err != nil {
 		if !failing {
 			f.first = time.Now()

@@ -98,6 +98,8 @@ func TestDecideComments(t *testing.T) {
 	}
 	for _, tc := range []policyCase{
 		{name: "ok-to-test names the head", event: "issue_comment", file: "issue_comment-ok-to-test.json", want: fork8(shaForkHead)},
+		{name: "a comment without an issue (found by FuzzDecide: it panicked)", event: "issue_comment", file: "issue_comment-ok-to-test.json",
+			edit: func(m map[string]any) { delete(m, "issue") }, note: "not a pull request"},
 		{name: "ok-to-test with 16 digits", event: "issue_comment", file: "issue_comment-ok-to-test.json",
 			edit: setComment("/ok-to-test " + shaForkHead[:16]), want: fork8(shaForkHead)},
 		{name: "ok-to-test in upper case hex", event: "issue_comment", file: "issue_comment-ok-to-test.json",

@@ -414,7 +414,7 @@ func (d *Decider) comment(ctx context.Context, ev *github.IssueCommentEvent) (*R
 	if a := ev.GetAction(); a != "created" {
 		return nil, fmt.Sprintf("issue_comment %s is not read (only new comments are)", a), nil
 	}
-	if !ev.GetIssue().IsPullRequest() {
+	if ev.GetIssue() == nil || !ev.GetIssue().IsPullRequest() { // IsPullRequest has a value receiver: nil panics
 		return nil, "comment on an issue, not a pull request", nil
 	}
 	n := ev.GetIssue().GetNumber()
