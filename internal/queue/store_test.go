@@ -249,11 +249,7 @@ func TestAcceptBatchRerun(t *testing.T) {
 // alone (the rest are committed together again, and stored once).
 func TestWritesShareCommits(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openReal(t)
 	if _, err := q.Accept(ctx, delivery("first"), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -318,11 +314,7 @@ func TestWritesShareCommits(t *testing.T) {
 // TestWritesShareOneCommit: waiting writes of every kind go into one commit.
 func TestWritesShareOneCommit(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openReal(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	go q.update(func(*bolt.Tx) error { close(entered); <-release; return nil })
 	<-entered
