@@ -3,8 +3,13 @@ package serve
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +138,43 @@ func TestDecidePanicIsIgnored(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "panicked") || !strings.Contains(logs.String(), "delivery=d1") {
 		t.Errorf("log: %s", logs.String())
+	}
+}
+
+// failingDecider fails every decision, as a decider whose git or API is
+// down does, and counts how often the dispatcher looked at a delivery.
+type failingDecider struct{ looked atomic.Int64 }
+
+func (*failingDecider) Decide(context.Context, trigger.Delivery) ([]trigger.Request, string, error) {
+	return nil, "", errors.New("the API is down")
+}
+
+func (f *failingDecider) SetAside(trigger.Delivery) (string, bool) {
+	f.looked.Add(1)
+	return "", false
+}
+
+// TestDispatcherDoesNotSpin: a full batch of deliveries all waiting on a
+// failing decider is read once, then waits for the next wake or tick,
+// instead of being read again and again in a tight loop.
+func TestDispatcherDoesNotSpin(t *testing.T) {
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i := range dispatchBatch {
+		d := trigger.Delivery{ID: fmt.Sprintf("d%d", i), Event: "push", Body: fmt.Appendf(nil, `{"n":%d}`, i)}
+		if _, err := q.Accept(context.Background(), d, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd := &failingDecider{}
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), q: q, decider: fd, wake: make(chan struct{}, 1), deciding: map[string]failing{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	s.dispatch(ctx) // until ctx ends
+	if n := fd.looked.Load(); n != dispatchBatch {
+		t.Errorf("the dispatcher looked at deliveries %d times in 0.5 s, want %d (one read of the batch)", n, dispatchBatch)
 	}
 }
