@@ -31,6 +31,13 @@ func checkPinned(d *Definition, allow bool) error {
 		if IsPinned(u.image) || allow {
 			continue
 		}
+		if strings.Contains(u.image, "$(") {
+			return &Error{
+				Field: u.field,
+				Msg:   fmt.Sprintf("image %q comes from a substitution, so its digest cannot be checked before the run", u.image),
+				Fix:   "write the image itself in the step, pinned by digest (REPO@sha256:<digest>), in place of the parameter (the catalog is where images are chosen), or pass --allow-unpinned to run it anyway (recorded in the run's output)",
+			}
+		}
 		return &Error{
 			Field: u.field,
 			Msg:   fmt.Sprintf("image %q is not pinned by digest", u.image),

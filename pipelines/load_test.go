@@ -172,6 +172,13 @@ var badInputs = []badInput{
 		fix:  "docker.io/library/busybox@sha256:<digest>",
 	},
 	{
+		name: "step image from a parameter",
+		yaml: strings.Replace(task("  params: [{name: img, default: '"+pinnedImage+"'}]\n", ""), pinnedImage+"\n", "$(params.img)\n", 1),
+		want: where{Object: `Task "t"`, Field: "spec.steps[0].image"},
+		msg:  `image "$(params.img)" comes from a substitution`,
+		fix:  "in place of the parameter",
+	},
+	{
 		name: "unpinned stepTemplate image",
 		yaml: task("  stepTemplate:\n    image: busybox\n", ""),
 		want: where{Object: `Task "t"`, Field: "spec.stepTemplate.image"},
