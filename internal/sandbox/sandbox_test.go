@@ -34,30 +34,14 @@ import (
 
 	"github.com/accord-build/accord/internal/sandbox"
 	"github.com/accord-build/accord/internal/testutil"
+	"github.com/accord-build/accord/internal/testutil/rttest"
 )
 
-// runtimes are the runtimes that run steps in this mode: crun only as root
-// (see TestCrunRootless for what non-root gets instead).
-func runtimes() []sandbox.Runtime {
-	if testutil.IsRoot() {
-		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun, sandbox.Runsc}
-	}
-	return []sandbox.Runtime{sandbox.Runc, sandbox.Runsc}
-}
-
-// runcLike are the runtimes of runtimes() that mount accord's own
-// writable layer (overlays in the bundle) and run pods and background
-// containers: runc and crun. runsc has gVisor's overlay instead, and
-// pods refuse it (TestPodOtherRuntime).
-func runcLike() []sandbox.Runtime {
-	var out []sandbox.Runtime
-	for _, rt := range runtimes() {
-		if rt != sandbox.Runsc {
-			out = append(out, rt)
-		}
-	}
-	return out
-}
+// runtimes and runcLike: the runtimes steps run under here (rttest).
+var (
+	runtimes = rttest.Runtimes
+	runcLike = rttest.RuncLike
+)
 
 // forEachRunclike is forEachRuntime over runcLike().
 func forEachRunclike(t *testing.T, f func(t *testing.T, r *sandbox.Runner, work, rootfs string)) {

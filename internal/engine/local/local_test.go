@@ -24,6 +24,7 @@ import (
 	"github.com/accord-build/accord/internal/sandbox"
 	"github.com/accord-build/accord/internal/store"
 	"github.com/accord-build/accord/internal/testutil"
+	"github.com/accord-build/accord/internal/testutil/rttest"
 	"github.com/accord-build/accord/pipelines"
 )
 
@@ -223,26 +224,11 @@ func wsFS(t *testing.T, tr engine.TaskResult, mountPath string) fs.FS {
 	return fsys
 }
 
-// runtimes are the runtimes that run steps in this mode (crun only as root).
-func runtimes() []sandbox.Runtime {
-	if testutil.IsRoot() {
-		return []sandbox.Runtime{sandbox.Runc, sandbox.Crun, sandbox.Runsc}
-	}
-	return []sandbox.Runtime{sandbox.Runc, sandbox.Runsc}
-}
-
-// runcLike are runtimes() without runsc: sidecars need a pod, which
-// accord runs with runc and crun only (under runsc a task with sidecars
-// is refused; TestSidecarsRefusedUnderRunsc).
-func runcLike() []sandbox.Runtime {
-	var out []sandbox.Runtime
-	for _, rt := range runtimes() {
-		if rt != sandbox.Runsc {
-			out = append(out, rt)
-		}
-	}
-	return out
-}
+// runtimes and runcLike: the runtimes steps run under here (rttest).
+var (
+	runtimes = rttest.Runtimes
+	runcLike = rttest.RuncLike
+)
 
 const paramsPipeline = `
 apiVersion: tekton.dev/v1
