@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -63,8 +62,9 @@ func bodyDigest(event string, body []byte) [32]byte {
 // storedForm is what acceptTx writes for a delivery, made before it is
 // handed to the committer.
 type storedForm struct {
-	record []byte // the record's JSON, without its arrival number (its key)
-	body   []byte // encodeBody
+	record  []byte // the record's JSON, without its arrival number (its key)
+	body    []byte // encodeBody
+	pending []byte // pendingValue, for a delivery that waits for the dispatcher
 }
 
 // formOf makes sd's stored form.
@@ -75,7 +75,11 @@ func formOf(sd StoredDelivery) (storedForm, error) {
 	if err != nil {
 		return storedForm{}, fmt.Errorf("encoding its record: %w", err)
 	}
-	return storedForm{record: rec, body: encodeBody(body)}, nil
+	form := storedForm{record: rec, body: encodeBody(body)}
+	if sd.State == DeliveryAccepted {
+		form.pending = pendingValue(sd.Delivery)
+	}
+	return form, nil
 }
 
 // acceptTx stores sd, a delivery the index does not know (by id or by
@@ -93,7 +97,7 @@ func acceptTx(tx *bolt.Tx, sd StoredDelivery, digest [32]byte, form storedForm) 
 	type put struct{ bucket, value []byte }
 	puts := []put{{bucketDeliveries, form.record}, {bucketBodies, form.body}, {bucketKeys, keysValue(e)}}
 	if sd.State == DeliveryAccepted {
-		puts = append(puts, put{bucketPending, []byte(sd.ID)})
+		puts = append(puts, put{bucketPending, form.pending})
 	}
 	key := seqKey(n)
 	for _, put := range puts {
@@ -149,25 +153,24 @@ func recordTx(tx *bolt.Tx, n uint64) (StoredDelivery, bool, error) {
 
 // deliveryTx reads the delivery that arrived n-th, with its body.
 func deliveryTx(tx *bolt.Tx, n uint64) (*StoredDelivery, bool, error) {
-	return deliveryBodyTx(tx, n, nil)
-}
-
-// deliveryBodyTx is deliveryTx, reading the body only if needBody (nil:
-// always) says so of the record.
-func deliveryBodyTx(tx *bolt.Tx, n uint64, needBody func(*StoredDelivery) bool) (*StoredDelivery, bool, error) {
 	sd, found, err := recordTx(tx, n)
 	if err != nil || !found {
-		return nil, false, err
+		return nil, found, err
 	}
-	if needBody != nil && !needBody(&sd) {
-		return &sd, true, nil
+	if err := bodyTx(tx, &sd); err != nil {
+		return nil, true, err
 	}
-	body, err := decodeBody(tx.Bucket(bucketBodies).Get(seqKey(n)))
+	return &sd, true, nil
+}
+
+// bodyTx reads sd's body into it.
+func bodyTx(tx *bolt.Tx, sd *StoredDelivery) error {
+	body, err := decodeBody(tx.Bucket(bucketBodies).Get(seqKey(sd.Arrival)))
 	if err != nil {
-		return nil, true, fmt.Errorf("delivery %q: %w", sd.ID, err)
+		return fmt.Errorf("delivery %q: %w", sd.ID, err)
 	}
 	sd.Body = body
-	return &sd, true, nil
+	return nil
 }
 
 // Seen says whether a delivery with this id was ever accepted (in any
@@ -219,25 +222,42 @@ func (q *Queue) Undispatched(ctx context.Context) ([]StoredDelivery, error) {
 
 // UndispatchedN is [Queue.Undispatched] for the first limit deliveries
 // only (all when limit <= 0): a dispatcher behind a burst reads a batch at
-// a time, not the whole backlog at every turn. A delivery is read with its
-// body only when needBody (nil: always) says so of its record: one that
-// the dispatcher can set aside from its record alone costs no body.
-func (q *Queue) UndispatchedN(ctx context.Context, limit int, needBody func(*StoredDelivery) bool) ([]StoredDelivery, error) {
+// a time, not the whole backlog at every turn. A delivery is read whole
+// (its record and body) only when whole (nil: always) says so of its
+// [Pending] entry; otherwise it comes as that entry alone (ID, Event,
+// Repo, Arrival and State set): one that the dispatcher can set aside
+// from its entry costs neither a record nor a body.
+func (q *Queue) UndispatchedN(ctx context.Context, limit int, whole func(Pending) bool) ([]StoredDelivery, error) {
 	if err := q.begin(ctx); err != nil {
 		return nil, fmt.Errorf("listing undispatched deliveries: %w", err)
 	}
 	var out []StoredDelivery
 	err := q.db.View(func(tx *bolt.Tx) error {
+		records := tx.Bucket(bucketDeliveries)
 		c := tx.Bucket(bucketPending).Cursor()
-		for k, id := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, id = c.Next() {
-			sd, found, err := deliveryBodyTx(tx, binary.BigEndian.Uint64(k), needBody)
+		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			p, err := decodePending(k, v)
+			if err != nil {
+				return err
+			}
+			sd := p.delivery()
+			if whole != nil && !whole(p) {
+				out = append(out, sd)
+				continue
+			}
+			// Waiting, so not dispatched: no outcome to read.
+			found, err := getJSON(records, k, &sd)
 			if err != nil {
 				return err
 			}
 			if !found {
-				return fmt.Errorf("pending delivery %q has no record: the database is damaged", id)
+				return fmt.Errorf("pending delivery %q has no record: the database is damaged", p.ID)
 			}
-			out = append(out, *sd)
+			sd.Arrival = p.Arrival
+			if err := bodyTx(tx, &sd); err != nil {
+				return err
+			}
+			out = append(out, sd)
 		}
 		return nil
 	})

@@ -20,7 +20,9 @@ func TestUndispatchedNAndIgnore(t *testing.T) {
 	}
 	defer q.Close()
 	for i := range 6 {
-		if _, err := q.Accept(ctx, delivery(fmt.Sprintf("d%d", i)), ""); err != nil {
+		d := delivery(fmt.Sprintf("d%d", i))
+		d.Repo = fmt.Sprintf("o/r%d", i)
+		if _, err := q.Accept(ctx, d, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,15 +40,28 @@ func TestUndispatchedNAndIgnore(t *testing.T) {
 	if len(first[0].Body) == 0 {
 		t.Fatal("UndispatchedN returned no body")
 	}
-	// Bodies only where needBody asks for them.
-	odd := func(d *StoredDelivery) bool { return d.Arrival%2 == 1 }
+	// Records and bodies only where whole asks for them; the others come
+	// as their pending entry.
+	var asked []Pending
+	odd := func(p Pending) bool { asked = append(asked, p); return p.Arrival%2 == 1 }
 	some, err := q.UndispatchedN(ctx, 4, odd)
 	if err != nil || len(some) != 4 {
 		t.Fatalf("UndispatchedN(4, odd) = %v, %v", ids(some), err)
 	}
-	for _, d := range some {
-		if want := odd(&d); (len(d.Body) > 0) != want || (want && string(d.Body) != string(delivery(d.ID).Body)) {
-			t.Errorf("%s (arrival %d): body %q, want one: %v", d.ID, d.Arrival, d.Body, want)
+	for i, d := range some {
+		want := Pending{Arrival: uint64(i + 1), ID: fmt.Sprintf("d%d", i), Event: "push", Repo: fmt.Sprintf("o/r%d", i)}
+		if asked[i] != want {
+			t.Errorf("whole was asked about %+v, want %+v", asked[i], want)
+		}
+		if d.ID != want.ID || d.Event != want.Event || d.Repo != want.Repo || d.Arrival != want.Arrival || d.State != DeliveryAccepted {
+			t.Errorf("UndispatchedN returned %+v for %+v", d, want)
+		}
+		whole := odd(want)
+		if (len(d.Body) > 0) != whole || (whole && string(d.Body) != string(delivery(d.ID).Body)) {
+			t.Errorf("%s (arrival %d): body %q, want one: %v", d.ID, d.Arrival, d.Body, whole)
+		}
+		if (d.HookID == "42" && !d.Received.IsZero()) != whole {
+			t.Errorf("%s (arrival %d): record %+v, want it read: %v", d.ID, d.Arrival, d, whole)
 		}
 	}
 	if _, err := q.Dispatch(ctx, "d1", []trigger.Request{request("o/r", "refs/heads/main")}, "built"); err != nil {

@@ -14,6 +14,20 @@ import (
 // upgraded with deliveries still waiting keeps them all, and a failure
 // changes nothing.
 
+// migrations[i] migrates a file of version i+1 to version i+2.
+var migrations = []func(*bolt.Tx) error{migrateV1, migrateV2, migrateV3}
+
+// migrate brings a file of version from (1, 2 or 3) up to schemaVersion,
+// one version at a time.
+func migrate(tx *bolt.Tx, from int) error {
+	for _, step := range migrations[from-1:] {
+		if err := step(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // migrateV1 moves a version 1 file's bodies, stored under their delivery
 // id, to their arrival number (version 2).
 func migrateV1(tx *bolt.Tx) error {
@@ -49,6 +63,41 @@ func migrateV1(tx *bolt.Tx) error {
 		if err := bodies.Put(seqKey(m.arrival), m.body); err != nil {
 			return fmt.Errorf("migrating schema version 1 to 2: %w", err)
 		}
+	}
+	return nil
+}
+
+// migrateV3 replaces a version 3 file's pending entries, the id alone, by
+// [Pending] entries (id, event and repository, read from each record), so
+// the dispatcher can set a delivery aside from its entry (version 4).
+func migrateV3(tx *bolt.Tx) error {
+	wrap := func(err error) error { return fmt.Errorf("migrating schema version 3 to 4: %w", err) }
+	type entry struct{ key, value []byte }
+	var all []entry
+	records := tx.Bucket(bucketDeliveries)
+	err := tx.Bucket(bucketPending).ForEach(func(k, id []byte) error {
+		var sd StoredDelivery
+		found, err := getJSON(records, k, &sd)
+		if err != nil {
+			return fmt.Errorf("delivery %q: %w", id, err)
+		}
+		if !found {
+			return fmt.Errorf("pending delivery %q has no record: the database is damaged", id)
+		}
+		all = append(all, entry{bytes.Clone(k), pendingValue(sd.Delivery)})
+		return nil
+	})
+	if err != nil {
+		return wrap(err)
+	}
+	pending := tx.Bucket(bucketPending)
+	for _, e := range all {
+		if err := pending.Put(e.key, e.value); err != nil {
+			return wrap(err)
+		}
+	}
+	if err := tx.Bucket(bucketMeta).Put([]byte("version"), []byte(schemaVersion)); err != nil {
+		return wrap(err)
 	}
 	return nil
 }
@@ -94,7 +143,7 @@ func migrateV2(tx *bolt.Tx) error {
 			return wrap(err)
 		}
 	}
-	return tx.Bucket(bucketMeta).Put([]byte("version"), []byte(schemaVersion))
+	return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("3"))
 }
 
 // migrateDeliveryV2 stores one version 2 delivery as version 3 does.

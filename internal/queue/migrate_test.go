@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,7 @@ func TestMigrate(t *testing.T) {
 			if err != nil || len(und) != 1 || und[0].ID != "old-waiting" {
 				t.Fatalf("undispatched after the migration = %v, %v; want old-waiting", und, err)
 			}
+			checkPending(t, q, Pending{Arrival: 2, ID: "old-waiting", Event: "push"})
 			if _, err := q.Accept(ctx, delivery("new"), ""); err != nil {
 				t.Fatal(err)
 			}
@@ -143,5 +145,93 @@ func TestMigrate(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// checkPending checks that the queue's one waiting delivery has the
+// pending entry want.
+func checkPending(t *testing.T, q *Queue, want Pending) {
+	t.Helper()
+	var got []Pending
+	_, err := q.UndispatchedN(context.Background(), 0, func(p Pending) bool { got = append(got, p); return false })
+	if err != nil || len(got) != 1 || got[0] != want {
+		t.Errorf("pending entries %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestMigrateV3: a version 3 file's pending entries (the id alone) become
+// entries with the event and repository of each record; the rest of the
+// file is as version 4 has it.
+func TestMigrateV3(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"done", "waiting"} {
+		d := delivery(id)
+		d.Repo = "o/" + id
+		if _, err := q.Accept(ctx, d, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.Dispatch(ctx, "done", nil, "nothing to build"); err != nil {
+		t.Fatal(err)
+	}
+	// Back to version 3: pending values were the id alone.
+	err = q.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketPending).Put(seqKey(2), []byte("waiting")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("3"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if q, err = Open(path, Options{}); err != nil {
+		t.Fatalf("opening a version 3 file: %v", err)
+	}
+	defer q.Close()
+	checkPending(t, q, Pending{Arrival: 2, ID: "waiting", Event: "push", Repo: "o/waiting"})
+	if sd, _, err := q.Delivery(ctx, "done"); err != nil || sd.State != DeliveryIgnored || sd.Note != "nothing to build" {
+		t.Errorf("the dispatched delivery after the migration: %+v, %v", sd, err)
+	}
+	if dup, err := q.Accept(ctx, delivery("waiting"), ""); !dup || err != nil {
+		t.Errorf("redelivery after the migration: duplicate %v, %v", dup, err)
+	}
+	if _, err := q.Dispatch(ctx, "waiting", nil, "later"); err != nil {
+		t.Errorf("dispatching the migrated delivery: %v", err)
+	}
+	q.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get([]byte("version")); string(v) != schemaVersion {
+			t.Errorf("version %q after the migration", v)
+		}
+		return nil
+	})
+}
+
+// A damaged pending entry is an error that says so, not a delivery.
+func TestDecodePendingDamaged(t *testing.T) {
+	key := seqKey(7)
+	good := pendingValue(delivery("d7"))
+	if p, err := decodePending(key, good); err != nil || p.ID != "d7" || p.Event != "push" || p.Arrival != 7 {
+		t.Fatalf("decodePending(good) = %+v, %v", p, err)
+	}
+	for name, v := range map[string][]byte{
+		"empty":           {},
+		"version 3 value": []byte("d7"),
+		"truncated id":    good[:3],
+		"no event length": good[:1+1+len("d7")],
+		"long event":      append([]byte{pendingFormat, 2, 'd', '7', 200}, "push"...),
+		"no id":           {pendingFormat, 0, 4, 'p', 'u', 's', 'h'},
+	} {
+		if p, err := decodePending(key, v); err == nil || !strings.Contains(err.Error(), "damaged") {
+			t.Errorf("%s: decodePending = %+v, %v; want an error saying the database is damaged", name, p, err)
+		}
+	}
+	if _, err := decodePending(key[:4], good); err == nil {
+		t.Error("a short key was read")
 	}
 }

@@ -28,7 +28,7 @@ const (
 )
 
 // schemaVersion is the layout of the buckets below; Open refuses another.
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 // Bucket names. Every key holding a sequence number is 8 bytes,
 // big-endian, so cursors walk them in order; a delivery's are its arrival
@@ -38,7 +38,7 @@ var (
 	bucketDeliveries = []byte("deliveries") // arrival -> StoredDelivery (JSON) as accepted, without its body
 	bucketBodies     = []byte("bodies")     // arrival -> the body as signed, encoded (body.go)
 	bucketKeys       = []byte("keys")       // arrival -> sha256(event, body) then id: the index's source
-	bucketPending    = []byte("pending")    // arrival -> id, while accepted
+	bucketPending    = []byte("pending")    // arrival -> Pending (pending.go), while accepted
 	bucketOutcomes   = []byte("outcomes")   // arrival -> outcome (JSON), once dispatched
 	bucketJobs       = []byte("jobs")       // seq -> Job (JSON); id "r<seq>"
 	bucketQueued     = []byte("queued")     // seq -> NotBefore (unix ns), while queued
@@ -157,7 +157,7 @@ func Open(path string, opts Options) (*Queue, error) {
 }
 
 // initBuckets creates the buckets and checks the schema version (a
-// version 1 or 2 file is migrated).
+// version 1, 2 or 3 file is migrated).
 func initBuckets(tx *bolt.Tx) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -168,13 +168,8 @@ func initBuckets(tx *bolt.Tx) error {
 	switch v := meta.Get([]byte("version")); {
 	case v == nil:
 		return meta.Put([]byte("version"), []byte(schemaVersion))
-	case string(v) == "1":
-		if err := migrateV1(tx); err != nil {
-			return err
-		}
-		return migrateV2(tx)
-	case string(v) == "2":
-		return migrateV2(tx)
+	case len(v) == 1 && v[0] >= '1' && int(v[0]-'0') <= len(migrations):
+		return migrate(tx, int(v[0]-'0'))
 	case string(v) != schemaVersion:
 		return fmt.Errorf("schema version %q, this accord reads %q: use the accord that wrote it, or move the file away to start empty", v, schemaVersion)
 	}

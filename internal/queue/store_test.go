@@ -135,7 +135,7 @@ func TestOpenRefused(t *testing.T) {
 	}
 	defer q.Close()
 	newer := filepath.Join(dir, "newer.db")
-	for file, version := range map[string]string{newer: "4"} {
+	for file, version := range map[string]string{newer: "5"} {
 		db, err := bolt.Open(file, 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +161,7 @@ func TestOpenRefused(t *testing.T) {
 		want       []string
 	}{
 		{"held by another", held, []string{held, "locked by another process"}},
-		{"newer schema", newer, []string{newer, `schema version "4"`, "move the file away"}},
+		{"newer schema", newer, []string{newer, `schema version "5"`, "move the file away"}},
 		{"not a database", notDB, []string{notDB}},
 		{"no directory", filepath.Join(dir, "missing", "queue.db"), []string{"missing"}},
 	}

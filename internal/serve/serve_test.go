@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +177,61 @@ func TestDispatcherDoesNotSpin(t *testing.T) {
 	s.dispatch(ctx) // until ctx ends
 	if n := fd.looked.Load(); n != dispatchBatch {
 		t.Errorf("the dispatcher looked at deliveries %d times in 0.5 s, want %d (one read of the batch)", n, dispatchBatch)
+	}
+}
+
+// asideDecider sets aside deliveries for one repository, and remembers
+// what it was given to decide.
+type asideDecider struct {
+	mu  sync.Mutex
+	got map[string]trigger.Delivery
+}
+
+func (a *asideDecider) Decide(_ context.Context, d trigger.Delivery) ([]trigger.Request, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got[d.ID] = d
+	if note, ok := a.SetAside(d); ok {
+		return nil, note, nil
+	}
+	return nil, "decided from its body", nil
+}
+
+func (*asideDecider) SetAside(d trigger.Delivery) (string, bool) {
+	return "not built here", d.Repo == "o/elsewhere"
+}
+
+// TestDispatcherSetsAsideFromTheEntry: a delivery the decider sets aside
+// by its repository is decided and stored as ignored without its record
+// or body being read; the others are decided from their whole record.
+func TestDispatcherSetsAsideFromTheEntry(t *testing.T) {
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i, repo := range []string{"o/elsewhere", "o/built", ""} {
+		d := trigger.Delivery{ID: fmt.Sprintf("d%d", i), Event: "push", HookID: "7", Repo: repo, Body: fmt.Appendf(nil, `{"n":%d}`, i)}
+		if _, err := q.Accept(context.Background(), d, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ad := &asideDecider{got: map[string]trigger.Delivery{}}
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), q: q, decider: ad, wake: make(chan struct{}, 1), deciding: map[string]failing{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	s.dispatch(ctx)
+	for id, whole := range map[string]bool{"d0": false, "d1": true, "d2": true} {
+		got := ad.got[id]
+		if (len(got.Body) > 0 && got.HookID == "7") != whole {
+			t.Errorf("%s was decided from %+v; want its whole record: %v", id, got, whole)
+		}
+		sd, _, err := q.Delivery(context.Background(), id)
+		if err != nil || sd.State != queue.DeliveryIgnored {
+			t.Errorf("%s after dispatch: %+v, %v", id, sd, err)
+		}
+	}
+	if sd, _, _ := q.Delivery(context.Background(), "d0"); sd == nil || sd.Note != "not built here" {
+		t.Errorf("the delivery set aside has note %q", sd.Note)
 	}
 }

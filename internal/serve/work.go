@@ -31,7 +31,7 @@ func (s *Server) dispatch(ctx context.Context) {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
-		ds, err := s.q.UndispatchedN(ctx, dispatchBatch, s.needBody)
+		ds, err := s.q.UndispatchedN(ctx, dispatchBatch, s.needWhole)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("reading accepted deliveries", "err", err)
 		}
@@ -67,10 +67,12 @@ func (s *Server) decideSafely(ctx context.Context, del trigger.Delivery) (reqs [
 	return s.decider.Decide(ctx, del)
 }
 
-// needBody says whether deciding d needs its body: not when the decider
-// can set it aside from its record.
-func (s *Server) needBody(d *queue.StoredDelivery) bool {
-	_, aside := s.decider.SetAside(d.Delivery)
+// needWhole says whether deciding a waiting delivery needs its record and
+// body: not when the decider can set it aside from its event and
+// repository alone (the decider's config does not change while the
+// server runs, so deciding it later sets it aside the same way).
+func (s *Server) needWhole(p queue.Pending) bool {
+	_, aside := s.decider.SetAside(trigger.Delivery{ID: p.ID, Event: p.Event, Repo: p.Repo})
 	return !aside
 }
 
