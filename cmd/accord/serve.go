@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/accord-build/accord/internal/logwriter"
 	"github.com/accord-build/accord/internal/serve"
 	"github.com/accord-build/accord/internal/serve/config"
 )
@@ -87,7 +89,11 @@ gives running builds --shutdown-grace, then queues them again.
 			if err != nil {
 				return usageErr(err)
 			}
-			log := serveLogger(o.logFormat)
+			// Log lines of concurrent requests share a write (see
+			// internal/logwriter); what is left is written on the way out.
+			lw := logwriter.New(os.Stderr)
+			defer lw.Close()
+			log := serveLogger(o.logFormat, lw)
 			serveGC()
 			srv, err := serve.New(cmd.Context(), cfg, serve.Options{Version: version, Logger: log, ShutdownGrace: o.grace, Parallel: o.parallel, StepMemory: o.stepMemory})
 			if err != nil {
@@ -122,9 +128,9 @@ func serveGC() {
 	}
 }
 
-func serveLogger(format string) *slog.Logger {
+func serveLogger(format string, w io.Writer) *slog.Logger {
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+		return slog.New(slog.NewTextHandler(w, nil))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	return slog.New(slog.NewJSONHandler(w, nil))
 }

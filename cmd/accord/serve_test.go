@@ -565,7 +565,7 @@ func (w *serveWorld) pages(t *testing.T) {
 		t.Errorf("evidence: %d %.200s", code, ev)
 	}
 	_, m := w.get("/metrics")
-	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 3`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 5`, `accord_runs_total{result="failed"} 1`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`} {
+	for _, want := range []string{`accord_webhook_deliveries_total{event="push",verdict="accepted"} 3`, `accord_webhook_deliveries_total{event="unverified",verdict="unauthorized"} 2`, `accord_runs_total{result="succeeded"} 5`, `accord_runs_total{result="failed"} 1`, `accord_webhook_deliveries_total{event="issues",verdict="ignored"} 2`, "accord_queue_commits_total ", "accord_queue_deliveries_stored_total "} {
 		if !strings.Contains(m, want) {
 			var lines []string
 			for _, l := range strings.Split(m, "\n") {

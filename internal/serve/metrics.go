@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/accord-build/accord/internal/queue"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of its own.
@@ -19,7 +21,9 @@ type metrics struct {
 	redelivered prometheus.Counter
 }
 
-func newMetrics(depth func(ctx context.Context) (queued, running int, err error)) *metrics {
+// newMetrics makes the metrics; depth and stats (either may be nil) are
+// read at each scrape.
+func newMetrics(depth func(ctx context.Context) (queued, running int, err error), stats func() queue.Stats) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -53,8 +57,17 @@ func newMetrics(depth func(ctx context.Context) (queued, running int, err error)
 		})
 	}
 	m.reg.MustRegister(m.deliveries, m.intake, m.runs, m.runSeconds, m.retries, m.redelivered,
-		gauge("queued", func(q, _ int) int { return q }), gauge("running", func(_, r int) int { return r }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if depth != nil {
+		m.reg.MustRegister(gauge("queued", func(q, _ int) int { return q }), gauge("running", func(_, r int) int { return r }))
+	}
+	if stats != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "accord_queue_commits_total", Help: "Write transactions committed to the queue since the server started (each one fsynced twice); deliveries stored per commit is accord_queue_deliveries_stored_total over this.",
+		}, func() float64 { return float64(stats().Commits) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "accord_queue_deliveries_stored_total", Help: "Deliveries stored in the queue since the server started (not counting duplicates).",
+		}, func() float64 { return float64(stats().Accepted) }))
+	}
 	return m
 }
 

@@ -49,7 +49,7 @@ func TestMask(t *testing.T) {
 // TestObserveBoundsLabels: what an unverified request says never becomes
 // a label; a verified but unknown event is "other".
 func TestObserveBoundsLabels(t *testing.T) {
-	m := newMetrics(nil)
+	m := newMetrics(nil, nil)
 	m.observe("push", "accepted", time.Millisecond)
 	m.observe("evil-label-from-a-forger", "unauthorized", time.Millisecond)
 	m.observe("", "too_large", time.Millisecond)
@@ -233,5 +233,36 @@ func TestDispatcherSetsAsideFromTheEntry(t *testing.T) {
 	}
 	if sd, _, _ := q.Delivery(context.Background(), "d0"); sd == nil || sd.Note != "not built here" {
 		t.Errorf("the delivery set aside has note %q", sd.Note)
+	}
+}
+
+// The queue's commits and stored deliveries are metrics: what a group
+// commit batches is their ratio.
+func TestQueueMetrics(t *testing.T) {
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for i := range 3 {
+		if _, err := q.Accept(context.Background(), trigger.Delivery{ID: fmt.Sprintf("d%d", i), Event: "push", Body: fmt.Appendf(nil, `{"n":%d}`, i)}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newMetrics(q.Depth, q.Stats)
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, mt := range f.GetMetric() {
+			if c := mt.GetCounter(); c != nil {
+				got[f.GetName()] = c.GetValue()
+			}
+		}
+	}
+	if got["accord_queue_deliveries_stored_total"] != 3 || got["accord_queue_commits_total"] < 1 || got["accord_queue_commits_total"] > float64(q.Stats().Commits) {
+		t.Errorf("queue metrics: stored %v, commits %v (queue: %+v)", got["accord_queue_deliveries_stored_total"], got["accord_queue_commits_total"], q.Stats())
 	}
 }

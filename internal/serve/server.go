@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, err
 	}
 	s.decider = &trigger.Decider{Config: cfg, Pulls: s.gh, Runs: s.q}
-	s.metrics = newMetrics(s.q.Depth)
+	s.metrics = newMetrics(s.q.Depth, s.q.Stats)
 	return s, nil
 }
 
