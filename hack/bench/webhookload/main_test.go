@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -154,6 +156,42 @@ func TestWithSeq(t *testing.T) {
 		got := withSeq(nil, []byte(tc.in), 7)
 		if !bytes.Equal(got, []byte(tc.want)) || !json.Valid(got) {
 			t.Errorf("withSeq(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestReadReply(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply string
+		code        int
+		closing     bool
+		err         string
+	}{
+		{"accepted", "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{}\n\n\nNEXT", 202, false, ""},
+		{"closing", "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nConnection: close\r\n\r\n", 503, true, ""},
+		{"early error of net/http", "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request", 400, true, ""},
+		{"no length, kept open", "HTTP/1.1 200 OK\r\n\r\n", 0, false, "without a Content-Length"},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, false, "Transfer-Encoding"},
+		{"bad status", "HTTP/1.1 2x2 Huh\r\n\r\n", 0, false, "malformed status line"},
+		{"not http", "SSH-2.0-OpenSSH\r\n", 0, false, "malformed status line"},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n", 0, false, "malformed Content-Length"},
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 0, false, "EOF"},
+	} {
+		br := bufio.NewReader(strings.NewReader(tc.reply))
+		code, closing, err := readReply(br)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || code != tc.code || closing != tc.closing {
+			t.Errorf("%s: %d closing=%v %v; want %d closing=%v", tc.name, code, closing, err, tc.code, tc.closing)
+		}
+		if tc.name == "accepted" {
+			if rest, _ := io.ReadAll(br); string(rest) != "NEXT" {
+				t.Errorf("%s: the next reply starts at %q", tc.name, rest)
+			}
 		}
 	}
 }
