@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +12,7 @@ import (
 	"github.com/accord-build/accord/internal/logwriter"
 	"github.com/accord-build/accord/internal/serve"
 	"github.com/accord-build/accord/internal/serve/config"
+	"github.com/accord-build/accord/internal/startup"
 )
 
 // serveOptions are the flags of 'accord serve'.
@@ -122,11 +122,7 @@ gives running builds --shutdown-grace, then queues them again.
 // hack/bench/serve.sh) for tens of megabytes.
 const serveGCPercent = 300
 
-func serveGC() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serveGCPercent)
-	}
-}
+func serveGC() { startup.PreferGCPercent(serveGCPercent) }
 
 func serveLogger(format string, w io.Writer) *slog.Logger {
 	if format == "text" {

@@ -15,11 +15,22 @@
 package startup
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 )
 
 var percent = 100
+
+// restore is the setting the first collection after Done restores
+// (percent, unless a command chose its own with PreferGCPercent), and
+// whether it has.
+var restore struct {
+	sync.Mutex
+	percent  int
+	restored bool
+}
 
 func init() { percent = debug.SetGCPercent(-1) }
 
@@ -36,11 +47,37 @@ const firstPercent = 400
 // until the heap has doubled (see firstPercent). Call it once, at the
 // start of main.
 func Done() {
+	restore.Lock()
+	defer restore.Unlock()
+	restore.percent, restore.restored = percent, false
 	if percent < 0 || percent >= firstPercent {
+		restore.restored = true
 		debug.SetGCPercent(percent)
 		return
 	}
 	debug.SetGCPercent(firstPercent)
 	sentinel := new([64]byte)
-	runtime.AddCleanup(sentinel, func(p int) { debug.SetGCPercent(p) }, percent)
+	runtime.AddCleanup(sentinel, func(struct{}) {
+		restore.Lock()
+		defer restore.Unlock()
+		restore.restored = true
+		debug.SetGCPercent(restore.percent)
+	}, struct{}{})
+}
+
+// PreferGCPercent makes p the collector's setting unless the environment
+// sets GOGC: at once if the first collection after Done has restored the
+// setting, else when it does (so that it does not put GOGC's default
+// back over p). A command whose heap is small and churns fast (accord
+// serve) calls it after Done.
+func PreferGCPercent(p int) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	restore.Lock()
+	defer restore.Unlock()
+	restore.percent = p
+	if restore.restored {
+		debug.SetGCPercent(p)
+	}
 }

@@ -49,3 +49,55 @@ func TestDone(t *testing.T) {
 	}
 	debug.SetGCPercent(percent)
 }
+
+// waitGC collects until the setting is want, or fails.
+func waitGC(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for gcPercent() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("after collections the setting is %d, want %d", gcPercent(), want)
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPreferGCPercent: a command's preferred setting wins over GOGC's
+// default whether it is set before or after the first collection puts
+// the setting back, and loses to GOGC set in the environment.
+func TestPreferGCPercent(t *testing.T) {
+	defer func(p int) { percent = p; debug.SetGCPercent(p) }(percent)
+	t.Run("before the first collection", func(t *testing.T) {
+		percent = 100
+		Done()
+		PreferGCPercent(300)
+		if p := gcPercent(); p != firstPercent {
+			t.Fatalf("before the first collection the setting is %d, want %d", p, firstPercent)
+		}
+		waitGC(t, 300)
+		for range 3 { // and it stays
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+		if p := gcPercent(); p != 300 {
+			t.Errorf("the setting went back to %d", p)
+		}
+	})
+	t.Run("after it", func(t *testing.T) {
+		percent = 100
+		Done()
+		waitGC(t, 100)
+		PreferGCPercent(250)
+		if p := gcPercent(); p != 250 {
+			t.Errorf("the setting is %d, want 250 at once", p)
+		}
+	})
+	t.Run("GOGC set", func(t *testing.T) {
+		t.Setenv("GOGC", "50")
+		percent = 50
+		Done()
+		PreferGCPercent(300)
+		waitGC(t, 50)
+	})
+}
