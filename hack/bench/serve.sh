@@ -74,6 +74,19 @@ start() {
 
 stop() { kill -TERM "$srv"; wait "$srv" || true; srv=; }
 
+# cputicks: the server's CPU so far (user + system, in clock ticks).
+cputicks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
+
+# extra FILE TICKS0: adds to a load's JSON the server's CPU per delivery
+# (µs, during the load only: not its start, which decrypts keys) and, for
+# serve, the deliveries stored per commit (from its /metrics).
+extra() {
+  local cpu per
+  cpu=$(( ($(cputicks) - $2) * 1000000 / $(getconf CLK_TCK) ))
+  per=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^accord_queue_commits_total/ {c=$2} /^accord_queue_deliveries_stored_total/ {s=$2} END {if (c) printf "%.1f", s/c; else print "null"}')
+  jq -c --argjson cpu "$cpu" --argjson per "$per" '. + {server_cpu_us: (if .ok > 0 then ($cpu / .ok | floor) else null end), per_commit: $per}' "$1" > "$1.x" && mv "$1.x" "$1"
+}
+
 load() { "$work/webhookload" -url "$url" -secret-file "$work/secret" -c "$C" -out "$work/acked.txt" "$@"; }
 
 # stored: after a kill, how many acknowledged ids the store lacks.
@@ -92,9 +105,11 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; N=$
 for r in $(seq "$ROUNDS"); do
   for m in $modes; do
     start "$m"
+    t0=$(cputicks)
     load -n "$N" > "$work/$m.$r.json"
+    extra "$work/$m.$r.json" "$t0"
     stop
-    jq -c '{mode: "'"$m"'", round: '"$r"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms}' "$work/$m.$r.json"
+    jq -c '{mode: "'"$m"'", round: '"$r"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms, server_cpu_us, per_commit}' "$work/$m.$r.json"
   done
 done
 
@@ -118,26 +133,29 @@ done
 RATES=${RATES:-2500 5000}
 for rate in $RATES; do
   start serve
+  t0=$(cputicks)
   load -n "$N" -rate "$rate" > "$work/rate.$rate.json"
+  extra "$work/rate.$rate.json" "$t0"
   stop
-  jq -c '{mode: "serve", offered: '"$rate"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms}' "$work/rate.$rate.json"
+  jq -c '{mode: "serve", offered: '"$rate"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms, server_cpu_us, per_commit}' "$work/rate.$rate.json"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "| mode | ok/s | p50 ms | p99 ms | lost on kill -9 (of acknowledged) |"
-echo "|---|---|---|---|---|"
+echo "| mode | ok/s | p50 ms | p99 ms | server CPU µs/delivery | lost on kill -9 (of acknowledged) |"
+echo "|---|---|---|---|---|---|"
 for m in $modes; do
   rps=$(for r in $(seq "$ROUNDS"); do jq .ok_rps "$work/$m.$r.json"; done | median)
   p50=$(for r in $(seq "$ROUNDS"); do jq .p50_ms "$work/$m.$r.json"; done | median)
   p99=$(for r in $(seq "$ROUNDS"); do jq .p99_ms "$work/$m.$r.json"; done | median)
+  cpu=$(for r in $(seq "$ROUNDS"); do jq .server_cpu_us "$work/$m.$r.json"; done | median)
   all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.ok_rps|floor)"' "$work/$m.$r.json"; done | paste -sd/)
   read -r acked lostn < <(awk '{a+=$1; l+=$2} END {print a+0, l+0}' "$work/$m.lost")
-  printf '| %s | %.0f (%s) | %.2f | %.2f | %d of %d |\n' "$m" "$rps" "$all" "$p50" "$p99" "$lostn" "$acked"
+  printf '| %s | %.0f (%s) | %.2f | %.2f | %s | %d of %d |\n' "$m" "$rps" "$all" "$p50" "$p99" "$cpu" "$lostn" "$acked"
 done
 echo
-echo "| serve, open loop: offered/s | ok/s | p50 ms | p99 ms | max ms |"
-echo "|---|---|---|---|---|"
+echo "| serve, open loop: offered/s | ok/s | p50 ms | p99 ms | max ms | server CPU µs/delivery | stored per commit |"
+echo "|---|---|---|---|---|---|---|"
 for rate in $RATES; do
-  jq -r '"| '"$rate"' | \(.ok_rps|floor) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) |"' "$work/rate.$rate.json"
+  jq -r '"| '"$rate"' | \(.ok_rps|floor) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us) | \(.per_commit) |"' "$work/rate.$rate.json"
 done
