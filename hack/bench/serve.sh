@@ -78,12 +78,14 @@ stop() { kill -TERM "$srv"; wait "$srv" || true; srv=; }
 cputicks() { awk '{print $14 + $15}' "/proc/$srv/stat"; }
 
 # extra FILE TICKS0: adds to a load's JSON the server's CPU per delivery
-# (µs, during the load only: not its start, which decrypts keys) and, for
-# serve, the deliveries stored per commit (from its /metrics).
+# (µs, during the load only: not its start, which decrypts keys, nor what
+# its dispatcher has left to do when the load ends) and, for serve, the
+# deliveries stored per commit (from its /metrics; the commits count the
+# dispatcher's own too, when they share none).
 extra() {
   local cpu per
   cpu=$(( ($(cputicks) - $2) * 1000000 / $(getconf CLK_TCK) ))
-  per=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^accord_queue_commits_total/ {c=$2} /^accord_queue_deliveries_stored_total/ {s=$2} END {if (c) printf "%.1f", s/c; else print "null"}')
+  per=$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics" | awk '/^accord_queue_commits_total/ {c=$2} /^accord_queue_deliveries_stored_total/ {s=$2} END {if (c) printf "%.1f", s/c; else print "null"}')
   jq -c --argjson cpu "$cpu" --argjson per "$per" '. + {server_cpu_us: (if .ok > 0 then ($cpu / .ok | floor) else null end), per_commit: $per}' "$1" > "$1.x" && mv "$1.x" "$1"
 }
 

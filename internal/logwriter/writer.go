@@ -37,8 +37,10 @@ func New(out io.Writer) *Writer {
 
 // Write copies p (it does not keep it) to be written with whatever else
 // is waiting. It waits only while more than DefaultMaxPending bytes are
-// waiting (a file slower than the lines). After Close it writes p to the
-// file itself. It returns the first error the file returned, if any.
+// waiting (a file slower than the lines). A line taken is reported
+// written; an error of the file is Close's to return (a log handler has
+// nothing better to do with it). After Close, Write writes p to the file
+// itself and returns what it returns.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	for len(w.pending) >= w.maxPending && !w.closed {
@@ -46,20 +48,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	if w.closed {
 		defer w.mu.Unlock()
-		if _, err := w.out.Write(p); err != nil {
-			return 0, err
-		}
-		return len(p), nil
+		return w.out.Write(p)
 	}
 	w.pending = append(w.pending, p...)
-	err := w.err
 	w.mu.Unlock()
 	select {
 	case w.kick <- struct{}{}:
 	default: // already kicked: the flusher will take p too
-	}
-	if err != nil {
-		return 0, err
 	}
 	return len(p), nil
 }
@@ -85,6 +80,7 @@ func (w *Writer) flush(spare *[]byte) {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = (*spare)[:0]
+	w.drained.Broadcast() // room again: writers fill the other buffer meanwhile
 	w.mu.Unlock()
 	if len(batch) > 0 {
 		if _, err := w.out.Write(batch); err != nil {
@@ -99,14 +95,12 @@ func (w *Writer) flush(spare *[]byte) {
 		batch = nil // a burst made it big: let it go
 	}
 	*spare = batch[:0]
-	w.mu.Lock()
-	w.drained.Broadcast()
-	w.mu.Unlock()
 }
 
 // Close writes what is waiting and stops the flusher; later writes go to
-// the file directly. It returns the first error the file returned.
-// Close is idempotent.
+// the file directly. It returns the first error the file returned while
+// the Writer wrote for others (lines may have been lost then). Close is
+// idempotent.
 func (w *Writer) Close() error {
 	w.once.Do(func() {
 		close(w.stop)

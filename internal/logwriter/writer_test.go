@@ -146,18 +146,54 @@ func TestBackpressureAndClose(t *testing.T) {
 	}
 }
 
-// The file's first error is returned by later writes and by Close.
+// A line is taken whatever became of the lines before it; the file's
+// first error is Close's to return, and a write after Close returns the
+// file's own answer.
 func TestFileErrorIsReported(t *testing.T) {
 	boom := errors.New("disk full")
-	w := New(writerFunc(func([]byte) (int, error) { return 0, boom }))
-	w.Write([]byte("lost\n"))
+	var mu sync.Mutex
+	fail := true
+	var buf bytes.Buffer
+	w := New(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			fail = false
+			return 0, boom
+		}
+		return buf.Write(p)
+	}))
+	if n, err := w.Write([]byte("lost\n")); n != 5 || err != nil {
+		t.Errorf("Write = %d, %v; want the line taken", n, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for { // until the flusher has met the error
+		mu.Lock()
+		failed := !fail
+		mu.Unlock()
+		if failed || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n, err := w.Write([]byte("kept\n")); n != 5 || err != nil {
+		t.Errorf("Write after the file failed = %d, %v; want the line taken", n, err)
+	}
 	if err := w.Close(); !errors.Is(err, boom) {
 		t.Errorf("Close = %v, want %v", err, boom)
 	}
 	if err := w.Close(); !errors.Is(err, boom) {
 		t.Errorf("second Close = %v, want %v", err, boom)
 	}
-	if _, err := w.Write([]byte("x\n")); !errors.Is(err, boom) {
-		t.Errorf("Write after the error = %v, want %v", err, boom)
+	mu.Lock()
+	got := buf.String()
+	mu.Unlock()
+	if got != "kept\n" {
+		t.Errorf("file holds %q, want the line after the failure", got)
+	}
+	w2 := New(writerFunc(func([]byte) (int, error) { return 0, boom }))
+	w2.Close()
+	if _, err := w2.Write([]byte("x\n")); !errors.Is(err, boom) {
+		t.Errorf("Write after Close = %v, want the file's %v", err, boom)
 	}
 }

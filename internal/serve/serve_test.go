@@ -218,9 +218,22 @@ func TestDispatcherSetsAsideFromTheEntry(t *testing.T) {
 	}
 	ad := &asideDecider{got: map[string]trigger.Delivery{}}
 	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), q: q, decider: ad, wake: make(chan struct{}, 1), deciding: map[string]failing{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	s.dispatch(ctx)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { s.dispatch(ctx); close(stopped) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		left, err := q.Undispatched(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	<-stopped
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
 	for id, whole := range map[string]bool{"d0": false, "d1": true, "d2": true} {
 		got := ad.got[id]
 		if (len(got.Body) > 0 && got.HookID == "7") != whole {

@@ -49,6 +49,10 @@ func (s *Server) dispatch(ctx context.Context) {
 }
 
 // decider turns deliveries into build requests ([trigger.Decider]).
+// Decide must set aside, with the same note, every delivery SetAside sets
+// aside, deciding from its ID, Event and Repo alone: the dispatcher hands
+// such a delivery to Decide without its body or the rest of its record
+// (needWhole).
 type decider interface {
 	Decide(ctx context.Context, del trigger.Delivery) ([]trigger.Request, string, error)
 	SetAside(del trigger.Delivery) (note string, ok bool)

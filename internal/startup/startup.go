@@ -9,9 +9,11 @@
 //
 // Import it blank, first, from package main, and call [Done] at the top of
 // main, and in TestMain of the package's tests (a test binary never runs
-// main, so without it its collector would stay off). Its only dependency is runtime/debug, and Go initialises packages
-// in import-path order among those whose imports are done, so its init
-// runs before those of the heavy dependencies.
+// main, so without it its collector would stay off). It imports only the
+// standard library's runtime, os and sync (which runtime/debug needs
+// anyway), and Go initialises packages in import-path order among those
+// whose imports are done, so its init runs before those of the heavy
+// dependencies.
 package startup
 
 import (
@@ -28,8 +30,9 @@ var percent = 100
 // whether it has.
 var restore struct {
 	sync.Mutex
-	percent  int
-	restored bool
+	percent   int
+	preferred bool // percent is PreferGCPercent's
+	restored  bool
 }
 
 func init() { percent = debug.SetGCPercent(-1) }
@@ -49,10 +52,13 @@ const firstPercent = 400
 func Done() {
 	restore.Lock()
 	defer restore.Unlock()
-	restore.percent, restore.restored = percent, false
+	if !restore.preferred {
+		restore.percent = percent
+	}
+	restore.restored = false
 	if percent < 0 || percent >= firstPercent {
 		restore.restored = true
-		debug.SetGCPercent(percent)
+		debug.SetGCPercent(restore.percent)
 		return
 	}
 	debug.SetGCPercent(firstPercent)
@@ -68,15 +74,15 @@ func Done() {
 // PreferGCPercent makes p the collector's setting unless the environment
 // sets GOGC: at once if the first collection after Done has restored the
 // setting, else when it does (so that it does not put GOGC's default
-// back over p). A command whose heap is small and churns fast (accord
-// serve) calls it after Done.
+// back over p); called before Done, when Done restores it. A command
+// whose heap is small and churns fast (accord serve) calls it.
 func PreferGCPercent(p int) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}
 	restore.Lock()
 	defer restore.Unlock()
-	restore.percent = p
+	restore.percent, restore.preferred = p, true
 	if restore.restored {
 		debug.SetGCPercent(p)
 	}

@@ -3,15 +3,17 @@ package startup
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
 
-// gcPercent reads the collector's setting.
+// gcPercent reads the collector's setting (without setting it, which
+// would race with Done's cleanup).
 func gcPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
 }
 
 // TestDone: the collector is off during init; Done turns it on with the
@@ -67,8 +69,21 @@ func waitGC(t *testing.T, want int) {
 // default whether it is set before or after the first collection puts
 // the setting back, and loses to GOGC set in the environment.
 func TestPreferGCPercent(t *testing.T) {
-	defer func(p int) { percent = p; debug.SetGCPercent(p) }(percent)
+	unprefer := func() {
+		restore.Lock()
+		restore.preferred = false
+		restore.Unlock()
+	}
+	defer func(p int) { percent = p; unprefer(); debug.SetGCPercent(p) }(percent)
+	t.Run("before Done", func(t *testing.T) {
+		unprefer()
+		percent = 100
+		PreferGCPercent(200)
+		Done()
+		waitGC(t, 200)
+	})
 	t.Run("before the first collection", func(t *testing.T) {
+		unprefer()
 		percent = 100
 		Done()
 		PreferGCPercent(300)
@@ -85,6 +100,7 @@ func TestPreferGCPercent(t *testing.T) {
 		}
 	})
 	t.Run("after it", func(t *testing.T) {
+		unprefer()
 		percent = 100
 		Done()
 		waitGC(t, 100)
@@ -94,6 +110,7 @@ func TestPreferGCPercent(t *testing.T) {
 		}
 	})
 	t.Run("GOGC set", func(t *testing.T) {
+		unprefer()
 		t.Setenv("GOGC", "50")
 		percent = 50
 		Done()
