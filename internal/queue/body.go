@@ -16,24 +16,50 @@ const (
 	bodyS2  byte = 's' // the body, S2-compressed
 )
 
-// encodeScratch holds the buffers bodies are compressed into (each is
-// then copied at its size).
-var encodeScratch sync.Pool
-
 // encodeBody is body as stored: S2-compressed when that is smaller.
 func encodeBody(body []byte) []byte {
-	n := s2.MaxEncodedLen(len(body))
-	scratch, _ := encodeScratch.Get().(*[]byte)
-	if scratch == nil || cap(*scratch) < n {
-		scratch = new([]byte)
-		*scratch = make([]byte, n)
+	enc := appendBody(nil, body)
+	return enc[:len(enc):len(enc)]
+}
+
+// appendBody is encodeBody written into dst's memory (grown if it is too
+// small) instead of a slice of its own: the format byte, then the body
+// compressed in place (or, when that is not smaller, copied).
+func appendBody(dst, body []byte) []byte {
+	n := 1 + s2.MaxEncodedLen(len(body))
+	if cap(dst) < n {
+		dst = make([]byte, n)
 	}
-	defer encodeScratch.Put(scratch)
-	enc := s2.Encode(*scratch, body) // written from (*scratch)[0] on
+	dst = dst[:n]
+	enc := s2.Encode(dst[1:], body) // dst[1:] is big enough: written in place
 	if len(enc) >= len(body) {
-		return append([]byte{bodyRaw}, body...)
+		dst[0] = bodyRaw
+		return append(dst[:1], body...)
 	}
-	return append([]byte{bodyS2}, enc...)
+	dst[0] = bodyS2
+	return dst[:1+len(enc)]
+}
+
+// bodyBufs holds the memory accepts encode bodies into: given back once
+// the commit that wrote the body is over (bbolt has copied it into its
+// pages by then), so a burst of deliveries does not allocate, and the
+// collector does not sweep, a body's worth each.
+var bodyBufs sync.Pool
+
+// maxPooledBody is the largest buffer bodyBufs keeps.
+const maxPooledBody = 256 << 10
+
+func getBodyBuf() []byte {
+	if b, ok := bodyBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func putBodyBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxPooledBody {
+		bodyBufs.Put(&b)
+	}
 }
 
 // decodeBody is encodeBody's inverse; v is only read (it may be bbolt's

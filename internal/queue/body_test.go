@@ -2,9 +2,15 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"fmt"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/accord-build/accord/internal/trigger"
 )
 
 // Bodies come back byte for byte, compressed when that is smaller.
@@ -53,4 +59,60 @@ func FuzzBody(f *testing.F) {
 		}
 		decodeBody(b)
 	})
+}
+
+// Bodies encoded into reused buffers (bodyBufs) come back as they were,
+// however many accepts share commits and buffers.
+func TestPooledBodiesStayIntact(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	body := func(i int) []byte {
+		// Sizes and contents differ, compressible or not.
+		b := []byte(strings.Repeat(fmt.Sprintf(`{"n":%d,"pad":"%x"},`, i, i*7919), 1+i%40))
+		if i%3 == 0 {
+			for j := range b {
+				b[j] ^= byte(j*i + j>>3)
+			}
+		}
+		return b
+	}
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := trigger.Delivery{ID: fmt.Sprintf("p%d", i), Event: "push", Body: body(i)}
+			if _, err := q.Accept(ctx, d, ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 300 {
+		sd, found, err := q.Delivery(ctx, fmt.Sprintf("p%d", i))
+		if err != nil || !found || !bytes.Equal(sd.Body, body(i)) {
+			t.Fatalf("p%d: found=%v err=%v, body of %d bytes differs from the %d accepted", i, found, err, len(sd.Body), len(body(i)))
+		}
+	}
+	if c := q.Stats().Commits; c >= 300 {
+		t.Logf("%d commits for 300 accepts: they did not share commits, so buffers were not reused under load", c)
+	}
+}
+
+// appendBody writes into the memory it is given when it is big enough.
+func TestAppendBodyReusesMemory(t *testing.T) {
+	buf := make([]byte, 0, 64<<10)
+	for _, b := range [][]byte{[]byte(strings.Repeat("abc", 500)), {1, 2, 3}, nil} {
+		enc := appendBody(buf, b)
+		if &enc[0] != &buf[:1][0] {
+			t.Errorf("a body of %d bytes was encoded into new memory", len(b))
+		}
+		if got, err := decodeBody(enc); err != nil || !bytes.Equal(got, b) {
+			t.Errorf("round trip of %d bytes: %d bytes, %v", len(b), len(got), err)
+		}
+	}
 }

@@ -43,6 +43,8 @@ func (q *Queue) Accept(ctx context.Context, d trigger.Delivery, ignored string) 
 		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, err)
 	}
 	res := q.submit(&acceptReq{sd: sd, digest: bodyDigest(d.Event, d.Body), stored: form, done: make(chan acceptRes, 1)})
+	// Answered: the commit is over, nothing holds the encoded body.
+	putBodyBuf(form.body)
 	if res.err != nil {
 		return false, fmt.Errorf("accepting delivery %q: %w", d.ID, res.err)
 	}
@@ -63,7 +65,7 @@ func bodyDigest(event string, body []byte) [32]byte {
 // handed to the committer.
 type storedForm struct {
 	record  []byte // the record's JSON, without its arrival number (its key)
-	body    []byte // encodeBody
+	body    []byte // encodeBody, in a buffer of bodyBufs
 	pending []byte // pendingValue, for a delivery that waits for the dispatcher
 }
 
@@ -75,7 +77,7 @@ func formOf(sd StoredDelivery) (storedForm, error) {
 	if err != nil {
 		return storedForm{}, fmt.Errorf("encoding its record: %w", err)
 	}
-	form := storedForm{record: rec, body: encodeBody(body)}
+	form := storedForm{record: rec, body: appendBody(getBodyBuf(), body)}
 	if sd.State == DeliveryAccepted {
 		form.pending = pendingValue(sd.Delivery)
 	}
