@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -70,11 +69,7 @@ func FuzzBody(f *testing.F) {
 // however many accepts share commits and buffers.
 func TestPooledBodiesStayIntact(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openReal(t)
 	body := func(i int) []byte {
 		// Sizes and contents differ, compressible or not.
 		b := []byte(strings.Repeat(fmt.Sprintf(`{"n":%d,"pad":"%x"},`, i, i*7919), 1+i%40))
@@ -125,11 +120,7 @@ func TestAppendBodyReusesMemory(t *testing.T) {
 // Through the real intake Handler, concurrent deliveries of different
 // sizes (their bodies encoded into reused buffers) are all stored intact.
 func TestIntakeBodiesStoredIntact(t *testing.T) {
-	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openReal(t)
 	secret := []byte("intake-pool-secret")
 	secrets, err := trigger.NewSecrets(secret)
 	if err != nil {

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -14,11 +13,7 @@ import (
 // and stores the deliveries that build nothing in one commit.
 func TestUndispatchedNAndIgnore(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openReal(t)
 	for i := range 6 {
 		d := delivery(fmt.Sprintf("d%d", i))
 		d.Repo = fmt.Sprintf("o/r%d", i)
