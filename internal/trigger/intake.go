@@ -226,7 +226,7 @@ func (h *Handler) accept(ctx context.Context, d Delivery) outcome {
 	case ignored != "":
 		o.code, o.verdict, o.status, o.message = http.StatusAccepted, VerdictIgnored, StatusIgnored, ignored
 	default:
-		o.code, o.verdict, o.status, o.message = http.StatusAccepted, VerdictAccepted, StatusAccepted, "stored; it will be built"
+		o.code, o.verdict, o.status, o.message = http.StatusAccepted, VerdictAccepted, StatusAccepted, "stored; the server's policy decides what it builds"
 	}
 	return o
 }
