@@ -37,11 +37,11 @@ func pendingValue(d trigger.Delivery) []byte {
 
 // decodePending reads the pending entry of key and value.
 func decodePending(k, v []byte) (Pending, error) {
-	damaged := func(what string) (Pending, error) {
-		return Pending{}, fmt.Errorf("pending delivery %x: %s: the database is damaged", k, what)
-	}
 	if len(k) != 8 {
-		return damaged(fmt.Sprintf("key of %d bytes", len(k)))
+		return Pending{}, fmt.Errorf("pending entry with a key of %d bytes (%x): the database is damaged", len(k), k)
+	}
+	damaged := func(what string) (Pending, error) {
+		return Pending{}, fmt.Errorf("pending delivery (arrival %d): %s: the database is damaged", binary.BigEndian.Uint64(k), what)
 	}
 	if len(v) == 0 || v[0] != pendingFormat {
 		return damaged("unknown format")
