@@ -17,8 +17,9 @@
 #           answers 202 first)
 #
 # Then open loop: serve at fixed offered rates (RATES, default
-# "2500 5000" deliveries/s; latency counted from when each was due, so a
-# server that falls behind shows it), one round each.
+# "2500 3500 4000 4500 5000" deliveries/s; latency counted from when each
+# was due, so a server that falls behind shows it), medians of ROUNDS,
+# and the highest rate kept with p99 under 20 ms.
 #
 # Then serve, closed loop, at each of CS connections (default "24 32 48
 # 64"), medians of ROUNDS, and the best throughput whose p99 stays under
@@ -135,15 +136,21 @@ for m in $modes; do
     lost "$m" >> "$work/$m.lost"
   done
 done
-# Open loop: serve at fixed offered rates.
-RATES=${RATES:-2500 5000}
-for rate in $RATES; do
-  start serve
-  t0=$(cputicks)
-  load -n "$N" -rate "$rate" > "$work/rate.$rate.json"
-  extra "$work/rate.$rate.json" "$t0"
-  stop
-  jq -c '{mode: "serve", offered: '"$rate"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms, server_cpu_us, per_commit}' "$work/rate.$rate.json"
+# Open loop: serve at fixed offered rates (RATES), rounds alternating,
+# medians of ROUNDS. Latency counts from when each delivery was due, so
+# queueing in front of a busy server counts (no coordinated omission, as
+# in wrk2): this is how GitHub's deliveries arrive, and the highest rate
+# whose p99 stays under 20 ms is the stricter reading of the target.
+RATES=${RATES:-2500 3500 4000 4500 5000}
+for r in $(seq "$ROUNDS"); do
+  for rate in $RATES; do
+    start serve
+    t0=$(cputicks)
+    load -n "$N" -rate "$rate" > "$work/rate.$rate.$r.json"
+    extra "$work/rate.$rate.$r.json" "$t0"
+    stop
+    jq -c '{mode: "serve", offered: '"$rate"', round: '"$r"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms, server_cpu_us, per_commit}' "$work/rate.$rate.$r.json"
+  done
 done
 # The target is a throughput under a latency bound (>= 5,000/s with p99
 # under 20 ms): serve, closed loop, at each of CS connections (default
@@ -177,11 +184,26 @@ for m in $modes; do
   printf '| %s | %.0f (%s) | %.2f | %.2f | %s | %d of %d |\n' "$m" "$rps" "$all" "$p50" "$p99" "$cpu" "$lostn" "$acked"
 done
 echo
-echo "| serve, open loop: offered/s | ok/s | p50 ms | p99 ms | max ms | server CPU µs/delivery | stored per commit |"
-echo "|---|---|---|---|---|---|---|"
+echo "| serve, open loop: offered/s | ok/s | p50 ms | p99 ms | server CPU µs/delivery | stored per commit |"
+echo "|---|---|---|---|---|---|"
+obest=
 for rate in $RATES; do
-  jq -r '"| '"$rate"' | \(.ok_rps|floor) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us) | \(.per_commit) |"' "$work/rate.$rate.json"
+  med() { for r in $(seq "$ROUNDS"); do jq ".$1" "$work/rate.$rate.$r.json"; done | median; }
+  rps=$(med ok_rps); p50=$(med p50_ms); p99=$(med p99_ms)
+  all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.p99_ms)"' "$work/rate.$rate.$r.json"; done | paste -sd/)
+  printf '| %s | %.0f | %.2f | %.2f (%s) | %s | %s |\n' "$rate" "$rps" "$p50" "$p99" "$all" "$(med server_cpu_us)" "$(med per_commit)"
+  # kept up (within 2%) and under the bound
+  if awk -v p="$p99" -v g="$rps" -v o="$rate" 'BEGIN {exit !(p < 20 && g >= 0.98 * o)}'; then
+    obest="$rate $p99"
+  fi
 done
+echo
+if [ -n "$obest" ]; then
+  read -r rate p99 <<< "$obest"
+  echo "open loop, highest offered rate kept with p99 under 20 ms: $rate/s (p99 $p99 ms; medians of $ROUNDS)"
+else
+  echo "open loop: no offered rate kept p99 under 20 ms"
+fi
 echo
 echo "| serve, closed loop: connections | ok/s | p50 ms | p99 ms | server CPU µs/delivery | stored per commit |"
 echo "|---|---|---|---|---|---|"
