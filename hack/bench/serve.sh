@@ -106,9 +106,22 @@ lost() {
   echo "$out" | sed -n 's/^acknowledged \([0-9]*\), stored [0-9]*, lost \([0-9]*\)$/\1 \2/p'
 }
 
+# pace: this machine's speed of the moment, sha256sum on both cores (MB/s).
+# It is a VM whose share of the host moves (steal time is not reported
+# inside it): read runs against each other with this beside them.
+pace() {
+  local t0 t1
+  t0=$(date +%s%N)
+  for _ in 1 2; do (head -c 128M /dev/zero | sha256sum >/dev/null) & done
+  wait
+  t1=$(date +%s%N)
+  echo "$(( 256 * 1000 / ((t1 - t0) / 1000000) )) MB/s"
+}
+
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; N=$N C=$C rounds=$ROUNDS"
+pace0=$(pace)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; N=$N C=$C rounds=$ROUNDS; pace (sha256sum, 2 cores) $pace0"
 for r in $(seq "$ROUNDS"); do
   for m in $modes; do
     start "$m"
@@ -169,7 +182,7 @@ for r in $(seq "$ROUNDS"); do
     jq -c '{mode: "serve", concurrency: '"$c"', round: '"$r"', sent, ok, status, ok_rps, p50_ms, p99_ms, max_ms, server_cpu_us, per_commit}' "$work/c.$c.$r.json"
   done
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); pace $(pace) (before: $pace0)"
 
 echo
 echo "| mode | ok/s | p50 ms | p99 ms | server CPU µs/delivery | lost on kill -9 (of acknowledged) |"
