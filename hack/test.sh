@@ -58,6 +58,7 @@ go test -run='^$' -fuzz='^FuzzDecide$' -fuzztime=30000x ./internal/trigger
 go test -run='^$' -fuzz='^FuzzJSONObject$' -fuzztime=100000x ./internal/trigger
 go test -run='^$' -fuzz='^FuzzBody$' -fuzztime=30000x ./internal/queue
 go test -run='^$' -fuzz='^FuzzPending$' -fuzztime=30000x ./internal/queue
+go test -run='^$' -fuzz='^FuzzParseGUID$' -fuzztime=50000x ./internal/queue
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=20000x ./internal/serve/config
 go test -run='^$' -fuzz='^FuzzMarkdown$' -fuzztime=50000x ./internal/ghapi
 go test -run='^$' -fuzz='^FuzzEscape$' -fuzztime=20000x ./internal/serve/web
