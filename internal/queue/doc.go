@@ -23,7 +23,7 @@
 // dispatched, its outcome. Nothing on disk is keyed by a GUID or a
 // digest, since a B-tree of random keys rewrites a page per delivery at
 // every commit: de-duplication and lookups by id use an index in memory
-// (index.go, about 150 bytes a delivery), rebuilt from the keys when the
+// (index.go, about 95 bytes a delivery), rebuilt from the keys when the
 // queue opens. Every write, accepts and the dispatcher's and workers'
 // changes alike, goes through the one group committer.
 package queue

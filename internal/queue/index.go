@@ -20,9 +20,11 @@ import (
 // GitHub's form (a lowercase GUID) is kept as its 16 bytes, and a digest
 // as the first 16 bytes of its SHA-256, a set without values: 60-95 bytes
 // a delivery (95 MB at a million, against 200 MB with strings and whole
-// digests; BenchmarkIndexMemory). Half a SHA-256 still takes about 2^64
-// bodies to find two alike by chance, and a sender who cannot sign cannot
-// choose bodies at all; the keys bucket keeps the whole digest.
+// digests; BenchmarkIndexMemory). Only signed bodies reach the index
+// (the intake checks the signature first), so two alike in their first
+// half would take about 2^64 bodies GitHub signed, and would only make
+// the second a duplicate, never let a replay through; the keys bucket
+// keeps the whole digest.
 //
 // Only the committer changes it (after the commit that stored the
 // deliveries is durable, before their senders are answered); everyone
@@ -69,6 +71,7 @@ func parseGUID[S ~string | ~[]byte](id S) (guid, bool) {
 	return g, true
 }
 
+// lowerHex is the value of a lowercase hex digit.
 func lowerHex(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
@@ -124,13 +127,13 @@ func (x *index) add(es []indexEntry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, e := range es {
-		put(x, e.id, e.digest, e.arrival)
+		learn(x, e.id, e.digest, e.arrival)
 	}
 }
 
-// put learns one delivery, x.mu held (id as a string, or as the keys
+// learn adds one delivery, x.mu held (id as a string, or as the keys
 // bucket's bytes: a GUID's are not copied into a string).
-func put[S ~string | ~[]byte](x *index, id S, digest [32]byte, n uint64) {
+func learn[S ~string | ~[]byte](x *index, id S, digest [32]byte, n uint64) {
 	if g, ok := parseGUID(id); ok {
 		x.guids[g] = n
 	} else {
@@ -154,7 +157,7 @@ func (x *index) load(tx *bolt.Tx) error {
 		if len(k) != 8 || len(v) <= 32 {
 			return fmt.Errorf("keys of delivery %x: %d bytes: the database is damaged", k, len(v))
 		}
-		put(x, v[32:], [32]byte(v[:32]), binary.BigEndian.Uint64(k))
+		learn(x, v[32:], [32]byte(v[:32]), binary.BigEndian.Uint64(k))
 		return nil
 	})
 	if err != nil {

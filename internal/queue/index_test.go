@@ -57,6 +57,9 @@ func FuzzParseGUID(f *testing.F) {
 		if ok && formatGUID(g) != id {
 			t.Fatalf("parseGUID(%q) = %x, which is spelled %q", id, g, formatGUID(g))
 		}
+		if gb, okb := parseGUID([]byte(id)); gb != g || okb != ok {
+			t.Fatalf("parseGUID([]byte(%q)) = %x, %v; from the string: %x, %v", id, gb, okb, g, ok)
+		}
 	})
 }
 
@@ -95,10 +98,11 @@ func TestIndex(t *testing.T) {
 			t.Errorf("arrival(%q) = %d, %v; want %d, %v", tt.id, n, ok, tt.arrival, tt.known)
 		}
 	}
-	// The keys bucket's form gives the same index.
+	// The keys bucket's bytes (as load passes them) give the same index;
+	// TestReopenGUIDs goes through load itself.
 	y := newIndex()
 	for _, e := range []indexEntry{{arrival: 1, id: lower, digest: d("a")}, {arrival: 2, id: "d2", digest: d("b")}} {
-		put(y, keysValue(e)[32:], e.digest, e.arrival)
+		learn(y, keysValue(e)[32:], e.digest, e.arrival)
 	}
 	if fmt.Sprint(x.guids, x.others, x.digests) != fmt.Sprint(y.guids, y.others, y.digests) {
 		t.Errorf("from the keys bucket's bytes: %v %v, want %v %v", y.guids, y.others, x.guids, x.others)
@@ -107,8 +111,8 @@ func TestIndex(t *testing.T) {
 
 // BenchmarkIndexMemory reports the index's bytes a delivery, GitHub's
 // GUIDs as ids (it holds every delivery ever received), and what a
-// collection costs with it live: its maps hold no pointers, so the
-// collector does not scan them, however long the history.
+// collection costs with it live: with GitHub's ids, its maps hold no
+// pointers, so the collector does not scan them, however long the history.
 func BenchmarkIndexMemory(b *testing.B) {
 	const n = 200_000
 	var per float64
