@@ -120,6 +120,11 @@ pace() {
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
+# med PREFIX FIELD: FIELD's median over the rounds' PREFIX.R.json;
+# rounds PREFIX FIELD: each round's FIELD, a/b/c.
+med() { for r in $(seq "$ROUNDS"); do jq ".$2" "$1.$r.json"; done | median; }
+rounds() { for r in $(seq "$ROUNDS"); do jq -r "$2" "$1.$r.json"; done | paste -sd/; }
+
 pace0=$(pace)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; N=$N C=$C rounds=$ROUNDS; pace (sha256sum, 2 cores) $pace0"
 for r in $(seq "$ROUNDS"); do
@@ -188,11 +193,9 @@ echo
 echo "| mode | ok/s | p50 ms | p99 ms | server CPU µs/delivery | lost on kill -9 (of acknowledged) |"
 echo "|---|---|---|---|---|---|"
 for m in $modes; do
-  rps=$(for r in $(seq "$ROUNDS"); do jq .ok_rps "$work/$m.$r.json"; done | median)
-  p50=$(for r in $(seq "$ROUNDS"); do jq .p50_ms "$work/$m.$r.json"; done | median)
-  p99=$(for r in $(seq "$ROUNDS"); do jq .p99_ms "$work/$m.$r.json"; done | median)
-  cpu=$(for r in $(seq "$ROUNDS"); do jq .server_cpu_us "$work/$m.$r.json"; done | median)
-  all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.ok_rps|floor)"' "$work/$m.$r.json"; done | paste -sd/)
+  f=$work/$m
+  rps=$(med "$f" ok_rps); p50=$(med "$f" p50_ms); p99=$(med "$f" p99_ms); cpu=$(med "$f" server_cpu_us)
+  all=$(rounds "$f" '.ok_rps|floor')
   read -r acked lostn < <(awk '{a+=$1; l+=$2} END {print a+0, l+0}' "$work/$m.lost")
   printf '| %s | %.0f (%s) | %.2f | %.2f | %s | %d of %d |\n' "$m" "$rps" "$all" "$p50" "$p99" "$cpu" "$lostn" "$acked"
 done
@@ -201,10 +204,10 @@ echo "| serve, open loop: offered/s | ok/s | p50 ms | p99 ms | server CPU µs/de
 echo "|---|---|---|---|---|---|"
 obest=
 for rate in $RATES; do
-  med() { for r in $(seq "$ROUNDS"); do jq ".$1" "$work/rate.$rate.$r.json"; done | median; }
-  rps=$(med ok_rps); p50=$(med p50_ms); p99=$(med p99_ms)
-  all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.p99_ms)"' "$work/rate.$rate.$r.json"; done | paste -sd/)
-  printf '| %s | %.0f | %.2f | %.2f (%s) | %s | %s |\n' "$rate" "$rps" "$p50" "$p99" "$all" "$(med server_cpu_us)" "$(med per_commit)"
+  f=$work/rate.$rate
+  rps=$(med "$f" ok_rps); p50=$(med "$f" p50_ms); p99=$(med "$f" p99_ms)
+  all=$(rounds "$f" .p99_ms)
+  printf '| %s | %.0f | %.2f | %.2f (%s) | %s | %s |\n' "$rate" "$rps" "$p50" "$p99" "$all" "$(med "$f" server_cpu_us)" "$(med "$f" per_commit)"
   # kept up (within 2%) and under the bound
   if awk -v p="$p99" -v g="$rps" -v o="$rate" 'BEGIN {exit !(p < 20 && g >= 0.98 * o)}'; then
     obest="$rate $p99"
@@ -222,10 +225,10 @@ echo "| serve, closed loop: connections | ok/s | p50 ms | p99 ms | server CPU µ
 echo "|---|---|---|---|---|---|"
 best=
 for c in $CS; do
-  med() { for r in $(seq "$ROUNDS"); do jq ".$1" "$work/c.$c.$r.json"; done | median; }
-  rps=$(med ok_rps); p50=$(med p50_ms); p99=$(med p99_ms)
-  all=$(for r in $(seq "$ROUNDS"); do jq -r '"\(.ok_rps|floor)"' "$work/c.$c.$r.json"; done | paste -sd/)
-  printf '| %s | %.0f (%s) | %.2f | %.2f | %s | %s |\n' "$c" "$rps" "$all" "$p50" "$p99" "$(med server_cpu_us)" "$(med per_commit)"
+  f=$work/c.$c
+  rps=$(med "$f" ok_rps); p50=$(med "$f" p50_ms); p99=$(med "$f" p99_ms)
+  all=$(rounds "$f" '.ok_rps|floor')
+  printf '| %s | %.0f (%s) | %.2f | %.2f | %s | %s |\n' "$c" "$rps" "$all" "$p50" "$p99" "$(med "$f" server_cpu_us)" "$(med "$f" per_commit)"
   if awk -v p="$p99" 'BEGIN {exit !(p < 20)}'; then
     best=$(printf '%s\n%.0f %s %.2f' "$best" "$rps" "$c" "$p99")
   fi
