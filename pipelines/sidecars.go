@@ -12,7 +12,8 @@ import (
 // script, command, args, env, workingDir, computeResources (the memory
 // limit), ports (informational, as in Kubernetes: the task's loopback is
 // shared anyway), imagePullPolicy (images are pinned and never pulled from
-// a sandbox) and readinessProbe with an exec handler.
+// a sandbox), readinessProbe with an exec handler, and the securityContext
+// fields that say who it runs as (as a step's: checkSecurityContext).
 func checkSidecars(p string, ts *v1.TaskSpec) error {
 	seen := map[string]bool{}
 	for i, s := range ts.Sidecars {
@@ -40,6 +41,9 @@ func checkSidecars(p string, ts *v1.TaskSpec) error {
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 func checkSidecar(sp string, s *v1.Sidecar) error {
+	if err := checkSecurityContext(sp, s.SecurityContext); err != nil {
+		return err
+	}
 	switch {
 	case len(s.VolumeMounts) > 0:
 		return unsupported(sp+"volumeMounts", "sidecar volume mounts (a sidecar shares the task's network, not its files)")
@@ -47,8 +51,6 @@ func checkSidecar(sp string, s *v1.Sidecar) error {
 		return unsupported(sp+"volumeDevices", "devices")
 	case len(s.EnvFrom) > 0:
 		return unsupported(sp+"envFrom", "environment from ConfigMaps or Secrets")
-	case s.SecurityContext != nil:
-		return unsupported(sp+"securityContext", "the sandbox fixes uid, capabilities and privileges itself")
 	case s.LivenessProbe != nil:
 		return unsupported(sp+"livenessProbe", "liveness probes: accord never restarts a sidecar")
 	case s.StartupProbe != nil:

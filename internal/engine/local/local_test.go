@@ -136,9 +136,9 @@ func (r *recorder) StepStarted(task, step, image string) {}
 func (r *recorder) StepOutput(task, step string) (stdout, stderr interface{ Write([]byte) (int, error) }) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := &lockedBuffer{}
-	r.out[task+"/"+step] = b
-	return b, nil
+	b, e := &lockedBuffer{}, &lockedBuffer{}
+	r.out[task+"/"+step], r.out[task+"/"+step+"/stderr"] = b, e
+	return b, e
 }
 
 func (r *recorder) StepFinished(task string, sr engine.StepResult) {}
@@ -153,6 +153,9 @@ func (r *recorder) stdout(task, step string) string {
 	}
 	return ""
 }
+
+// stderr is what step wrote to its standard error, for a failure's message.
+func (r *recorder) stderr(task, step string) string { return r.stdout(task, step+"/stderr") }
 
 func (r *recorder) startedTasks() []string {
 	r.mu.Lock()

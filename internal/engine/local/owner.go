@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/accord-build/accord/internal/sandbox"
 )
@@ -55,7 +56,7 @@ func (r *run) stepIdentity(task string, s *v1.Step, img *stepImage, dir string) 
 		return uid, gid, nil
 	}
 	if r.e.runner.Rootless() {
-		return 0, 0, inputErr("pipeline task %q: step %q runs as uid %d, gid %d (%s): a rootless runner owns a single host id and runs steps as root only\n  fix: run accord as root, or set the step's securityContext.runAsUser: 0", task, s.Name, uid, gid, identitySource(s, img.config.Config.User))
+		return 0, 0, inputErr("pipeline task %q: step %q runs as uid %d, gid %d (%s): a rootless runner owns a single host id and runs steps as root only\n  fix: run accord as root, or set the step's securityContext.runAsUser: 0", task, s.Name, uid, gid, identitySource(s.SecurityContext, img.config.Config.User))
 	}
 	want := [2]int{hostID(uid), hostID(gid)}
 	r.mu.Lock()
@@ -73,6 +74,29 @@ func (r *run) stepIdentity(task string, s *v1.Step, img *stepImage, dir string) 
 		}
 	}
 	r.setOwner(&r.taskOwners, task, want)
+	return uid, gid, nil
+}
+
+// sidecarIdentity is the uid and gid sidecar spec runs as: as a step
+// would ([containerUser]: its securityContext, over its image's User,
+// over the build's uid/gid variation). Under a root runner its home is
+// handed to that id; a rootless runner owns a single host id and refuses
+// a non-root sidecar.
+func (r *run) sidecarIdentity(task string, spec *v1.Sidecar, img *stepImage, home string) (uint32, uint32, error) {
+	c := subject{"sidecar", spec.Name, spec.SecurityContext}
+	uid, gid, err := containerUser(c, img.config.Config.User, img.rootfs, r.b.Variation)
+	if err != nil {
+		return 0, 0, err
+	}
+	if r.e.runner.Rootless() {
+		if uid != 0 || gid != 0 {
+			return 0, 0, inputErr("pipeline task %q: %s runs as uid %d, gid %d (%s): a rootless runner owns a single host id and runs sidecars as root only\n  fix: run accord as root, or set the sidecar's securityContext.runAsUser: 0 and runAsGroup: 0", task, c, uid, gid, identitySource(spec.SecurityContext, img.config.Config.User))
+		}
+		return 0, 0, nil
+	}
+	if err := chownTree(home, hostID(uid), hostID(gid)); err != nil {
+		return 0, 0, fmt.Errorf("handing its home to %s: %w", c, err)
+	}
 	return uid, gid, nil
 }
 
@@ -96,8 +120,9 @@ func hostID(id uint32) int {
 	return int(sandbox.StepHostID(id))
 }
 
-func identitySource(s *v1.Step, imageUser string) string {
-	if sc := s.SecurityContext; sc != nil && (sc.RunAsUser != nil || sc.RunAsGroup != nil) {
+// identitySource says where a container's ids came from, for an error.
+func identitySource(sc *corev1.SecurityContext, imageUser string) string {
+	if sc != nil && (sc.RunAsUser != nil || sc.RunAsGroup != nil) {
 		return "its securityContext"
 	}
 	if imageUser != "" {

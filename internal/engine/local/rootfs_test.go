@@ -315,10 +315,10 @@ func TestImageHome(t *testing.T) {
 			})
 			y := strings.ReplaceAll(strings.ReplaceAll(userPipeline, "{{SC}}", tc.stepEnv+"            workingDir: /\n"), "{{IMAGE}}", img)
 			y = strings.Replace(y, "echo home > $HOME/f", "mkdir -p $HOME && echo home > $HOME/f", 1)
-			b, _ := f.build(t, y, nil)
+			b, rec := f.build(t, y, nil)
 			res := f.run(t, b)
 			if !res.Succeeded {
-				t.Fatalf("build failed: %s", res.Reason)
+				t.Fatalf("build failed: %s\nstderr: %s", res.Reason, rec.stderr("who", "who"))
 			}
 			want := "0:0  / " + tc.want
 			if diff := cmp.Diff([]string{want}, resultValues(task(t, res, "who"))); diff != "" {

@@ -156,7 +156,8 @@ func (s *sidecarSet) container(ctx context.Context, i int, spec *v1.Sidecar) (sa
 	if err := os.Mkdir(home, 0o755); err != nil {
 		return sandbox.Step{}, err
 	}
-	if err := r.handOver(home); err != nil {
+	uid, gid, err := r.sidecarIdentity(s.task, spec, img, home)
+	if err != nil {
 		return sandbox.Step{}, err
 	}
 	mem := r.e.stepMemory
@@ -176,8 +177,8 @@ func (s *sidecarSet) container(ctx context.Context, i int, spec *v1.Sidecar) (sa
 		MemoryLimit:   mem,
 		Hostname:      v.Hostname,
 		Umask:         umask,
-		UID:           uint32(v.UID),
-		GID:           uint32(v.GID),
+		UID:           uid,
+		GID:           gid,
 		WorkspaceRoot: v.WorkspaceRoot,
 	}, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 
 	"github.com/accord-build/accord/internal/engine"
@@ -365,6 +366,87 @@ spec:
 		t.Errorf("the sidecar's uid, as the step got it (-want +got):\n%s\nreason: %s", diff, tr.Reason)
 	}
 	checkNoContainers(t, f)
+}
+
+// sidecarUserPipeline: sidecar "srv" (image {{IMAGE}}, securityContext
+// {{SC}}) writes who it runs as into its home and serves it; the step
+// reads it into result "got".
+const sidecarUserPipeline = `
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: sidecar-user}
+spec:
+  tasks:
+  - name: t
+    taskSpec:
+      results: [{name: got}]
+      sidecars:
+      - name: srv
+        image: {{IMAGE}}
+        securityContext: {{SC}}
+        script: |
+          printf '%s:%s' "$(id -u)" "$(id -g)" > $HOME/id
+          exec nc -ll -p 8123 -e cat $HOME/id
+      steps:
+      - image: {{STEPIMAGE}}
+        script: |
+          for i in $(seq 50); do out=$(nc 127.0.0.1 8123) && [ -n "$out" ] && break; sleep 0.1; done
+          printf '%s' "$out" > $(results.got.path)
+`
+
+// TestSidecarImageUser: a sidecar runs as a step would, as in a pod: its
+// securityContext over its image's User over the builders file's uid/gid
+// variation, and it can write its home as that user; runAsNonRoot refuses
+// root, naming the sidecar. A rootless runner refuses a non-root sidecar
+// with its reason.
+func TestSidecarImageUser(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, user, sc string
+		variation      int
+		want           string // uid:gid
+		wantErr        []string
+	}{
+		{name: "no User: root", sc: "{}", want: "0:0"},
+		{name: "the image's User", user: "app", sc: "{}", want: "1000:1001"},
+		{name: "the image's User wins over the variation", user: "app", sc: "{}", variation: 3000, want: "1000:1001"},
+		{name: "runAsUser over the image's User", user: "app", sc: "{runAsUser: 2000}", want: "2000:0"},
+		{name: "runAsGroup over the image's group", user: "app", sc: "{runAsGroup: 50}", want: "1000:50"},
+		{name: "runAsNonRoot refuses root", sc: "{runAsNonRoot: true}",
+			wantErr: []string{`sidecar "srv"`, "runAsNonRoot", "uid 0", "fix: set securityContext.runAsUser"}},
+		{name: "unknown user name", user: "ghost", sc: "{}", wantErr: []string{`sidecar "srv"`, `User "ghost"`, "fix:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := f.imageWith(t, "user", userImageFiles, func(c *ggcrv1.Config) { c.User = tc.user })
+			y := strings.NewReplacer("{{SC}}", tc.sc, "{{IMAGE}}", img, "{{STEPIMAGE}}", "{{IMAGE}}").Replace(sidecarUserPipeline)
+			b, _ := f.build(t, y, nil)
+			b.Variation.UID, b.Variation.GID = tc.variation, tc.variation
+			if tc.want != "" && tc.want != "0:0" && f.runner.Rootless() {
+				// (with a variation, the step is refused as well)
+				tc.wantErr, tc.want = []string{"rootless runner owns a single host id", "fix: run accord as root"}, ""
+				if tc.variation == 0 {
+					tc.wantErr = append(tc.wantErr, `sidecar "srv"`)
+				}
+			}
+			res := f.run(t, b, local.WithSidecarGrace(time.Second))
+			tr := task(t, res, "t")
+			if tc.wantErr != nil {
+				if res.Succeeded {
+					t.Fatalf("ran: %v", resultValues(tr))
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(tr.Reason, w) {
+						t.Errorf("reason %q does not say %q", tr.Reason, w)
+					}
+				}
+				return
+			}
+			if diff := cmp.Diff([]v1.TaskRunResult{strResult("got", tc.want)}, tr.Results); diff != "" {
+				t.Errorf("who the sidecar ran as, as the step got it (-want +got):\n%s\nreason: %s", diff, tr.Reason)
+			}
+			checkNoContainers(t, f)
+		})
+	}
 }
 
 // TestSidecarsRefusedUnderRunsc: gVisor gives each container its own

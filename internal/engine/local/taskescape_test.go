@@ -183,7 +183,7 @@ func TestStepDirsReadOnly(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 			if !res.Succeeded {
-				t.Errorf("build failed: %s", res.Reason)
+				t.Errorf("build failed: %s\nstderr of the planting step: %s\nstderr of use: %s", res.Reason, rec.stderr("t", "leak"), rec.stderr("t", "use"))
 			}
 			j, _ := json.Marshal(res)
 			for _, s := range []string{string(j), rec.stdout("t", "use")} {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/accord-build/accord/internal/engine"
 	"github.com/accord-build/accord/internal/sandbox"
@@ -25,16 +26,29 @@ import (
 // variation: the task asked for it, and a variation must not change what a
 // task can do. runAsNonRoot refuses a step that would run as uid 0.
 func stepUser(s *v1.Step, imageUser, rootfs string, v engine.Variation) (uid, gid uint32, err error) {
+	return containerUser(subject{"step", s.Name, s.SecurityContext}, imageUser, rootfs, v)
+}
+
+// subject is a step or a sidecar (kind), for who it runs as.
+type subject struct {
+	kind, name string
+	sc         *corev1.SecurityContext
+}
+
+func (c subject) String() string { return fmt.Sprintf("%s %q", c.kind, c.name) }
+
+// containerUser is who a step or a sidecar runs as; see [stepUser].
+func containerUser(c subject, imageUser, rootfs string, v engine.Variation) (uid, gid uint32, err error) {
 	uid, gid = uint32(v.UID), uint32(v.GID)
 	if imageUser != "" {
 		if uid, gid, err = lookupUser(rootfs, imageUser); err != nil {
-			return 0, 0, inputErr("step %q: the image's User %q: %v\n  fix: give the step securityContext.runAsUser (and runAsGroup) as numbers, or fix the image's /etc/passwd and /etc/group", s.Name, imageUser, err)
+			return 0, 0, inputErr("%s: the image's User %q: %v\n  fix: give the %s securityContext.runAsUser (and runAsGroup) as numbers, or fix the image's /etc/passwd and /etc/group", c, imageUser, err, c.kind)
 		}
 	}
-	sc := s.SecurityContext
+	sc := c.sc
 	if sc != nil && sc.RunAsUser != nil {
 		if *sc.RunAsUser < 0 || *sc.RunAsUser > maxStepID {
-			return 0, 0, inputErr("step %q: securityContext.runAsUser %d: accord runs steps as uids 0 to %d\n  fix: choose a uid in that range", s.Name, *sc.RunAsUser, maxStepID)
+			return 0, 0, inputErr("%s: securityContext.runAsUser %d: accord runs %ss as uids 0 to %d\n  fix: choose a uid in that range", c, *sc.RunAsUser, c.kind, maxStepID)
 		}
 		// As containerd does: the group /etc/passwd gives the uid, else 0.
 		uid = uint32(*sc.RunAsUser)
@@ -42,15 +56,15 @@ func stepUser(s *v1.Step, imageUser, rootfs string, v engine.Variation) (uid, gi
 	}
 	if sc != nil && sc.RunAsGroup != nil {
 		if *sc.RunAsGroup < 0 || *sc.RunAsGroup > maxStepID {
-			return 0, 0, inputErr("step %q: securityContext.runAsGroup %d: accord runs steps as gids 0 to %d\n  fix: choose a gid in that range", s.Name, *sc.RunAsGroup, maxStepID)
+			return 0, 0, inputErr("%s: securityContext.runAsGroup %d: accord runs %ss as gids 0 to %d\n  fix: choose a gid in that range", c, *sc.RunAsGroup, c.kind, maxStepID)
 		}
 		gid = uint32(*sc.RunAsGroup)
 	}
 	if sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && uid == 0 {
-		return 0, 0, inputErr("step %q: securityContext.runAsNonRoot is true but the step would run as uid 0 (%s)\n  fix: set securityContext.runAsUser to a non-zero uid, or use an image whose User is not root", s.Name, userSource(sc.RunAsUser != nil, imageUser))
+		return 0, 0, inputErr("%s: securityContext.runAsNonRoot is true but the %s would run as uid 0 (%s)\n  fix: set securityContext.runAsUser to a non-zero uid, or use an image whose User is not root", c, c.kind, userSource(sc.RunAsUser != nil, imageUser))
 	}
 	if uid > maxStepID || gid > maxStepID {
-		return 0, 0, inputErr("step %q runs as uid %d, gid %d: accord runs steps as ids 0 to %d\n  fix: choose a smaller runAsUser/runAsGroup (or image User)", s.Name, uid, gid, maxStepID)
+		return 0, 0, inputErr("%s runs as uid %d, gid %d: accord runs %ss as ids 0 to %d\n  fix: choose a smaller runAsUser/runAsGroup (or image User)", c, uid, gid, c.kind, maxStepID)
 	}
 	return uid, gid, nil
 }
