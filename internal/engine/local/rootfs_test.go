@@ -276,14 +276,7 @@ func TestImageUser(t *testing.T) {
 			res := f.run(t, b)
 			tr := task(t, res, "who")
 			if tc.wantErr != nil {
-				if res.Succeeded {
-					t.Fatalf("ran: %v", resultValues(tr))
-				}
-				for _, w := range tc.wantErr {
-					if !strings.Contains(tr.Reason, w) {
-						t.Errorf("reason %q does not say %q", tr.Reason, w)
-					}
-				}
+				wantRefused(t, res, tr, tc.wantErr)
 				return
 			}
 			if !res.Succeeded {
@@ -294,6 +287,20 @@ func TestImageUser(t *testing.T) {
 				t.Errorf("id, image env, workingDir, HOME (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// wantRefused checks that the run failed and that task tr's reason says
+// each of words.
+func wantRefused(t *testing.T, res *engine.Result, tr engine.TaskResult, words []string) {
+	t.Helper()
+	if res.Succeeded {
+		t.Fatalf("ran: %v", resultValues(tr))
+	}
+	for _, w := range words {
+		if !strings.Contains(tr.Reason, w) {
+			t.Errorf("reason %q does not say %q", tr.Reason, w)
+		}
 	}
 }
 

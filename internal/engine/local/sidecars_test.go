@@ -330,44 +330,6 @@ spec:
 	}
 }
 
-// TestSidecarsVariationUID: a uid/gid variation applies to sidecars as to
-// steps (their home is theirs); a rootless runner refuses it clearly.
-func TestSidecarsVariationUID(t *testing.T) {
-	f := newFixture(t)
-	b, _ := f.build(t, `
-apiVersion: tekton.dev/v1
-kind: Pipeline
-metadata: {name: uid}
-spec:
-  tasks:
-  - name: t
-    taskSpec:
-      results: [{name: got}]
-      sidecars:
-      - name: srv
-        image: {{IMAGE}}
-        script: |
-          id -u > $HOME/uid
-          exec nc -ll -p 8123 -e cat /tekton/home/uid
-      steps:
-      - image: {{IMAGE}}
-        script: |
-          for i in $(seq 50); do out=$(nc 127.0.0.1 8123) && [ -n "$out" ] && break; sleep 0.1; done
-          printf '%s' "$out" > $(results.got.path)
-`, nil)
-	b.Variation = engine.Variation{UID: 1000, GID: 1000}
-	res := f.run(t, b, local.WithSidecarGrace(time.Second))
-	tr := task(t, res, "t")
-	if f.runner.Rootless() {
-		if tr.Status != engine.Failed || !strings.Contains(tr.Reason, "a rootless runner owns a single host id") {
-			t.Errorf("rootless run with a uid: task %s (%s), want the rootless uid error", tr.Status, tr.Reason)
-		}
-	} else if diff := cmp.Diff([]v1.TaskRunResult{strResult("got", "1000")}, tr.Results); diff != "" {
-		t.Errorf("the sidecar's uid, as the step got it (-want +got):\n%s\nreason: %s", diff, tr.Reason)
-	}
-	checkNoContainers(t, f)
-}
-
 // sidecarUserPipeline: sidecar "srv" (image {{IMAGE}}, securityContext
 // {{SC}}) writes who it runs as into its home and serves it; the step
 // reads it into result "got".
@@ -396,7 +358,8 @@ spec:
 
 // TestSidecarImageUser: a sidecar runs as a step would, as in a pod: its
 // securityContext over its image's User over the builders file's uid/gid
-// variation, and it can write its home as that user; runAsNonRoot refuses
+// variation (which applies without either), and it can write its home as
+// that user; runAsNonRoot refuses
 // root, naming the sidecar. A rootless runner refuses a non-root sidecar
 // with its reason.
 func TestSidecarImageUser(t *testing.T) {
@@ -408,6 +371,7 @@ func TestSidecarImageUser(t *testing.T) {
 		wantErr        []string
 	}{
 		{name: "no User: root", sc: "{}", want: "0:0"},
+		{name: "the variation applies without a User", sc: "{}", variation: 1000, want: "1000:1000"},
 		{name: "the image's User", user: "app", sc: "{}", want: "1000:1001"},
 		{name: "the image's User wins over the variation", user: "app", sc: "{}", variation: 3000, want: "1000:1001"},
 		{name: "runAsUser over the image's User", user: "app", sc: "{runAsUser: 2000}", want: "2000:0"},
@@ -429,22 +393,15 @@ func TestSidecarImageUser(t *testing.T) {
 				}
 			}
 			res := f.run(t, b, local.WithSidecarGrace(time.Second))
+			checkNoContainers(t, f)
 			tr := task(t, res, "t")
 			if tc.wantErr != nil {
-				if res.Succeeded {
-					t.Fatalf("ran: %v", resultValues(tr))
-				}
-				for _, w := range tc.wantErr {
-					if !strings.Contains(tr.Reason, w) {
-						t.Errorf("reason %q does not say %q", tr.Reason, w)
-					}
-				}
+				wantRefused(t, res, tr, tc.wantErr)
 				return
 			}
 			if diff := cmp.Diff([]v1.TaskRunResult{strResult("got", tc.want)}, tr.Results); diff != "" {
 				t.Errorf("who the sidecar ran as, as the step got it (-want +got):\n%s\nreason: %s", diff, tr.Reason)
 			}
-			checkNoContainers(t, f)
 		})
 	}
 }
